@@ -1,0 +1,51 @@
+# Briefing Search: `make run` serves the seeds on http://127.0.0.1:8000; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DOCS ?= seeds
+INDEX_DIR ?= var/index
+CHROMIUM ?= /usr/bin/chromium
+SIZE ?= 100000
+
+.PHONY: run test lint typecheck unit install chromium bench eval clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Browser tests drive Debian's Chromium; install it when the machine lacks it.
+chromium:
+	@test -x $(CHROMIUM) || (command -v apt-get >/dev/null && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) \
+		|| (echo "chromium missing: install Debian's chromium package" && exit 1)
+
+run: $(STAMP)
+	$(BIN)/briefing serve --host $(HOST) --port $(PORT) --docs $(DOCS) --index-dir $(INDEX_DIR)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) chromium lint typecheck
+	BRIEFING_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --size $(SIZE)
+
+eval: $(STAMP)
+	$(BIN)/briefing eval --corpus ../shared/eval/scifact-train/corpus.jsonl \
+		--queries ../shared/eval/scifact-train/queries.jsonl \
+		--qrels ../shared/eval/scifact-train/qrels/train.tsv
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

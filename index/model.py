@@ -1,0 +1,76 @@
+"""Plain data passed between the stages of the write side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range [start, end) of a document's text."""
+
+    start: int
+    end: int
+
+
+@dataclass
+class Metadata:
+    """What a reader finds at the top of a briefing: title, date, source, byline.
+
+    `skip` lists spans of the text that are not body (title line, date line, byline, boilerplate
+    such as "0 Comments"): the chunker leaves them out of passages.
+    """
+
+    title: str
+    date: str | None = None
+    source: str | None = None
+    byline: str | None = None
+    skip: list[Span] = field(default_factory=list)
+
+
+@dataclass
+class Passage:
+    """One searchable chunk of a document, with offsets into the document's text."""
+
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    countries: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ParsedDocument:
+    """A document read, described and cut into tagged passages, ready to index."""
+
+    doc_id: str
+    text: str
+    metadata: Metadata
+    passages: list[Passage]
+    content_hash: str
+    size: int
+    mtime: float
+    format: str
+
+    @property
+    def countries(self) -> list[str]:
+        """The union of the passages' countries, in order of first appearance."""
+        return _union(p.countries for p in self.passages)
+
+    @property
+    def topics(self) -> list[str]:
+        """The union of the passages' topics, in order of first appearance."""
+        return _union(p.topics for p in self.passages)
+
+    def passage_id(self, ordinal: int) -> str:
+        """The stable id of passage `ordinal`: `<doc_id>#<ordinal>`."""
+        return f"{self.doc_id}#{ordinal}"
+
+
+def _union(lists):  # type: ignore[no-untyped-def]
+    seen: dict[str, None] = {}
+    for values in lists:
+        for value in values:
+            seen.setdefault(value, None)
+    return list(seen)

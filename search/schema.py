@@ -1,0 +1,68 @@
+"""The one Whoosh schema, shared by the writer (index/) and the readers (search/, api/)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+
+from search.analysis import text_analyzer
+
+# Bump when the schema changes incompatibly: a mismatch makes the writer rebuild from the folder.
+SCHEMA_VERSION = 1
+INDEX_NAME = "passages"
+TITLE_BOOST = 2.0
+
+
+def build_schema() -> Schema:
+    """Return the passage schema: one Whoosh document per passage, document metadata repeated."""
+    analyzer = text_analyzer()
+    return Schema(
+        passage_id=ID(stored=True, unique=True),
+        doc_id=ID(stored=True),
+        ordinal=NUMERIC(stored=True, sortable=True),
+        start=STORED(),
+        end=STORED(),
+        text=TEXT(analyzer=analyzer, stored=True, phrase=True),
+        title=TEXT(analyzer=analyzer, stored=True, phrase=True, field_boost=TITLE_BOOST),
+        # ISO date "YYYY-MM-DD" or absent; ID keeps lexicographic == chronological order.
+        date=ID(stored=True),
+        source=ID(stored=True),
+        source_text=TEXT(analyzer=analyzer),
+        byline=STORED(),
+        countries=KEYWORD(stored=True, commas=True, scorable=False),
+        topics=KEYWORD(stored=True, commas=True, scorable=False),
+        content_hash=STORED(),
+        size=STORED(),
+        mtime=STORED(),
+        # The document's whole extracted text, stored on ordinal 0 only, for the document view.
+        doc_text=STORED(),
+    )
+
+
+def index_exists(index_dir: str | os.PathLike[str]) -> bool:
+    """True when index_dir holds a passage index."""
+    path = Path(index_dir)
+    return path.is_dir() and whoosh_index.exists_in(str(path), indexname=INDEX_NAME)
+
+
+def open_index(index_dir: str | os.PathLike[str]) -> whoosh_index.Index:
+    """Open the passage index in index_dir for reading or writing."""
+    from search.errors import IndexNotFound
+
+    if not index_exists(index_dir):
+        raise IndexNotFound(f"no index in {index_dir}")
+    return whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
+
+
+def create_or_open_index(index_dir: str | os.PathLike[str]) -> whoosh_index.Index:
+    """Open the passage index in index_dir, creating the directory and an empty index if needed."""
+    path = Path(index_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    if index_exists(path):
+        ix = whoosh_index.open_dir(str(path), indexname=INDEX_NAME)
+        if set(ix.schema.names()) == set(build_schema().names()):
+            return ix
+    return whoosh_index.create_in(str(path), build_schema(), indexname=INDEX_NAME)
