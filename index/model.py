@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -68,7 +69,7 @@ class ParsedDocument:
         return f"{self.doc_id}#{ordinal}"
 
 
-def _union(lists):  # type: ignore[no-untyped-def]
+def _union(lists: Iterable[list[str]]) -> list[str]:
     seen: dict[str, None] = {}
     for values in lists:
         for value in values:

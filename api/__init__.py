@@ -1,0 +1,51 @@
+"""The Flask app: JSON API (`api` blueprint) and search page (`web` blueprint)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+from flask_cors import CORS
+
+import search  # noqa: F401  (Whoosh warning filters first)
+from api.settings import load_settings
+from search.searching import SearchEngine
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; nothing is opened until the first request needs it."""
+    app = Flask(__name__)
+    app.config.update(load_settings(config))
+    app.config.update(
+        API_TITLE="Briefing Search",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    from api.errors import BriefingApi, register_error_handlers
+    from api.views import blp as api_blueprint
+    from api.web import bp as web_blueprint
+
+    api = BriefingApi(app)
+    api.register_blueprint(api_blueprint)
+    app.register_blueprint(web_blueprint)
+    register_error_handlers(app, api)
+    origins = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
+    CORS(app, resources={r"/api/*": {"origins": origins or "*"}})
+    app.extensions["briefing_engine"] = None
+    return app
+
+
+def get_engine() -> SearchEngine:
+    """The app's search engine, created on first use in this process."""
+    engine = current_app.extensions.get("briefing_engine")
+    if engine is None:
+        from index.tagging import topic_tagger
+
+        engine = SearchEngine(current_app.config["INDEX_DIR"], topic_tagger().labels)
+        current_app.extensions["briefing_engine"] = engine
+    return engine

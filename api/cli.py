@@ -1,0 +1,176 @@
+"""The `briefing` command: index, docs, tag, search, serve, watch, eval."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+import search  # noqa: F401  (Whoosh warning filters first)
+from api.settings import load_settings
+
+_defaults = load_settings()
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _index_dir_option(func):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--index-dir",
+        type=click.Path(file_okay=False),
+        default=lambda: load_settings()["INDEX_DIR"],
+        show_default="var/index or BRIEFING_INDEX_DIR",
+        help="Whoosh index directory.",
+    )(func)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log progress and skipped files.")
+def main(verbose: bool) -> None:
+    """Briefing Search: index briefing documents and search them."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_sync(docs_dir: str, index_dir: str, show_progress: bool) -> Any:
+    """Sync index_dir with docs_dir, with a progress bar on a terminal."""
+    from index.sync import IndexSyncer
+
+    syncer = IndexSyncer(docs_dir, index_dir, max_bytes=load_settings()["MAX_DOCUMENT_BYTES"])
+    if not show_progress:
+        return syncer.sync_all()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= 20:
+            bar = click.progressbar(length=total, label="indexing", file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        return syncer.sync_all(progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+@main.command("index")
+@click.argument("docs_dir", required=False, type=click.Path(file_okay=False, exists=True))
+@_index_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def index_command(docs_dir: str | None, index_dir: str, as_json: bool) -> None:
+    """Sync the index with DOCS_DIR: new files added, changed replaced, removed deleted."""
+    docs = docs_dir or load_settings()["DOCS_DIR"]
+    report = run_sync(docs, index_dir, show_progress=sys.stderr.isatty() and not as_json)
+    data = report.to_json()
+    if as_json:
+        _echo_json(data)
+        return
+    click.echo(
+        f"{data['documents']} documents, {data['passages']} passages: "
+        f"{data['added']} added, {data['updated']} updated, {data['removed']} removed, "
+        f"{data['unchanged']} unchanged, {len(report.skipped)} skipped ({data['seconds']}s)"
+    )
+    for item in report.skipped:
+        click.echo(f"  skipped {item['path']}: {item['reason']}")
+
+
+@main.command("docs")
+@_index_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def docs_command(index_dir: str, as_json: bool) -> None:
+    """List indexed documents with their metadata and tags."""
+    from search.searching import SearchEngine
+
+    engine = SearchEngine(index_dir)
+    listing = engine.documents(page=1, per_page=10**9)["documents"]
+    keys = ("doc_id", "title", "date", "source", "byline", "passages", "countries", "topics")
+    rows = [{k: d[k] for k in keys} for d in listing]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['doc_id']}  {row['date'] or '—'}  {row['title']}  "
+            f"[{','.join(row['countries'])}] [{','.join(row['topics'])}]"
+        )
+
+
+@main.command("tag")
+@click.option("--jsonl", is_flag=True, default=True, help="JSON lines in and out (the default).")
+def tag_command(jsonl: bool) -> None:
+    """Tag {"id","text"} lines from stdin with countries and topics."""
+    from index.tagging.cli import tag_stream
+
+    tag_stream(sys.stdin, sys.stdout)
+
+
+@main.command("search")
+@click.argument("query", required=False, default="")
+@_index_dir_option
+@click.option("--country", multiple=True, help="ISO alpha-2 code; repeatable.")
+@click.option("--topic", multiple=True, help="Topic id; repeatable.")
+@click.option("--source", multiple=True, help="Source; repeatable.")
+@click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance")
+@click.option("--page", type=click.IntRange(min=1), default=1)
+@click.option("--per-page", type=click.IntRange(1, 100), default=10)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
+def search_command(
+    query: str,
+    index_dir: str,
+    country: tuple[str, ...],
+    topic: tuple[str, ...],
+    source: tuple[str, ...],
+    sort: str,
+    page: int,
+    per_page: int,
+    as_json: bool,
+) -> None:
+    """Search passages and print the results."""
+    import re
+
+    from index.tagging import topic_tagger
+    from search.errors import SearchError
+    from search.searching import SearchEngine, SearchRequest
+
+    engine = SearchEngine(index_dir, topic_tagger().labels)
+    request = SearchRequest(
+        q=query,
+        country=[c.upper() for c in country],
+        topic=list(topic),
+        source=list(source),
+        sort=sort if query.strip() or sort != "relevance" else "newest",
+        page=page,
+        per_page=per_page,
+    )
+    try:
+        result = engine.search(request)
+    except SearchError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(f"{result['total']} hits ({result['took_ms']} ms)")
+    if result["query_info"]["message"]:
+        click.echo(f"note: {result['query_info']['message']}")
+    if result["suggestion"]:
+        click.echo(f"did you mean: {result['suggestion']}")
+    for hit in result["hits"]:
+        snippet = re.sub(r"</?mark>", "**", hit["highlight"])
+        click.echo(f"\n{hit['passage_id']}  {hit['title']}  ({hit['date'] or 'undated'})")
+        click.echo(f"  [{','.join(hit['countries'])}] [{','.join(hit['topics'])}]")
+        click.echo(f"  {snippet}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""Keep the Whoosh index in step with the documents folder: new, changed and removed files only."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from whoosh.index import Index
+from whoosh.writing import IndexWriter
+
+from index.errors import DocumentSkipped, IndexingError
+from index.model import ParsedDocument
+from index.pipeline import content_hash, doc_id_for, parse_document
+from index.readers import DEFAULT_MAX_BYTES
+from search.schema import create_or_open_index
+
+log = logging.getLogger(__name__)
+
+# How long a writer waits for another process's lock before giving up (the watcher and a manual
+# `briefing index` may overlap; waiting beats failing).
+WRITER_LOCK_TIMEOUT = 120.0
+BATCH_DOCUMENTS = 500
+BATCH_PASSAGES = 5000
+# Below this many documents to parse, a process pool costs more than it saves.
+POOL_THRESHOLD = 64
+
+
+class IndexBusy(IndexingError):
+    """Another writer held the index lock for longer than we were willing to wait."""
+
+
+@dataclass
+class SyncReport:
+    """What one sync did; `to_json()` is the `briefing index --json` contract."""
+
+    documents: int = 0
+    passages: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    changed_doc_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """The report as the JSON object printed by `briefing index --json`."""
+        data = asdict(self)
+        data.pop("changed_doc_ids")
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    """What the index remembers of a file, enough to tell whether it changed."""
+
+    content_hash: str
+    size: int
+    mtime: float
+
+
+def is_ignored(path: Path) -> bool:
+    """True for hidden, temporary and partial files that must never be indexed."""
+    name = path.name
+    return (
+        name.startswith((".", "~$", "~"))
+        or name.endswith((".tmp", ".part", ".crdownload", ".swp", "~"))
+        or any(part.startswith(".") for part in path.parts[:-1])
+    )
+
+
+def scan_folder(docs_dir: Path) -> dict[str, Path]:
+    """Every candidate file below docs_dir (subfolders included) keyed by doc_id."""
+    found: dict[str, Path] = {}
+    for root, dirs, files in os.walk(docs_dir):
+        # Prune hidden folders so a .git or .cache below the documents is never walked.
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root) / name
+            rel = path.relative_to(docs_dir)
+            if not is_ignored(rel) and path.is_file():
+                found[rel.as_posix()] = path
+    return found
+
+
+def indexed_documents(ix: Index) -> dict[str, IndexedDocument]:
+    """doc_id → what the index stored about the file when it was last indexed."""
+    state: dict[str, IndexedDocument] = {}
+    with ix.searcher() as searcher:
+        for docnum in searcher.document_numbers(ordinal=0):
+            stored = searcher.stored_fields(docnum)
+            state[stored["doc_id"]] = IndexedDocument(
+                stored.get("content_hash", ""), stored.get("size", -1), stored.get("mtime", -1.0)
+            )
+    return state
+
+
+def passage_records(doc: ParsedDocument) -> Iterator[dict[str, object]]:
+    """The Whoosh documents (one per passage) that represent doc in the index."""
+    meta = doc.metadata
+    for passage in doc.passages:
+        record: dict[str, object] = {
+            "passage_id": doc.passage_id(passage.ordinal),
+            "doc_id": doc.doc_id,
+            "ordinal": passage.ordinal,
+            "start": passage.start,
+            "end": passage.end,
+            "text": passage.text,
+            "title": meta.title,
+            "byline": meta.byline,
+            "countries": ",".join(passage.countries),
+            "topics": ",".join(passage.topics),
+            "content_hash": doc.content_hash,
+            "size": doc.size,
+            "mtime": doc.mtime,
+        }
+        if meta.date:
+            record["date"] = meta.date
+        if meta.source:
+            record["source"] = meta.source
+            record["source_text"] = meta.source
+        if passage.ordinal == 0:
+            record["doc_text"] = doc.text
+        yield record
+
+
+def open_writer(ix: Index, timeout: float = WRITER_LOCK_TIMEOUT) -> IndexWriter:
+    """A writer on ix, waiting out another process's lock instead of failing at once."""
+    from whoosh.index import LockError
+
+    try:
+        return ix.writer(timeout=timeout, delay=0.05)
+    except LockError as exc:
+        raise IndexBusy(f"index locked by another writer for over {timeout:.0f}s") from exc
+
+
+def _parse_or_skip(
+    args: tuple[Path, Path, int, str | None],
+) -> ParsedDocument | tuple[str, str]:
+    docs_dir, path, max_bytes, digest = args
+    try:
+        doc = parse_document(docs_dir, path, max_bytes=max_bytes, digest=digest)
+    except DocumentSkipped as exc:
+        return (doc_id_for(docs_dir, path), exc.reason)
+    except (OSError, UnicodeError, ValueError) as exc:
+        # A file vanishing or breaking mid-read is a skip with a reason, never an aborted batch.
+        return (doc_id_for(docs_dir, path), f"unreadable: {exc}")
+    if not doc.passages:
+        return (doc.doc_id, "no body text once title and boilerplate are removed")
+    return doc
+
+
+class IndexSyncer:
+    """Brings an index in line with a documents folder, one Whoosh commit per batch."""
+
+    def __init__(
+        self,
+        docs_dir: str | os.PathLike[str],
+        index_dir: str | os.PathLike[str],
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        workers: int | None = None,
+    ) -> None:
+        self.docs_dir = Path(docs_dir).resolve()
+        self.index_dir = Path(index_dir)
+        self.max_bytes = max_bytes
+        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.ix = create_or_open_index(self.index_dir)
+
+    def sync_all(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+        """Sync the whole folder: add new files, replace changed ones, drop removed ones."""
+        return self._sync(scan_folder(self.docs_dir), full=True, progress=progress)
+
+    def sync_paths(self, paths: Iterable[Path]) -> SyncReport:
+        """Sync just these paths: existing files are (re)indexed if changed, missing ones removed."""
+        present: dict[str, Path] = {}
+        gone: set[str] = set()
+        for path in paths:
+            path = Path(path)
+            if not path.is_absolute():
+                path = self.docs_dir / path
+            try:
+                rel = path.resolve().relative_to(self.docs_dir)
+            except ValueError:
+                continue
+            if is_ignored(rel):
+                continue
+            if path.is_dir():
+                present.update(
+                    {f"{rel.as_posix()}/{k}": v for k, v in scan_folder(path).items()}
+                    if rel.as_posix() != "."
+                    else scan_folder(path)
+                )
+            elif path.is_file():
+                present[rel.as_posix()] = path
+            else:
+                gone.add(rel.as_posix())
+        return self._sync(present, full=False, gone=gone)
+
+    def _sync(
+        self,
+        files: dict[str, Path],
+        full: bool,
+        gone: set[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SyncReport:
+        started = time.perf_counter()
+        report = SyncReport()
+        self.ix = self._fresh_index()
+        state = indexed_documents(self.ix)
+        removed = set(state) - set(files) if full else {d for d in (gone or set()) if d in state}
+        if not full:
+            # A removed folder: everything indexed below it goes too.
+            for prefix in gone or set():
+                removed.update(d for d in state if d.startswith(prefix.rstrip("/") + "/"))
+
+        to_parse: list[tuple[Path, Path, int, str | None]] = []
+        for doc_id, path in files.items():
+            known = state.get(doc_id)
+            try:
+                stat = path.stat()
+            except OSError:
+                if known:
+                    removed.add(doc_id)
+                continue
+            if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
+                report.unchanged += 1
+                continue
+            digest = None
+            if known and known.size == stat.st_size:
+                try:
+                    digest = content_hash(path)
+                except OSError:
+                    continue
+                if digest == known.content_hash:
+                    report.unchanged += 1
+                    continue
+            to_parse.append((self.docs_dir, path, self.max_bytes, digest))
+
+        total = len(to_parse)
+        done = 0
+        writer: IndexWriter | None = None
+        pending_docs = pending_passages = 0
+        try:
+            for result in self._parse_all(to_parse):
+                done += 1
+                if progress:
+                    progress(done, total)
+                if isinstance(result, tuple):
+                    doc_id, reason = result
+                    log.warning("skipped %s: %s", doc_id, reason)
+                    report.skipped.append({"path": doc_id, "reason": reason})
+                    if doc_id in state:
+                        # The file is still there but no longer indexable: its old passages go.
+                        removed.add(doc_id)
+                    continue
+                if writer is None:
+                    writer = open_writer(self.ix)
+                if result.doc_id in state:
+                    writer.delete_by_term("doc_id", result.doc_id)
+                    report.updated += 1
+                else:
+                    report.added += 1
+                for record in passage_records(result):
+                    writer.add_document(**record)
+                report.changed_doc_ids.append(result.doc_id)
+                pending_docs += 1
+                pending_passages += len(result.passages)
+                if pending_docs >= BATCH_DOCUMENTS or pending_passages >= BATCH_PASSAGES:
+                    writer.commit()
+                    writer = None
+                    pending_docs = pending_passages = 0
+            if removed:
+                if writer is None:
+                    writer = open_writer(self.ix)
+                for doc_id in sorted(removed):
+                    writer.delete_by_term("doc_id", doc_id)
+                    report.changed_doc_ids.append(doc_id)
+                report.removed = len(removed)
+            if writer is not None:
+                writer.commit()
+                writer = None
+        finally:
+            if writer is not None:
+                # Interrupted mid-batch: drop the uncommitted batch, the last commit stays readable.
+                writer.cancel()
+        self.ix = self._fresh_index()
+        with self.ix.searcher() as searcher:
+            report.passages = searcher.doc_count()
+            report.documents = sum(1 for _ in searcher.document_numbers(ordinal=0))
+        report.seconds = time.perf_counter() - started
+        if report.added or report.updated or report.removed:
+            log.info(
+                "sync: %d added, %d updated, %d removed, %d unchanged, %d skipped in %.2fs",
+                report.added,
+                report.updated,
+                report.removed,
+                report.unchanged,
+                len(report.skipped),
+                report.seconds,
+            )
+        return report
+
+    def _fresh_index(self) -> Index:
+        # Reopen so the TOC generation and schema reflect commits made by any other process.
+        return create_or_open_index(self.index_dir)
+
+    def _parse_all(
+        self, jobs: list[tuple[Path, Path, int, str | None]]
+    ) -> Iterator[ParsedDocument | tuple[str, str]]:
+        if self.workers <= 1 or len(jobs) < POOL_THRESHOLD:
+            yield from map(_parse_or_skip, jobs)
+            return
+        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            yield from pool.map(_parse_or_skip, jobs, chunksize=16)

@@ -1,0 +1,148 @@
+"""Turn what an analyst types into a Whoosh query, never failing on malformed input."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from whoosh import query as wq
+from whoosh.fields import Schema
+from whoosh.qparser import (
+    AndGroup,
+    FieldAliasPlugin,
+    MultifieldParser,
+    OrGroup,
+    PlusMinusPlugin,
+)
+
+from search.labels import resolve_country
+
+SEARCH_FIELDS = ("title", "text")
+# Query-syntax field names → schema fields.
+FIELD_ALIASES = {
+    "title": "title",
+    "text": "text",
+    "country": "countries",
+    "topic": "topics",
+    "source": "source_text",
+}
+# Up to this many content words, every word must match; longer queries (questions, pasted
+# sentences) match any word and rank passages that match more words higher.
+MAX_ALL_REQUIRED = 3
+OR_COORDINATION = 0.9
+
+_FIELD_RE = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
+_OPERATOR_RE = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
+_SYNTAX_RE = re.compile(r"[\"()*?+\-]|\b(AND|OR|NOT)\b|\w+:")
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class ParsedQuery:
+    """The Whoosh query to run plus how the text was read, for the response and suggestions."""
+
+    text: str
+    query: wq.Query
+    fallback: bool = False
+    message: str | None = None
+    plain: bool = True
+    words: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when there is nothing to match (browse by filters only)."""
+        return self.query is wq.NullQuery or isinstance(self.query, type(wq.NullQuery))
+
+
+def _problem(text: str) -> str | None:
+    """Why text is not well-formed query syntax, or None if it is."""
+    if text.count('"') % 2:
+        return "unbalanced quote"
+    depth = 0
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if depth < 0:
+            return "unbalanced parenthesis"
+    if depth:
+        return "unbalanced parenthesis"
+    for match in _FIELD_RE.finditer(text):
+        if match.group(1).lower() not in FIELD_ALIASES:
+            return f"unknown field '{match.group(1)}'"
+    tokens = text.split()
+    if tokens and (_OPERATOR_RE.fullmatch(tokens[0]) or _OPERATOR_RE.fullmatch(tokens[-1])):
+        return "operator without an operand"
+    for a, b in zip(tokens, tokens[1:], strict=False):
+        if _OPERATOR_RE.fullmatch(a) and _OPERATOR_RE.fullmatch(b):
+            return "two operators in a row"
+    if any(t in {"-", "+"} for t in tokens):
+        return "operator without an operand"
+    return None
+
+
+class QueryReader:
+    """Parses query text against a schema; one instance serves every request."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        aliases = {field: [alias] for alias, field in FIELD_ALIASES.items() if alias != field}
+        self._parsers = {}
+        for name, group in (("and", AndGroup), ("or", OrGroup.factory(OR_COORDINATION))):
+            parser = MultifieldParser(list(SEARCH_FIELDS), schema, group=group)
+            parser.add_plugin(PlusMinusPlugin())
+            parser.add_plugin(FieldAliasPlugin(aliases))
+            self._parsers[name] = parser
+        self._analyzer = schema["text"].analyzer
+
+    def content_words(self, text: str) -> list[str]:
+        """The words of text that survive stop-word removal, as typed (lowercased)."""
+        return [t.text for t in self._analyzer(text, mode="query", removestops=True, no_morph=True)]
+
+    def parse(self, text: str) -> ParsedQuery:
+        """Read text as query syntax; on malformed syntax fall back to its plain words and say so."""
+        text = (text or "").strip()
+        if not text:
+            return ParsedQuery(text, wq.NullQuery)
+        problem = _problem(text)
+        plain = _SYNTAX_RE.search(text) is None
+        if problem:
+            words = " ".join(_WORD_RE.findall(text))
+            parsed = self._parse_plain(words)
+            parsed.text = text
+            parsed.fallback = True
+            parsed.message = f"{problem}: searched for the plain words instead"
+            return parsed
+        if plain:
+            return self._parse_plain(text)
+        query = self._parsers["and"].parse(text)
+        query = _resolve_countries(query)
+        return ParsedQuery(
+            text, query, plain=False, words=tuple(self.content_words(_strip_fields(text)))
+        )
+
+    def _parse_plain(self, text: str) -> ParsedQuery:
+        words = self.content_words(text)
+        group = "and" if len(words) <= MAX_ALL_REQUIRED else "or"
+        query = self._parsers[group].parse(" ".join(words)) if words else wq.NullQuery
+        return ParsedQuery(text, query, plain=True, words=tuple(words))
+
+
+def _strip_fields(text: str) -> str:
+    return _FIELD_RE.sub(" ", _OPERATOR_RE.sub(" ", text))
+
+
+def _resolve_countries(query: wq.Query) -> wq.Query:
+    """Map country names in `country:` clauses to codes ("country:ecuador" → countries:EC)."""
+
+    def fix(node: wq.Query) -> wq.Query:
+        if isinstance(node, wq.Term) and node.fieldname == "countries":
+            code = resolve_country(str(node.text))
+            return wq.Term("countries", code) if code else wq.NullQuery
+        if isinstance(node, wq.Phrase) and node.fieldname == "countries":
+            code = resolve_country(" ".join(str(w) for w in node.words))
+            return wq.Term("countries", code) if code else wq.NullQuery
+        if isinstance(node, (wq.Prefix, wq.Wildcard)) and node.fieldname == "countries":
+            return wq.NullQuery
+        return node.apply(fix)
+
+    return fix(query).normalize()

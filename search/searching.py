@@ -1,0 +1,458 @@
+"""The read side's entry point: ranked, filtered, faceted, highlighted passage search."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from whoosh import query as wq
+from whoosh import scoring
+from whoosh.index import Index
+from whoosh.searching import Searcher
+
+from search.errors import DocumentNotFound, InvalidRequest, PassageNotFound
+from search.facets import FacetIndex, buckets
+from search.highlighting import match_spans, prefix_spans, snippet
+from search.labels import country_codes, country_label
+from search.querying import ParsedQuery, QueryReader
+from search.schema import open_index
+
+SORTS = ("relevance", "newest", "oldest")
+FACETS = ("country", "topic", "source", "year")
+# BM25F parameters; tuned on SciFact training claims (docs/relevance.md).
+BM25_B = 0.75
+BM25_K1 = 1.2
+# A query that finds fewer hits than this gets a "did you mean" when a correction finds more.
+SUGGEST_BELOW = 3
+
+
+@dataclass
+class SearchRequest:
+    """Everything a client can ask of a search; validated by the API before it gets here."""
+
+    q: str = ""
+    country: list[str] = field(default_factory=list)
+    topic: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    doc_id: list[str] = field(default_factory=list)
+    date_from: str | None = None
+    date_to: str | None = None
+    sort: str = "relevance"
+    page: int = 1
+    per_page: int = 10
+    facet_size: int = 20
+
+
+class _SearcherState:
+    """A searcher together with the facet arrays built for exactly its view of the index."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher = searcher
+        self.facets = FacetIndex(searcher.reader())
+        self.users = 0
+
+
+class SearchEngine:
+    """Owns one index's searcher; reopens it only when the index has changed on disk."""
+
+    def __init__(
+        self,
+        index_dir: str | os.PathLike[str],
+        topic_labels: dict[str, str] | None = None,
+    ) -> None:
+        self.index_dir = index_dir
+        self.topic_labels = topic_labels or {}
+        self._lock = threading.Lock()
+        self._state: _SearcherState | None = None
+        self._ix: Index | None = None
+        self._reader: QueryReader | None = None
+        self.reopens = 0
+
+    # -- searcher lifecycle -------------------------------------------------------------------
+
+    def _current(self) -> _SearcherState:
+        with self._lock:
+            state = self._state
+            if state is None or not state.searcher.up_to_date():
+                if self._ix is None or state is None:
+                    self._ix = open_index(self.index_dir)
+                    self._reader = QueryReader(self._ix.schema)
+                assert self._ix is not None
+                # A fresh searcher, not refresh(): refresh is known to serve stale documents.
+                searcher = self._ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1))
+                new_state = _SearcherState(searcher)
+                if state is not None and state.users == 0:
+                    state.searcher.close()
+                self._state = state = new_state
+                self.reopens += 1
+            state.users += 1
+            return state
+
+    @contextmanager
+    def reading(self) -> Iterator[_SearcherState]:
+        """A searcher state that stays valid for the whole block, even if the index changes."""
+        state = self._current()
+        try:
+            yield state
+        finally:
+            with self._lock:
+                state.users -= 1
+                if state is not self._state and state.users == 0:
+                    state.searcher.close()
+
+    def close(self) -> None:
+        """Close the searcher; the engine reopens one on the next request."""
+        with self._lock:
+            if self._state is not None:
+                self._state.searcher.close()
+                self._state = None
+
+    @property
+    def query_reader(self) -> QueryReader:
+        """The parser for this index's schema (opens the index on first use)."""
+        if self._reader is None:
+            with self.reading():
+                pass
+        assert self._reader is not None
+        return self._reader
+
+    # -- search --------------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> dict[str, Any]:
+        """Run a search: hits for the requested page, exact total, disjunctive facets, suggestion."""
+        started = time.perf_counter()
+        for code in request.country:
+            if code not in country_codes():
+                raise InvalidRequest("country", f"unknown country code '{code}'")
+        if request.sort not in SORTS:
+            raise InvalidRequest("sort", f"sort must be one of {', '.join(SORTS)}")
+        parsed = self.query_reader.parse(request.q)
+        with self.reading() as state:
+            searcher, fx = state.searcher, state.facets
+            if parsed.is_empty:
+                matched = fx.live.copy()
+            else:
+                matched = fx.mask(np.fromiter(searcher.docs_for_query(parsed.query), np.int64))
+            filters = self._filter_masks(request, fx, searcher)
+            final = matched.copy()
+            for mask in filters.values():
+                final &= mask
+            total = int(final.sum())
+            hits = self._page_hits(searcher, fx, parsed, request, final, total)
+            facets, truncated = self._facets(request, fx, matched, filters)
+            suggestion = None
+            if not parsed.is_empty and total < SUGGEST_BELOW:
+                suggestion = self._suggest(searcher, fx, parsed, filters, total)
+        return {
+            "query": request.q,
+            "query_info": {
+                "interpreted": "" if parsed.is_empty else str(parsed.query),
+                "fallback": parsed.fallback,
+                "message": parsed.message,
+            },
+            "total": total,
+            "page": request.page,
+            "per_page": request.per_page,
+            "pages": max(1, math.ceil(total / request.per_page)),
+            "sort": request.sort,
+            "took_ms": round((time.perf_counter() - started) * 1000, 2),
+            "hits": hits,
+            "facets": facets,
+            "facets_truncated": truncated,
+            "suggestion": suggestion,
+        }
+
+    def _filter_masks(
+        self, request: SearchRequest, fx: FacetIndex, searcher: Searcher
+    ) -> dict[str, np.ndarray]:
+        masks: dict[str, np.ndarray] = {}
+        for name in ("country", "topic", "source"):
+            wanted = getattr(request, name)
+            if wanted:
+                masks[name] = fx.columns[name].mask_for(wanted, fx.size)
+        if request.date_from or request.date_to:
+            masks["year"] = fx.date_mask(request.date_from, request.date_to)
+        if request.doc_id:
+            ids = [n for d in request.doc_id for n in searcher.document_numbers(doc_id=d)]
+            masks["doc_id"] = fx.mask(ids)
+        return masks
+
+    def _facets(
+        self,
+        request: SearchRequest,
+        fx: FacetIndex,
+        matched: np.ndarray,
+        filters: dict[str, np.ndarray],
+    ) -> tuple[dict[str, list[dict[str, object]]], dict[str, bool]]:
+        facets: dict[str, list[dict[str, object]]] = {}
+        truncated: dict[str, bool] = {}
+        labels: dict[str, Callable[[str], str]] = {
+            "country": country_label,
+            "topic": lambda v: self.topic_labels.get(v, v),
+            "source": str,
+            "year": str,
+        }
+        for name in FACETS:
+            # Disjunctive: a facet's counts apply every filter but its own.
+            mask = matched.copy()
+            for other, fmask in filters.items():
+                if other != name:
+                    mask &= fmask
+            if name == "year":
+                counts = fx.year_counts(mask)
+                selected: list[str] = []
+            else:
+                column = fx.columns[name]
+                raw = column.counts(mask)
+                counts = {v: int(c) for v, c in zip(column.values, raw, strict=True)}
+                selected = list(getattr(request, name))
+            facets[name], truncated[name] = buckets(
+                counts, selected, labels[name], request.facet_size, order_by_value=name == "year"
+            )
+        return facets, truncated
+
+    def _page_hits(
+        self,
+        searcher: Searcher,
+        fx: FacetIndex,
+        parsed: ParsedQuery,
+        request: SearchRequest,
+        final: np.ndarray,
+        total: int,
+    ) -> list[dict[str, Any]]:
+        offset = (request.page - 1) * request.per_page
+        if offset >= total:
+            return []
+        scored: list[tuple[int, float | None]]
+        if parsed.is_empty or request.sort != "relevance":
+            docnums = np.flatnonzero(final)
+            newest = request.sort != "oldest"
+            dates = fx.dates[docnums].astype(np.int64)
+            # Undated passages sort last either way; ties by docnum keep pages stable.
+            key = np.where(dates > 0, -dates if newest else dates, np.iinfo(np.int64).max)
+            order = np.lexsort((docnums, key))
+            page = docnums[order[offset : offset + request.per_page]]
+            # Ordered by date, not relevance: there is no score to report.
+            scored = [(int(d), None) for d in page]
+        else:
+            limit = offset + request.per_page
+            filter_set = None
+            if total < fx.live.sum() or not final.all():
+                filter_set = set(np.flatnonzero(final).tolist())
+            results = searcher.search(parsed.query, limit=limit, filter=filter_set, terms=True)
+            scored = [(hit.docnum, float(hit.score)) for hit in results[offset:limit]]
+        return [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]
+
+    def _hit(
+        self, searcher: Searcher, parsed: ParsedQuery, docnum: int, score: float | None
+    ) -> dict[str, Any]:
+        stored = searcher.stored_fields(docnum)
+        record = passage_record(stored)
+        text = stored.get("text", "")
+        spans = self._match_spans(parsed, text)
+        highlight = snippet(text, spans)
+        record["highlight"] = highlight.snippet
+        record["matches"] = [[s, e] for s, e in highlight.matches]
+        record["score"] = round(score, 4) if score is not None else None
+        return record
+
+    def _match_spans(self, parsed: ParsedQuery, text: str) -> list[tuple[int, int]]:
+        if parsed.is_empty:
+            return []
+        analyzer = self.query_reader._analyzer
+        terms: set[str] = set()
+        prefixes: set[str] = set()
+        for node in parsed.query.leaves():
+            if getattr(node, "fieldname", None) not in ("text", "title"):
+                continue
+            if isinstance(node, (wq.Prefix, wq.Wildcard)):
+                prefixes.add(str(node.text).rstrip("*?").lower())
+            elif isinstance(node, wq.Phrase):
+                terms.update(str(w) for w in node.words)
+            elif isinstance(node, wq.Term):
+                terms.add(str(node.text))
+        # Leaves under a NOT are excluded words, not matches to mark.
+        for node in _negated_leaves(parsed.query):
+            terms.discard(str(getattr(node, "text", "")))
+        return sorted(match_spans(analyzer, text, terms) + prefix_spans(analyzer, text, prefixes))
+
+    def _suggest(
+        self,
+        searcher: Searcher,
+        fx: FacetIndex,
+        parsed: ParsedQuery,
+        filters: dict[str, np.ndarray],
+        total: int,
+    ) -> str | None:
+        """A corrected query that finds more than the original, or None."""
+        if not parsed.words:
+            return None
+        corrector = searcher.corrector("text")
+        corrected, changed = [], False
+        for word in parsed.words:
+            options = corrector.suggest(word, limit=1, maxdist=2, prefix=1)
+            if options and options[0] != word and searcher.doc_frequency("text", word) == 0:
+                corrected.append(options[0])
+                changed = True
+            else:
+                corrected.append(word)
+        if not changed:
+            return None
+        text = " ".join(corrected)
+        candidate = self.query_reader.parse(text)
+        mask = fx.mask(np.fromiter(searcher.docs_for_query(candidate.query), np.int64))
+        for fmask in filters.values():
+            mask &= fmask
+        return text if int(mask.sum()) > total else None
+
+    # -- documents and passages ------------------------------------------------------------------
+
+    def passage(self, passage_id: str) -> dict[str, Any]:
+        """One passage with its document's metadata."""
+        with self.reading() as state:
+            docnum = state.searcher.document_number(passage_id=passage_id)
+            if docnum is None:
+                raise PassageNotFound(f"no passage '{passage_id}'")
+            return passage_record(state.searcher.stored_fields(docnum))
+
+    def similar(self, passage_id: str, limit: int = 5) -> list[dict[str, Any]]:
+        """Passages most like the given one (more-like-this on its text), itself excluded."""
+        with self.reading() as state:
+            searcher = state.searcher
+            docnum = searcher.document_number(passage_id=passage_id)
+            if docnum is None:
+                raise PassageNotFound(f"no passage '{passage_id}'")
+            text = searcher.stored_fields(docnum).get("text", "")
+            keywords = [word for word, _ in searcher.key_terms_from_text("text", text, numterms=15)]
+            if not keywords:
+                return []
+            query = wq.Or([wq.Term("text", w) for w in keywords])
+            results = searcher.search(query, limit=limit + 1, mask={docnum})
+            out = []
+            for hit in results:
+                record = passage_record(hit.fields())
+                record["score"] = round(float(hit.score), 4)
+                out.append(record)
+            return out[:limit]
+
+    def document(self, doc_id: str) -> dict[str, Any]:
+        """A document's metadata, full text and all its passages in order."""
+        with self.reading() as state:
+            searcher = state.searcher
+            docnums = list(searcher.document_numbers(doc_id=doc_id))
+            if not docnums:
+                raise DocumentNotFound(f"no document '{doc_id}'")
+            stored = sorted(
+                (searcher.stored_fields(n) for n in docnums), key=lambda s: s["ordinal"]
+            )
+            summary = document_summary(stored)
+            summary["text"] = stored[0].get("doc_text", "")
+            summary["passages"] = [passage_record(s) for s in stored]
+            return summary
+
+    def documents(self, page: int = 1, per_page: int = 20, sort: str = "doc_id") -> dict[str, Any]:
+        """A page of indexed documents with their metadata, tags and passage counts."""
+        with self.reading() as state:
+            all_docs = self._all_documents(state.searcher)
+        if sort == "newest":
+            all_docs.sort(key=lambda d: (d["date"] is None, d["date"] or ""), reverse=False)
+            all_docs.sort(key=lambda d: d["date"] or "", reverse=True)
+        start = (page - 1) * per_page
+        return {
+            "total": len(all_docs),
+            "page": page,
+            "per_page": per_page,
+            "documents": all_docs[start : start + per_page],
+        }
+
+    def _all_documents(self, searcher: Searcher) -> list[dict[str, Any]]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for docnum in searcher.reader().all_doc_ids():
+            stored = searcher.stored_fields(docnum)
+            stored.pop("doc_text", None)
+            stored.pop("text", None)
+            grouped.setdefault(stored["doc_id"], []).append(stored)
+        return [
+            document_summary(sorted(group, key=lambda s: s["ordinal"]))
+            for _, group in sorted(grouped.items())
+        ]
+
+    def vocabularies(self) -> dict[str, Any]:
+        """Every country, topic, source and year in the index with labels and passage counts."""
+        request = SearchRequest(facet_size=10_000)
+        with self.reading() as state:
+            fx = state.facets
+            facets, _ = self._facets(request, fx, fx.live.copy(), {})
+            documents = sum(1 for _ in state.searcher.document_numbers(ordinal=0))
+        return {"documents": documents, "passages": int(fx.live.sum()), **facets}
+
+    def stats(self) -> dict[str, Any]:
+        """Document and passage counts of the current index view."""
+        with self.reading() as state:
+            searcher = state.searcher
+            return {
+                "documents": sum(1 for _ in searcher.document_numbers(ordinal=0)),
+                "passages": searcher.doc_count(),
+                "generation": searcher.reader().generation(),
+            }
+
+
+def _negated_leaves(query: wq.Query) -> Iterator[wq.Query]:
+    for node in query.children() if hasattr(query, "children") else []:
+        if isinstance(node, wq.Not):
+            yield from node.leaves()
+        else:
+            yield from _negated_leaves(node)
+    if isinstance(query, wq.AndNot):
+        yield from query.b.leaves()
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+def passage_record(stored: dict[str, Any]) -> dict[str, Any]:
+    """The API's view of a passage from its stored fields."""
+    return {
+        "passage_id": stored["passage_id"],
+        "doc_id": stored["doc_id"],
+        "ordinal": stored["ordinal"],
+        "title": stored.get("title"),
+        "date": stored.get("date"),
+        "source": stored.get("source"),
+        "byline": stored.get("byline"),
+        "text": stored.get("text", ""),
+        "countries": _split(stored.get("countries")),
+        "topics": _split(stored.get("topics")),
+        "start": stored.get("start"),
+        "end": stored.get("end"),
+    }
+
+
+def document_summary(passages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A document's metadata and tags (union over its passages) from its passages' stored fields."""
+    first = passages[0]
+    countries: dict[str, None] = {}
+    topics: dict[str, None] = {}
+    for stored in passages:
+        countries.update(dict.fromkeys(_split(stored.get("countries"))))
+        topics.update(dict.fromkeys(_split(stored.get("topics"))))
+    return {
+        "doc_id": first["doc_id"],
+        "title": first.get("title"),
+        "date": first.get("date"),
+        "source": first.get("source"),
+        "byline": first.get("byline"),
+        "passages": len(passages),
+        "countries": list(countries),
+        "topics": list(topics),
+        "content_hash": first.get("content_hash"),
+        "size": first.get("size"),
+    }
