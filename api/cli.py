@@ -172,5 +172,59 @@ def search_command(
         click.echo(f"  {snippet}")
 
 
+DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
+
+
+@main.command("serve")
+@click.option("--host", default=lambda: load_settings()["HOST"], show_default="127.0.0.1")
+@click.option("--port", type=int, default=lambda: load_settings()["PORT"], show_default="8000")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="0: from CPU count.")
+@click.option(
+    "--docs",
+    type=click.Path(file_okay=False),
+    default=lambda: load_settings()["DOCS_DIR"],
+    show_default="seeds or BRIEFING_DOCS_DIR",
+)
+@_index_dir_option
+@click.option("--no-watch", is_flag=True, help="Do not run the folder watcher.")
+@click.option(
+    "--allow-anonymous-writes", is_flag=True, help="Write endpoints open when no key is set."
+)
+def serve_command(
+    host: str,
+    port: int,
+    workers: int | None,
+    docs: str,
+    index_dir: str,
+    no_watch: bool,
+    allow_anonymous_writes: bool,
+) -> None:
+    """Sync the index with the folder, then serve the API and page with gunicorn."""
+    import os
+
+    Path(docs).mkdir(parents=True, exist_ok=True)
+    report = run_sync(docs, index_dir, show_progress=sys.stderr.isatty())
+    click.echo(
+        f"index: {report.documents} documents, {report.passages} passages "
+        f"({report.added} added, {report.updated} updated, {report.removed} removed)",
+        err=True,
+    )
+    env = os.environ
+    env["BRIEFING_DOCS_DIR"] = str(Path(docs).resolve())
+    env["BRIEFING_INDEX_DIR"] = str(Path(index_dir).resolve())
+    env["BRIEFING_HOST"] = host
+    env["BRIEFING_PORT"] = str(port)
+    if workers is not None:
+        env["BRIEFING_WORKERS"] = str(workers)
+    if no_watch:
+        env["BRIEFING_WATCH"] = "false"
+    if allow_anonymous_writes:
+        env["BRIEFING_ALLOW_ANONYMOUS_WRITES"] = "true"
+    config = DEPLOY_DIR / "gunicorn.conf.py"
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(config)]
+    # exec: gunicorn becomes this process, so signals (SIGTERM, SIGHUP) reach the master directly.
+    os.execv(sys.executable, argv)
+
+
 if __name__ == "__main__":
     main()
