@@ -26,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    from api.apidocs import bp as apidocs_blueprint
     from api.errors import BriefingApi, register_error_handlers
     from api.views import blp as api_blueprint
     from api.web import bp as web_blueprint
@@ -33,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api = BriefingApi(app)
     api.register_blueprint(api_blueprint)
     app.register_blueprint(web_blueprint)
+    app.register_blueprint(apidocs_blueprint)
     register_error_handlers(app, api)
     origins = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
     CORS(app, resources={r"/api/*": {"origins": origins or "*"}})

@@ -10,8 +10,6 @@ from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from search.analysis import text_analyzer
 
-# Bump when the schema changes incompatibly: a mismatch makes the writer rebuild from the folder.
-SCHEMA_VERSION = 1
 INDEX_NAME = "passages"
 TITLE_BOOST = 2.0
 
@@ -25,7 +23,7 @@ def build_schema() -> Schema:
         ordinal=NUMERIC(stored=True, sortable=True),
         start=STORED(),
         end=STORED(),
-        text=TEXT(analyzer=analyzer, stored=True, phrase=True),
+        text=TEXT(analyzer=analyzer, stored=True, phrase=True, spelling=True),
         title=TEXT(analyzer=analyzer, stored=True, phrase=True, field_boost=TITLE_BOOST),
         # ISO date "YYYY-MM-DD" or absent; ID keeps lexicographic == chronological order.
         date=ID(stored=True),

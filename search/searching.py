@@ -298,7 +298,9 @@ class SearchEngine:
         corrected, changed = [], False
         for word in parsed.words:
             options = corrector.suggest(word, limit=1, maxdist=2, prefix=1)
-            if options and options[0] != word and searcher.doc_frequency("text", word) == 0:
+            # spell_text holds unstemmed words, so corrections read as words, not stems.
+            unknown = searcher.doc_frequency("spell_text", word) == 0
+            if unknown and options and options[0] != word:
                 corrected.append(options[0])
                 changed = True
             else:

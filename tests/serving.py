@@ -1,0 +1,124 @@
+"""Start the real `briefing serve` (gunicorn) on a free loopback port for tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+BRIEFING = str(Path(sys.executable).parent / "briefing")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def copy_seeds(target: Path) -> Path:
+    """Copy the seed documents into target (created) and return it."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in SEEDS.iterdir():
+        shutil.copy2(path, target / path.name)
+    return target
+
+
+class Server:
+    """A `briefing serve` subprocess; use as a context manager or call start()/stop()."""
+
+    def __init__(
+        self,
+        docs: Path,
+        index_dir: Path,
+        workers: int = 2,
+        watch: bool = False,
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.docs = docs
+        self.index_dir = index_dir
+        self.workers = workers
+        self.watch = watch
+        self.env = env or {}
+        self.extra_args = extra_args or []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = index_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 60.0) -> Server:
+        """Launch the server and wait until /readyz answers 200."""
+        args = [
+            BRIEFING,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--docs",
+            str(self.docs),
+            "--index-dir",
+            str(self.index_dir),
+            *self.extra_args,
+        ]
+        if not self.watch:
+            args.append("--no-watch")
+        env = {**os.environ, "BRIEFING_LOG_FORMAT": "text", **self.env}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server not ready in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Stop the whole process group (master, workers, watcher) and wait for it."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        """GET a path on the server."""
+        return requests.get(self.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

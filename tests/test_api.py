@@ -1,0 +1,312 @@
+"""Contract tests: HTTP against a real gunicorn over an index of the seeds."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import requests
+from openapi_spec_validator import validate
+
+from tests.serving import Server, copy_seeds
+
+HUAWEI_DOC = "002_cb201ffc96d0d6cf.txt"
+ERROR_KEYS = {"code", "status", "message", "errors"}
+
+XSS_DOC = """Huawei script test
+
+Huawei tried <script>alert('x')</script> and <img src=x onerror="alert(1)"> in this passage,
+which talks about telecom vendors in Costa Rica at some length so that it forms a passage.
+"""
+
+DATED_DOC = """Ecuador Signs Security Pact With United States
+
+Tuesday, March 4, 2025
+
+Ecuador and the United States signed a security pact covering naval patrols and drug trafficking
+interdiction in the Pacific. Officials in Quito said the agreement builds on years of cooperation
+against organized crime and cartels, and includes training for Ecuadorian police units.
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """A 2-worker gunicorn over the seeds plus an XSS document and a dated document."""
+    base = tmp_path_factory.mktemp("api")
+    docs = copy_seeds(base / "docs")
+    (docs / "xss.txt").write_text(XSS_DOC)
+    (docs / "sub").mkdir()
+    (docs / "sub" / "dated.txt").write_text(DATED_DOC)
+    with Server(docs, base / "index", workers=2) as srv:
+        yield srv
+
+
+def search(server: Server, **params: object) -> dict:
+    response = server.get("/api/search", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def all_hits(server: Server, **params: object) -> list[dict]:
+    hits, page = [], 1
+    while True:
+        body = search(server, per_page=100, page=page, **params)
+        hits.extend(body["hits"])
+        if page >= body["pages"]:
+            return hits
+        page += 1
+
+
+def assert_error(response: requests.Response, code: int, field: str | None = None) -> dict:
+    assert response.status_code == code, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == ERROR_KEYS
+    assert body["code"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    if field:
+        assert field in body["errors"], body
+    return body
+
+
+def test_huawei_ranks_seed_002_first(server: Server) -> None:
+    body = search(server, q="Huawei")
+    assert body["hits"][0]["doc_id"] == HUAWEI_DOC
+    assert body["total"] == len(all_hits(server, q="Huawei"))
+    hit = body["hits"][0]
+    assert set(hit) >= {
+        "passage_id", "doc_id", "title", "date", "source", "text", "highlight",
+        "countries", "topics", "score", "start", "end",
+    }  # fmt: skip
+    assert "<mark>Huawei</mark>" in hit["highlight"]
+    assert hit["source"] == "Taiwan News"
+    assert "CR" in hit["countries"]
+
+
+def test_hit_offsets_point_into_document_text(server: Server) -> None:
+    hit = search(server, q="Huawei")["hits"][0]
+    doc = server.get(f"/api/documents/{hit['doc_id']}").json()
+    assert doc["text"][hit["start"] : hit["end"]] == hit["text"]
+    for passage in doc["passages"]:
+        assert doc["text"][passage["start"] : passage["end"]] == passage["text"]
+
+
+def test_facet_counts_match_counts_computed_from_hits(server: Server) -> None:
+    body = search(server, q="security")
+    hits = all_hits(server, q="security")
+    assert body["total"] == len(hits)
+    expected_countries = Counter(c for h in hits for c in h["countries"])
+    expected_topics = Counter(t for h in hits for t in h["topics"])
+    got_countries = {b["value"]: b["count"] for b in body["facets"]["country"]}
+    got_topics = {b["value"]: b["count"] for b in body["facets"]["topic"]}
+    assert got_countries == dict(expected_countries)
+    assert got_topics == dict(expected_topics)
+    years = Counter(h["date"][:4] for h in hits if h["date"])
+    assert {b["value"]: b["count"] for b in body["facets"]["year"]} == dict(years)
+
+
+def test_facets_are_disjunctive(server: Server) -> None:
+    picked = search(server, q="security", country="EC")
+    assert picked["total"] > 0
+    assert all("EC" in h["countries"] for h in all_hits(server, q="security", country="EC"))
+    buckets = {b["value"]: b for b in picked["facets"]["country"]}
+    assert buckets["EC"]["selected"] is True
+    assert buckets["EC"]["count"] == picked["total"]
+    # Mexico's count is what ticking Mexico as well would add: its count without the EC filter.
+    mexico_alone = search(server, q="security", country="MX")["total"]
+    assert buckets["MX"]["count"] == mexico_alone
+    assert buckets["MX"]["selected"] is False
+    both = search(server, q="security", country=["EC", "MX"])
+    union = {h["passage_id"] for h in all_hits(server, q="security", country="EC")} | {
+        h["passage_id"] for h in all_hits(server, q="security", country="MX")
+    }
+    assert both["total"] == len(union)
+    # Other facets do apply the country filter.
+    topics = Counter(t for h in all_hits(server, q="security", country="EC") for t in h["topics"])
+    assert {b["value"]: b["count"] for b in picked["facets"]["topic"]} == dict(topics)
+
+
+def test_filters_and_across_facets(server: Server) -> None:
+    hits = all_hits(server, q="migration", country="CR", topic="china-influence")
+    assert hits
+    assert all("CR" in h["countries"] and "china-influence" in h["topics"] for h in hits)
+
+
+def test_highlight_escapes_document_markup(server: Server) -> None:
+    hits = all_hits(server, q="Huawei", doc_id="xss.txt")
+    assert len(hits) == 1
+    highlight = hits[0]["highlight"]
+    assert "<mark>Huawei</mark>" in highlight
+    assert "&lt;script&gt;" in highlight
+    assert "<script" not in highlight and "<img" not in highlight
+    assert highlight.replace("<mark>", "").replace("</mark>", "").count("<") == 0
+
+
+def test_pagination_is_exact_and_disjoint(server: Server) -> None:
+    first = search(server, q="rubio", per_page=3, page=1)
+    second = search(server, q="rubio", per_page=3, page=2)
+    assert first["total"] == second["total"] > 6
+    ids1 = [h["passage_id"] for h in first["hits"]]
+    ids2 = [h["passage_id"] for h in second["hits"]]
+    assert len(ids1) == len(ids2) == 3 and not set(ids1) & set(ids2)
+    everything = [h["passage_id"] for h in all_hits(server, q="rubio")]
+    assert len(everything) == len(set(everything)) == first["total"]
+    assert everything[:6] == ids1 + ids2
+    beyond = search(server, q="rubio", per_page=100, page=first["total"])
+    assert beyond["hits"] == [] and beyond["total"] == first["total"]
+
+
+def test_date_sort_and_filter(server: Server) -> None:
+    newest = search(server, q="security", sort="newest", per_page=100)["hits"]
+    dates = [h["date"] for h in newest]
+    dated = [d for d in dates if d]
+    assert dated == sorted(dated, reverse=True)
+    assert dates[: len(dated)] == dated, "undated passages sort last"
+    assert newest[0]["date"] == "2025-11-02"
+    oldest = search(server, q="security", sort="oldest", per_page=100)["hits"]
+    assert oldest[0]["date"] == "2025-03-04"
+    assert oldest[0]["score"] is None
+    window = all_hits(server, q="security", date_from="2025-01-01", date_to="2025-06-30")
+    assert window and {h["doc_id"] for h in window} == {"sub/dated.txt"}
+    # An undated passage never passes a date filter.
+    assert all(h["date"] for h in all_hits(server, date_from="2000-01-01"))
+
+
+def test_empty_query_with_filters_browses_by_date(server: Server) -> None:
+    body = search(server, country="EC")
+    assert body["total"] == len(all_hits(server, country="EC")) > 0
+    dates = [h["date"] or "" for h in body["hits"]]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_query_syntax(server: Server) -> None:
+    phrase = all_hits(server, q='"cyber attacks"')
+    assert phrase and all("cyber attacks" in h["text"].lower() for h in phrase)
+    excluded = all_hits(server, q="huawei -panama")
+    assert excluded and all("panama" not in h["text"].lower() for h in excluded)
+    either = search(server, q="fentanyl OR Huawei")["total"]
+    assert either == search(server, q="fentanyl")["total"] + search(server, q="Huawei")["total"]
+    field = all_hits(server, q="country:ecuador")
+    assert field and all("EC" in h["countries"] for h in field)
+    assert search(server, q="country:EC")["total"] == len(field)
+    prefix = all_hits(server, q="deport*")
+    assert prefix and all(
+        "deport" in h["text"].lower() or "deport" in h["title"].lower() for h in prefix
+    )
+    topic = all_hits(server, q="topic:cybersecurity")
+    assert topic and all("cybersecurity" in h["topics"] for h in topic)
+
+
+@pytest.mark.parametrize("q", ['"costa rica', "(huawei", "huawei AND", "foo:bar huawei", "OR"])
+def test_malformed_query_falls_back_to_plain_words(server: Server, q: str) -> None:
+    body = search(server, q=q)
+    assert body["query_info"]["fallback"] is True
+    assert body["query_info"]["message"]
+
+
+def test_did_you_mean(server: Server) -> None:
+    body = search(server, q="migraton")
+    assert body["total"] == 0
+    assert body["suggestion"] == "migration"
+    assert search(server, q=body["suggestion"])["total"] > 0
+    assert search(server, q="migration")["suggestion"] is None
+
+
+def test_similar_excludes_itself(server: Server) -> None:
+    hit = search(server, q="Huawei")["hits"][0]
+    body = server.get(f"/api/passages/{hit['passage_id']}/similar").json()
+    ids = [p["passage_id"] for p in body["similar"]]
+    assert ids and hit["passage_id"] not in ids
+    passage = server.get(f"/api/passages/{hit['passage_id']}").json()
+    assert passage["text"] == hit["text"]
+
+
+def test_documents_and_facets_vocabulary(server: Server) -> None:
+    listing = server.get("/api/documents", params={"per_page": 100}).json()
+    ids = {d["doc_id"] for d in listing["documents"]}
+    assert listing["total"] == 7 and "sub/dated.txt" in ids and HUAWEI_DOC in ids
+    doc = server.get(f"/api/documents/{HUAWEI_DOC}").json()
+    assert set(doc["countries"]) >= {"CR", "TW", "CN", "PA", "US"}
+    assert doc["source"] == "Taiwan News"
+    vocab = server.get("/api/facets").json()
+    assert vocab["documents"] == 7
+    countries = {b["value"]: b["label"] for b in vocab["country"]}
+    assert countries["EC"] == "Ecuador" and "DM" not in countries
+    assert any(b["value"] == "migration" and b["label"] for b in vocab["topic"])
+
+
+def test_health_and_readiness(server: Server) -> None:
+    assert server.get("/healthz").json() == {"status": "ok"}
+    assert server.get("/readyz").json()["documents"] == 7
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"q": "x", "per_page": 101}, "per_page"),
+        ({"q": "x", "page": 0}, "page"),
+        ({"q": "x", "sort": "random"}, "sort"),
+        ({"q": "x", "date_from": "2025-13-01"}, "date_from"),
+        ({"q": "x", "date_to": "yesterday"}, "date_to"),
+        ({"q": "x" * 1001}, "q"),
+        ({"q": "x", "country": "ZZ"}, "country"),
+        ({"q": "x", "page": "two"}, "page"),
+    ],
+)
+def test_bad_arguments_are_422_naming_the_field(server: Server, params: dict, field: str) -> None:
+    assert_error(server.get("/api/search", params=params), 422, field)
+
+
+def test_not_found_and_method_errors(server: Server) -> None:
+    assert_error(server.get("/api/documents/nope.txt"), 404)
+    assert_error(server.get("/api/passages/nope.txt%230"), 404)
+    assert_error(server.get("/api/passages/nope.txt%230/similar"), 404)
+    assert_error(server.get("/api/no-such-endpoint"), 404)
+    assert_error(requests.delete(server.url + "/api/search", timeout=10), 405)
+
+
+def test_openapi_spec_validates(server: Server) -> None:
+    spec = server.get("/api/openapi.json").json()
+    validate(spec)
+    assert "/api/search" in spec["paths"]
+    responses = spec["paths"]["/api/search"]["get"]["responses"]
+    assert "422" in responses
+    page = server.get("/api/docs")
+    assert page.status_code == 200 and "/api/search" in page.text
+    assert "cdn" not in page.text.lower()
+
+
+def test_cors_headers(server: Server) -> None:
+    response = server.get(
+        "/api/search", params={"q": "x"}, headers={"Origin": "https://app.example"}
+    )
+    assert response.headers.get("Access-Control-Allow-Origin") in {"*", "https://app.example"}
+
+
+def test_responses_never_leak_stack_traces(server: Server) -> None:
+    for path in (
+        "/api/search?q=%00%ff",
+        "/api/search?q=" + "(" * 200,
+        "/api/documents/..%2F..%2Fetc",
+    ):
+        response = server.get(path)
+        assert response.status_code < 500, (path, response.text)
+        assert "Traceback" not in response.text
+
+
+def test_cli_search_prints_the_same_results(server: Server) -> None:
+    import json
+    import subprocess
+
+    from tests.serving import BRIEFING
+
+    out = subprocess.run(
+        [BRIEFING, "search", "Huawei", "--index-dir", str(server.index_dir), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    body = json.loads(out.stdout)
+    api = search(server, q="Huawei")
+    assert [h["passage_id"] for h in body["hits"]] == [h["passage_id"] for h in api["hits"]]
+    assert body["total"] == api["total"]
