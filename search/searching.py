@@ -57,6 +57,13 @@ class _SearcherState:
         self.searcher = searcher
         self.facets = FacetIndex(searcher.reader())
         self.users = 0
+        self._documents: list[dict[str, Any]] | None = None
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Summaries of every document in this view, computed once per searcher."""
+        if self._documents is None:
+            self._documents = _all_documents(self.searcher)
+        return self._documents
 
 
 class SearchEngine:
@@ -362,10 +369,10 @@ class SearchEngine:
     def documents(self, page: int = 1, per_page: int = 20, sort: str = "doc_id") -> dict[str, Any]:
         """A page of indexed documents with their metadata, tags and passage counts."""
         with self.reading() as state:
-            all_docs = self._all_documents(state.searcher)
+            all_docs = state.documents()
         if sort == "newest":
-            all_docs.sort(key=lambda d: (d["date"] is None, d["date"] or ""), reverse=False)
-            all_docs.sort(key=lambda d: d["date"] or "", reverse=True)
+            # Newest first, undated last; sorted() is stable so doc_id order breaks ties.
+            all_docs = sorted(all_docs, key=lambda d: d["date"] or "", reverse=True)
         start = (page - 1) * per_page
         return {
             "total": len(all_docs),
@@ -374,25 +381,13 @@ class SearchEngine:
             "documents": all_docs[start : start + per_page],
         }
 
-    def _all_documents(self, searcher: Searcher) -> list[dict[str, Any]]:
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for docnum in searcher.reader().all_doc_ids():
-            stored = searcher.stored_fields(docnum)
-            stored.pop("doc_text", None)
-            stored.pop("text", None)
-            grouped.setdefault(stored["doc_id"], []).append(stored)
-        return [
-            document_summary(sorted(group, key=lambda s: s["ordinal"]))
-            for _, group in sorted(grouped.items())
-        ]
-
     def vocabularies(self) -> dict[str, Any]:
         """Every country, topic, source and year in the index with labels and passage counts."""
         request = SearchRequest(facet_size=10_000)
         with self.reading() as state:
             fx = state.facets
             facets, _ = self._facets(request, fx, fx.live.copy(), {})
-            documents = sum(1 for _ in state.searcher.document_numbers(ordinal=0))
+            documents = len(state.documents())
         return {"documents": documents, "passages": int(fx.live.sum()), **facets}
 
     def stats(self) -> dict[str, Any]:
@@ -400,10 +395,23 @@ class SearchEngine:
         with self.reading() as state:
             searcher = state.searcher
             return {
-                "documents": sum(1 for _ in searcher.document_numbers(ordinal=0)),
+                "documents": len(state.documents()),
                 "passages": searcher.doc_count(),
                 "generation": searcher.reader().generation(),
             }
+
+
+def _all_documents(searcher: Searcher) -> list[dict[str, Any]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for docnum in searcher.reader().all_doc_ids():
+        stored = searcher.stored_fields(docnum)
+        stored.pop("doc_text", None)
+        stored.pop("text", None)
+        grouped.setdefault(stored["doc_id"], []).append(stored)
+    return [
+        document_summary(sorted(group, key=lambda s: s["ordinal"]))
+        for _, group in sorted(grouped.items())
+    ]
 
 
 def _negated_leaves(query: wq.Query) -> Iterator[wq.Query]:
