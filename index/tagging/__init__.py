@@ -1,31 +1,22 @@
-"""Taggers: the countries (ISO 3166-1 alpha-2) and topics a passage concerns. (Stub: being written.)"""
+"""Taggers: the countries (ISO 3166-1 alpha-2) and topics a passage concerns.
+
+Nothing is built at import time: the factories below build each tagger (one compiled regex, one
+term index) on first use and cache it for the process.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+from index.tagging.countries import CountryTagger
+from index.tagging.topics import TopicTagger
 
-class CountryTagger:
-    """Finds the countries a text names or is about, from the alias data file."""
-
-    def tag(self, text: str) -> list[str]:
-        """Return alpha-2 codes in order of first mention."""
-        raise NotImplementedError
-
-
-class TopicTagger:
-    """Scores a text against the topic taxonomy data file."""
-
-    labels: dict[str, str]
-
-    def tag(self, text: str) -> list[str]:
-        """Return topic ids whose evidence passes the threshold, strongest first."""
-        raise NotImplementedError
+__all__ = ["CountryTagger", "TopicTagger", "country_tagger", "topic_tagger"]
 
 
 @lru_cache(maxsize=1)
 def country_tagger() -> CountryTagger:
-    """The shared CountryTagger, built once per process from its data file."""
+    """The shared CountryTagger, built once per process from its data files."""
     return CountryTagger()
 
 
