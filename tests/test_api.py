@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -13,7 +14,7 @@ from tests.serving import Server, copy_seeds
 HUAWEI_DOC = "002_cb201ffc96d0d6cf.txt"
 ERROR_KEYS = {"code", "status", "message", "errors"}
 
-XSS_DOC = """Huawei script test
+XSS_DOC = """Markup in a pasted note
 
 Huawei tried <script>alert('x')</script> and <img src=x onerror="alert(1)"> in this passage,
 which talks about telecom vendors in Costa Rica at some length so that it forms a passage.
@@ -214,10 +215,11 @@ def test_did_you_mean(server: Server) -> None:
 
 def test_similar_excludes_itself(server: Server) -> None:
     hit = search(server, q="Huawei")["hits"][0]
-    body = server.get(f"/api/passages/{hit['passage_id']}/similar").json()
+    pid = quote(hit["passage_id"])
+    body = server.get(f"/api/passages/{pid}/similar").json()
     ids = [p["passage_id"] for p in body["similar"]]
     assert ids and hit["passage_id"] not in ids
-    passage = server.get(f"/api/passages/{hit['passage_id']}").json()
+    passage = server.get(f"/api/passages/{pid}").json()
     assert passage["text"] == hit["text"]
 
 
