@@ -26,13 +26,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    from api.observability import init_observability
+
+    init_observability(app)  # first: its request id and timer wrap every other hook
+
     from api.apidocs import bp as apidocs_blueprint
+    from api.auth import install_auth
     from api.errors import BriefingApi, register_error_handlers
     from api.views import blp as api_blueprint
     from api.web import bp as web_blueprint
+    from api.writes import blp as writes_blueprint
 
+    # Werkzeug refuses bodies past this with a 413 before they are read: room for the document
+    # limit three times over (JSON escapes of non-ASCII text) plus multipart framing.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = 3 * int(app.config["MAX_DOCUMENT_BYTES"]) + 65536
     api = BriefingApi(app)
     api.register_blueprint(api_blueprint)
+    api.register_blueprint(writes_blueprint)
+    install_auth(app)
     app.register_blueprint(web_blueprint)
     app.register_blueprint(apidocs_blueprint)
     register_error_handlers(app, api)

@@ -227,5 +227,28 @@ def serve_command(
     os.execv(sys.executable, argv)
 
 
+@main.command("watch")
+@click.option(
+    "--docs",
+    type=click.Path(file_okay=False),
+    default=lambda: load_settings()["DOCS_DIR"],
+    show_default="seeds or BRIEFING_DOCS_DIR",
+)
+@_index_dir_option
+@click.option(
+    "--rescan-interval",
+    type=click.FloatRange(min=1.0),
+    default=lambda: load_settings()["RESCAN_INTERVAL"],
+    show_default="60 or BRIEFING_RESCAN_INTERVAL",
+    help="Seconds between full rescans, the safety net for missed events.",
+)
+def watch_command(docs: str, index_dir: str, rescan_interval: float) -> None:
+    """Watch DOCS and keep the index in step: the single writer, for an API running elsewhere."""
+    from index.watcher import main as watcher_main
+
+    argv = ["--docs", docs, "--index-dir", index_dir, "--rescan-interval", str(rescan_interval)]
+    sys.exit(watcher_main(argv))
+
+
 if __name__ == "__main__":
     main()

@@ -33,10 +33,44 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("READ_API_KEYS", "", "If set, read endpoints need one of these keys (or a write key)."),
     Setting("ALLOW_ANONYMOUS_WRITES", False, "Allow write endpoints without a key (no keys set)."),
     Setting("WRITE_TIMEOUT", 30.0, "Seconds an upload waits until its document is searchable."),
-    Setting("WATCH", True, "Run the folder watcher alongside `briefing serve`."),
+    Setting(
+        "WATCH",
+        True,
+        "A folder watcher owns index writes (`briefing serve` starts one; `briefing watch` runs "
+        "one alone). When false, the API's write endpoints index the file themselves.",
+    ),
+    Setting(
+        "START_WATCHER",
+        True,
+        "`briefing serve` starts the watcher beside gunicorn when WATCH is on; false where the "
+        "watcher runs as its own service or on another host (read replicas).",
+    ),
+    Setting("RESCAN_INTERVAL", 60.0, "Seconds between the watcher's full rescans (safety net)."),
     Setting("HOST", "127.0.0.1", "Address `briefing serve` binds."),
     Setting("PORT", 8000, "Port `briefing serve` binds."),
     Setting("WORKERS", 0, "gunicorn workers; 0 means 2 × CPUs + 1, at most 8."),
+    Setting("TIMEOUT", 60, "Seconds a worker may be busy on one request before it is replaced."),
+    Setting(
+        "GRACEFUL_TIMEOUT",
+        30,
+        "Seconds workers get to finish requests in flight on SIGTERM or a SIGHUP reload.",
+    ),
+    Setting(
+        "PRELOAD",
+        False,
+        "Import the app in the gunicorn master before forking (less memory; SIGHUP then "
+        "reloads no code).",
+    ),
+    Setting(
+        "ACCESS_LOG",
+        False,
+        "Also write gunicorn's own access log (JSON, stdout); the app logs every request anyway.",
+    ),
+    Setting(
+        "METRICS_DIR",
+        "",
+        "Prometheus multiprocess directory; empty means a fresh temporary one per server start.",
+    ),
     Setting("LOG_LEVEL", "INFO", "Logging level."),
     Setting("LOG_FORMAT", "json", "`json` (one object per line) or `text`."),
 )

@@ -1,36 +1,180 @@
-"""gunicorn settings for Briefing Search (`briefing serve` and the container use this file)."""
+"""gunicorn settings for Briefing Search (`briefing serve`, deploy/entrypoint.sh and the units use this).
+
+Every knob is a BRIEFING_* environment variable documented in api/settings.py. This file imports
+nothing of the app on purpose: whatever the master imports, every worker inherits across fork and a
+SIGHUP reload could not replace it.
+"""
 
 from __future__ import annotations
 
+import glob
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from typing import Any
 
-bind = f"{os.environ.get('BRIEFING_HOST', '127.0.0.1')}:{os.environ.get('BRIEFING_PORT', '8000')}"
-_workers = int(os.environ.get("BRIEFING_WORKERS", "0") or 0)
-workers = _workers or min(2 * multiprocessing.cpu_count() + 1, 8)
+from gunicorn.glogging import Logger
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"BRIEFING_{name}", "") or default
+
+
+def _flag(name: str, default: bool) -> bool:
+    # Same rule as api.settings: unset keeps the default, anything but a "yes" word is false.
+    raw = os.environ.get(f"BRIEFING_{name}")
+    return default if raw is None else raw.strip().lower() in _TRUE
+
+
+def _cpus() -> int:
+    # The CPUs this process may run on (a container's cpuset), not every CPU of the host.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return multiprocessing.cpu_count()
+
+
+# -- server ------------------------------------------------------------------------------------
+
+_host = _env("HOST", "127.0.0.1")
+bind = f"[{_host}]:{_env('PORT', '8000')}" if ":" in _host else f"{_host}:{_env('PORT', '8000')}"
+# Sync workers: a search is CPU-bound numpy and Whoosh work, so threads would only contend for the
+# GIL; one process per request in flight is the honest model. Capped because each worker holds its
+# own searcher and facet arrays in memory.
+workers = int(_env("WORKERS", "0")) or min(2 * _cpus() + 1, 8)
 worker_class = "sync"
-timeout = 60
-graceful_timeout = 30
+timeout = int(_env("TIMEOUT", "60"))
+# SIGTERM and SIGHUP: workers stop accepting, finish what they hold, and exit within this.
+graceful_timeout = int(_env("GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-# Not preloaded: each worker opens its own Whoosh searcher after the fork, so no file handles or
-# numpy arrays are shared between processes.
-preload_app = False
+# Preloading is safe with Whoosh here because create_app opens no index file: each worker opens its
+# own searcher lazily, after the fork, so no file handle or mmap is shared. It is off by default
+# because a preloaded app is not reloaded by SIGHUP (graceful code reload needs a restart then).
+preload_app = _flag("PRELOAD", False)
 wsgi_app = "api:create_app()"
+# The worker heartbeat file: /dev/shm is memory, so a slow or overlay disk cannot stall workers.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# -- metrics -----------------------------------------------------------------------------------
+
+# prometheus_client picks multiprocess mode when it is imported, so the directory must be in the
+# environment before any worker imports the app. A reload re-reads this file: reuse the directory.
+_metrics_dir = (
+    _env("METRICS_DIR", "")
+    or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    or tempfile.mkdtemp(prefix=f"briefing-metrics-{os.getpid()}-")
+)
+os.makedirs(_metrics_dir, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+# -- logs --------------------------------------------------------------------------------------
+
+loglevel = _env("LOG_LEVEL", "INFO").lower()
+_ACCESS_LOG = _flag("ACCESS_LOG", False)
+# Keep these two formats in step with api/observability.py, which formats the workers' own lines.
+_JSON_FORMAT = "%(levelname)s %(name)s %(process)d %(message)s"
+_TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+_json = _env("LOG_FORMAT", "json").lower() == "json"
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": (
+            {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": _JSON_FORMAT,
+                "rename_fields": {"levelname": "level", "name": "logger"},
+                "timestamp": True,
+            }
+            if _json
+            else {"format": _TEXT_FORMAT}
+        )
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stderr",
+        },
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    # Everything goes to stderr through the root logger, the access log alone to stdout: a log
+    # shipper can tell them apart, and nothing is written twice.
+    "root": {"level": _env("LOG_LEVEL", "INFO").upper(), "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+    },
+}
+
+
+class BriefingLogger(Logger):
+    """gunicorn's logger, with its access line as structured fields rather than an Apache line."""
+
+    def access(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        """One access record per request, when BRIEFING_ACCESS_LOG is on."""
+        # Off by default: the app already logs one line per request with its request id.
+        if not _ACCESS_LOG:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        status = str(atoms["s"])
+        fields = {
+            "remote_addr": atoms["h"],
+            "method": atoms["m"],
+            "path": atoms["U"],
+            "query": atoms["q"],
+            "protocol": atoms["H"],
+            "status": int(status) if status.isdigit() else status,
+            "bytes": atoms["B"],
+            "duration_ms": round(atoms["D"] / 1000, 1),
+            "referer": atoms["f"],
+            "user_agent": atoms["a"],
+            "request_id": atoms.get("{x-request-id}o", "-"),
+        }
+        self.access_log.info("%s %s %s", atoms["m"], atoms["U"], status, extra=fields)
+
+
+logger_class = BriefingLogger
+
+
+# -- hooks -------------------------------------------------------------------------------------
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Clear metric files a previous run left in a configured metrics directory."""
+    # Stale per-process files would add a dead server's counts to this one's.
+    for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.unlink(path)
 
 
 def when_ready(server):  # type: ignore[no-untyped-def]
     """Start the one folder watcher (the single index writer) beside the master."""
-    if os.environ.get("BRIEFING_WATCH", "true").lower() in {"0", "false", "no", "off"}:
+    # WATCH off: no watcher anywhere. START_WATCHER off: one runs elsewhere (unit, other host).
+    if not _flag("WATCH", True) or not _flag("START_WATCHER", True):
         return
     cmd = [sys.executable, "-m", "index.watcher", "--parent-pid", str(os.getpid())]
     server.log.info("starting watcher: %s", " ".join(cmd))
     server.briefing_watcher = subprocess.Popen(cmd)
 
 
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Drop a dead worker's live gauges from the multiprocess metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def on_exit(server):  # type: ignore[no-untyped-def]
-    """Stop the watcher, letting it finish its current commit."""
+    """Stop the watcher, letting it finish its current commit; remove our metrics directory."""
     proc = getattr(server, "briefing_watcher", None)
     if proc is not None and proc.poll() is None:
         proc.terminate()
@@ -38,3 +182,7 @@ def on_exit(server):  # type: ignore[no-untyped-def]
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    # Only the directory this master made for itself; a configured one belongs to the operator.
+    if os.path.basename(metrics_dir).startswith(f"briefing-metrics-{os.getpid()}-"):
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -35,6 +35,7 @@ _FIELD_RE = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
 _OPERATOR_RE = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 _SYNTAX_RE = re.compile(r"[\"()*?+\-]|\b(AND|OR|NOT)\b|\w+:")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+_QUESTION_MARK_RE = re.compile(r"(?<=\w)\?+(?=\s|$)")
 
 
 @dataclass
@@ -103,28 +104,47 @@ class QueryReader:
         text = (text or "").strip()
         if not text:
             return ParsedQuery(text, wq.NullQuery)
-        problem = _problem(text)
-        plain = _SYNTAX_RE.search(text) is None
+        # A "?" ending a word is a question mark ("what drives inflation?"), not a wildcard.
+        syntax = _QUESTION_MARK_RE.sub("", text)
+        problem = _problem(syntax)
+        plain = _SYNTAX_RE.search(syntax) is None
         if problem:
-            words = " ".join(_WORD_RE.findall(text))
-            parsed = self._parse_plain(words)
-            parsed.text = text
-            parsed.fallback = True
-            parsed.message = f"{problem}: searched for the plain words instead"
-            return parsed
+            return self._fallback(text, problem)
         if plain:
-            return self._parse_plain(text)
-        query = self._parsers["and"].parse(text)
+            return self._parse_plain(syntax)
+        words = self.content_words(_strip_fields(syntax))
+        try:
+            query = self._parsers[_grouping(words)].parse(syntax)
+        except (NotImplementedError, ValueError, TypeError):
+            # Whoosh's parser raises on some operator placements, e.g. "alpha (+)- trait".
+            return self._fallback(text, "unreadable operators")
         query = _resolve_countries(query)
-        return ParsedQuery(
-            text, query, plain=False, words=tuple(self.content_words(_strip_fields(text)))
-        )
+        if query is wq.NullQuery and words and not _FIELD_RE.search(syntax):
+            # Words glued to operators ("CD4+ T cells") can parse to nothing: search the words.
+            return self._fallback(text, "unreadable operators")
+        return ParsedQuery(text, query, plain=False, words=tuple(words))
+
+    def _fallback(self, text: str, problem: str) -> ParsedQuery:
+        parsed = self._parse_plain(" ".join(_WORD_RE.findall(text)))
+        parsed.text = text
+        parsed.fallback = True
+        parsed.message = f"{problem}: searched for the plain words instead"
+        return parsed
 
     def _parse_plain(self, text: str) -> ParsedQuery:
         words = self.content_words(text)
-        group = "and" if len(words) <= MAX_ALL_REQUIRED else "or"
-        query = self._parsers[group].parse(" ".join(words)) if words else wq.NullQuery
+        query = self._parsers[_grouping(words)].parse(" ".join(words)) if words else wq.NullQuery
         return ParsedQuery(text, query, plain=True, words=tuple(words))
+
+
+def _grouping(words: list[str]) -> str:
+    """The implicit operator between words: "and" for short queries, "or" (coordinated) else.
+
+    Applies to plain and syntax queries alike, so a pasted sentence with a hyphen or a
+    parenthesis is read like the same sentence without it; explicit AND/OR/NOT, +/- and
+    phrases keep their meaning either way.
+    """
+    return "and" if len(words) <= MAX_ALL_REQUIRED else "or"
 
 
 def _strip_fields(text: str) -> str:
