@@ -14,7 +14,8 @@ from search.searching import SearchEngine
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; nothing is opened until the first request needs it."""
-    app = Flask(__name__)
+    # The page serves its assets from /assets with its CSP; no bare /static route.
+    app = Flask(__name__, static_folder=None)
     app.config.update(load_settings(config))
     app.config.update(
         API_TITLE="Briefing Search",

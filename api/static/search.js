@@ -1,0 +1,527 @@
+// The search page: reads its state from the URL, asks GET /api/search, renders the answer.
+import {
+  announce,
+  bindSlash,
+  chips,
+  citationButton,
+  documentUrl,
+  el,
+  getJson,
+  labelFor,
+  learnLabels,
+  loadVocabulary,
+  metaLine,
+  similarPassages,
+} from "./common.js";
+
+const LIST_KEYS = ["country", "topic", "source"];
+const FACETS = [
+  { name: "country", title: "Countries" },
+  { name: "topic", title: "Topics" },
+  { name: "source", title: "Sources" },
+  { name: "year", title: "Years" },
+];
+const PER_PAGE = 10;
+const FACET_SIZE = 50;
+const FACET_VISIBLE = 8;
+const numbers = new Intl.NumberFormat("en");
+
+const $ = (id) => document.getElementById(id);
+const form = $("search-form");
+const input = $("q");
+const main = $("main");
+const expanded = new Set(); // facets whose "show more" is open
+
+// ---- state <-> URL ---------------------------------------------------------------------------
+
+/** The page state from a query string. */
+function readState(search = window.location.search) {
+  const params = new URLSearchParams(search);
+  const list = (key) => [
+    ...new Set(params.getAll(key).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean)),
+  ];
+  const page = Number.parseInt(params.get("page") || "1", 10);
+  const perPage = Number.parseInt(params.get("per_page") || "", 10);
+  return {
+    q: params.get("q") || "",
+    country: list("country").map((c) => c.toUpperCase()),
+    topic: list("topic"),
+    source: list("source"),
+    date_from: params.get("date_from") || "",
+    date_to: params.get("date_to") || "",
+    sort: params.get("sort") || "",
+    page: Number.isFinite(page) && page > 0 ? page : 1,
+    per_page: Number.isFinite(perPage) && perPage > 0 ? perPage : null,
+  };
+}
+
+/** The query string for a state, defaults left out so URLs stay short. */
+function toParams(state) {
+  const params = new URLSearchParams();
+  if (state.q) params.set("q", state.q);
+  for (const key of LIST_KEYS) for (const value of state[key]) params.append(key, value);
+  if (state.date_from) params.set("date_from", state.date_from);
+  if (state.date_to) params.set("date_to", state.date_to);
+  if (state.sort && state.sort !== "relevance") params.set("sort", state.sort);
+  if (state.page > 1) params.set("page", String(state.page));
+  if (state.per_page) params.set("per_page", String(state.per_page));
+  return params;
+}
+
+function pageHref(state) {
+  const query = toParams(state).toString();
+  return query ? `/?${query}` : "/";
+}
+
+function activeFilters(state) {
+  return LIST_KEYS.reduce((n, key) => n + state[key].length, 0) + (state.date_from ? 1 : 0) + (state.date_to ? 1 : 0);
+}
+
+/** Go to a new state: one history entry, then search. */
+function navigate(state, { focusResults = false } = {}) {
+  const href = pageHref(state);
+  if (href === window.location.pathname + window.location.search) {
+    run({ focusResults });
+    return;
+  }
+  history.replaceState({ ...(history.state || {}), scrollY: window.scrollY }, "");
+  history.pushState({ scrollY: 0 }, "", href);
+  run({ focusResults, scrollTop: focusResults });
+}
+
+function withChange(change) {
+  return { ...readState(), page: 1, ...change };
+}
+
+// ---- searching -------------------------------------------------------------------------------
+
+let inflight = null;
+let busyTimer = 0;
+
+async function run({ focusResults = false, scrollTop = false, restoreScroll = null } = {}) {
+  const state = readState();
+  syncControls(state);
+  if (inflight) inflight.abort();
+  const controller = new AbortController();
+  inflight = controller;
+  main.setAttribute("aria-busy", "true");
+  window.clearTimeout(busyTimer);
+  busyTimer = window.setTimeout(() => main.classList.add("is-loading"), 150);
+  const params = toParams(state);
+  if (!state.per_page) params.set("per_page", String(PER_PAGE));
+  params.set("facet_size", String(FACET_SIZE));
+  try {
+    const [data] = await Promise.all([
+      getJson(`/api/search?${params}`, { signal: controller.signal }),
+      loadVocabulary(),
+    ]);
+    if (controller !== inflight) return;
+    learnLabels(data.facets);
+    render(state, data);
+  } catch (err) {
+    if (err.name === "AbortError" || controller !== inflight) return;
+    renderError(state, err);
+  } finally {
+    if (controller === inflight) {
+      inflight = null;
+      window.clearTimeout(busyTimer);
+      main.classList.remove("is-loading");
+      main.removeAttribute("aria-busy");
+    }
+  }
+  if (restoreScroll !== null) window.scrollTo(0, restoreScroll);
+  else if (scrollTop) window.scrollTo(0, 0);
+  if (focusResults) $("results-heading").focus({ preventScroll: true });
+}
+
+// ---- rendering -------------------------------------------------------------------------------
+
+function syncControls(state) {
+  if (document.activeElement !== input || input.value.trim() === "") input.value = state.q;
+  $("date-from").value = state.date_from;
+  $("date-to").value = state.date_to;
+  const sort = $("sort");
+  sort.querySelector('option[value="relevance"]').disabled = !state.q.trim();
+  sort.value = state.sort || (state.q.trim() ? "relevance" : "newest");
+  const count = activeFilters(state);
+  const badge = $("filter-count");
+  badge.hidden = count === 0;
+  badge.textContent = String(count);
+  const clear = $("clear-filters");
+  clear.hidden = count === 0;
+  clear.href = pageHref({ ...state, country: [], topic: [], source: [], date_from: "", date_to: "", page: 1 });
+  document.title = state.q ? `${state.q} · Briefing Search` : "Briefing Search";
+}
+
+function heading(state, data) {
+  if (state.q.trim()) return `Results for “${state.q.trim()}”`;
+  return data.sort === "oldest" ? "All passages, oldest first" : "Latest passages";
+}
+
+function render(state, data) {
+  $("results-heading").textContent = heading(state, data);
+  $("sort").value = data.sort || $("sort").value;
+  const summary = $("summary");
+  const total = data.total || 0;
+  const took = typeof data.took_ms === "number" ? ` in ${numbers.format(Math.round(data.took_ms * 10) / 10)} ms` : "";
+  summary.textContent =
+    total === 0
+      ? `No passages${took}`
+      : `${numbers.format(total)} passage${total === 1 ? "" : "s"}${took}` +
+        (data.pages > 1 ? ` · page ${numbers.format(data.page)} of ${numbers.format(data.pages)}` : "");
+
+  const notice = $("notice");
+  const info = data.query_info || {};
+  notice.hidden = !(info.fallback && info.message);
+  notice.textContent = info.fallback && info.message ? `Note: ${info.message}.` : "";
+
+  const suggestion = $("suggestion");
+  suggestion.replaceChildren();
+  suggestion.hidden = !data.suggestion;
+  if (data.suggestion) {
+    suggestion.append(
+      "Did you mean ",
+      el("a", { href: pageHref(withChange({ q: data.suggestion })), "data-nav": true, text: data.suggestion }),
+      "?",
+    );
+  }
+
+  renderFacets(state, data);
+  renderHits(state, data);
+  renderPagination(data);
+  announce(summary.textContent);
+}
+
+/** Insert the server's highlight: only text and <mark> survive, whatever the string holds. */
+function highlightNode(html) {
+  const parsed = new DOMParser().parseFromString(`<body>${html}</body>`, "text/html");
+  const out = document.createDocumentFragment();
+  for (const node of parsed.body.childNodes) {
+    if (node.nodeType === Node.ELEMENT_NODE && node.nodeName === "MARK") {
+      out.append(el("mark", { text: node.textContent }));
+    } else {
+      out.append(document.createTextNode(node.textContent));
+    }
+  }
+  return out;
+}
+
+function chipHref(facet, value) {
+  const state = readState();
+  const values = state[facet].includes(value) ? state[facet] : [...state[facet], value];
+  return pageHref({ ...state, [facet]: values, page: 1 });
+}
+
+function renderHits(state, data) {
+  const list = $("hits");
+  const box = $("state");
+  const hits = data.hits || [];
+  list.replaceChildren(
+    ...hits.map((hit, i) => {
+      const titleId = `hit-${i}`;
+      const snippet = el("p", { class: "snippet" });
+      snippet.append(highlightNode(hit.highlight || hit.text || ""));
+      const chipList = chips(hit.countries, hit.topics, chipHref);
+      for (const link of chipList.querySelectorAll("a")) link.dataset.nav = "";
+      return el(
+        "li",
+        { class: "hit" },
+        el(
+          "article",
+          { "aria-labelledby": titleId },
+          el(
+            "h2",
+            { class: "hit-title" },
+            el("a", { id: titleId, href: documentUrl(hit.doc_id, hit.passage_id), text: hit.title || hit.doc_id }),
+          ),
+          el("p", { class: "meta" }, metaLine(hit)),
+          snippet,
+          chipList,
+          el("div", { class: "hit-actions" }, citationButton(hit), similarPassages(hit.passage_id)),
+        ),
+      );
+    }),
+  );
+
+  box.replaceChildren();
+  box.hidden = hits.length > 0;
+  box.className = "state";
+  if (hits.length) return;
+  if ((data.total || 0) > 0) {
+    box.append(
+      el("h2", { text: "This page is past the end" }),
+      el("p", {}, el("a", { href: pageHref({ ...state, page: data.pages }), "data-nav": true, text: "Go to the last page" })),
+    );
+    return;
+  }
+  const filtered = activeFilters(state) > 0;
+  if (!state.q.trim() && !filtered) {
+    box.append(
+      el("h2", { text: "Nothing indexed yet" }),
+      el("p", { text: "Add documents to the briefings folder; they become searchable within seconds." }),
+    );
+    return;
+  }
+  const tips = el("ul", { class: "tips" });
+  if (filtered) {
+    tips.append(
+      el(
+        "li",
+        {},
+        el("a", {
+          href: pageHref({ ...state, country: [], topic: [], source: [], date_from: "", date_to: "", page: 1 }),
+          "data-nav": true,
+          text: "Search without filters",
+        }),
+      ),
+    );
+  }
+  if (state.q.trim()) {
+    tips.append(el("li", { text: "Check the spelling, or use fewer or more general words." }));
+    tips.append(el("li", { text: "Try OR between alternatives, e.g. protest OR strike." }));
+    tips.append(el("li", {}, el("a", { href: "/", "data-nav": true, text: "Browse the latest passages" })));
+  }
+  box.append(
+    el("h2", { text: state.q.trim() ? `No passages match “${state.q.trim()}”` : "No passages match these filters" }),
+    tips,
+  );
+}
+
+function renderError(state, err) {
+  $("results-heading").textContent = state.q.trim() ? `Results for “${state.q.trim()}”` : "Search";
+  $("summary").textContent = "";
+  $("hits").replaceChildren();
+  $("pagination").hidden = true;
+  $("suggestion").hidden = true;
+  $("notice").hidden = true;
+  const box = $("state");
+  box.className = "state is-error";
+  box.hidden = false;
+  const retry = el("button", { type: "button", class: "button", text: "Try again" });
+  retry.addEventListener("click", () => run());
+  const title = err.status >= 400 && err.status < 500 ? "That search could not be run" : "Search failed";
+  box.replaceChildren(el("h2", { text: title }), el("p", { text: err.message }), retry);
+  box.setAttribute("role", "alert");
+  announce(`${title}: ${err.message}`);
+}
+
+// Year checkboxes stand for a date range: a year is ticked when the range covers all of it.
+function yearBounds(state) {
+  return {
+    from: state.date_from || "0000-01-01",
+    to: state.date_to || "9999-12-31",
+    any: Boolean(state.date_from || state.date_to),
+  };
+}
+
+function yearChecked(state, year) {
+  const { from, to, any } = yearBounds(state);
+  return any && from <= `${year}-01-01` && `${year}-12-31` <= to;
+}
+
+function toggleYear(state, year, checked, years) {
+  const ticked = years.filter((y) => yearChecked(state, y)).map(Number);
+  const y = Number(year);
+  let lo;
+  let hi;
+  if (checked) {
+    const all = [...ticked, y];
+    lo = Math.min(...all);
+    hi = Math.max(...all);
+  } else {
+    if (ticked.length <= 1) return { date_from: "", date_to: "" };
+    lo = Math.min(...ticked);
+    hi = Math.max(...ticked);
+    if (y === lo) lo += 1;
+    else hi = y - 1;
+  }
+  return { date_from: `${lo}-01-01`, date_to: `${hi}-12-31` };
+}
+
+function renderFacets(state, data) {
+  const container = $("facets");
+  const focused = document.activeElement;
+  const focusKey = focused && focused.dataset && focused.dataset.facet ? `${focused.dataset.facet}\u0000${focused.dataset.value || ""}` : null;
+  const groups = [];
+  for (const { name, title } of FACETS) {
+    let buckets = (data.facets && data.facets[name]) || [];
+    if (name === "year") {
+      buckets = buckets.map((b) => ({ ...b, selected: yearChecked(state, b.value) }));
+    } else {
+      // A ticked value always stays visible, even when it matches nothing now.
+      const present = new Set(buckets.map((b) => b.value));
+      const missing = state[name].filter((v) => !present.has(v));
+      buckets = [
+        ...buckets,
+        ...missing.map((value) => ({ value, label: labelFor(name, value), count: 0, selected: true })),
+      ];
+    }
+    if (!buckets.length) continue;
+    const isOpen = expanded.has(name);
+    const visible = isOpen ? buckets : buckets.filter((b, i) => i < FACET_VISIBLE || b.selected);
+    const list = el(
+      "ul",
+      { class: "facet-list" },
+      visible.map((bucket) => {
+        const box = el("input", {
+          type: "checkbox",
+          checked: Boolean(bucket.selected),
+          dataset: { facet: name, value: bucket.value },
+        });
+        const label = name === "year" ? bucket.value : bucket.label || labelFor(name, bucket.value);
+        return el(
+          "li",
+          {},
+          el(
+            "label",
+            { class: `facet-option${bucket.count === 0 ? " is-empty" : ""}` },
+            box,
+            el("span", { class: "facet-label", text: label }),
+            el("span", { class: "count", "aria-label": `${bucket.count} passages`, text: numbers.format(bucket.count) }),
+          ),
+        );
+      }),
+    );
+    const fieldset = el("fieldset", { class: "facet" }, el("legend", { text: title }), list);
+    if (buckets.length > FACET_VISIBLE) {
+      const hidden = buckets.length - visible.length;
+      const more = el("button", {
+        type: "button",
+        class: "link-button",
+        "aria-expanded": String(isOpen),
+        dataset: { more: name },
+        text: isOpen ? "Show fewer" : `Show ${hidden} more`,
+      });
+      fieldset.append(more);
+    }
+    if (data.facets_truncated && data.facets_truncated[name]) {
+      fieldset.append(el("p", { class: "muted small", text: `Top ${FACET_SIZE} shown.` }));
+    }
+    groups.push(fieldset);
+  }
+  container.replaceChildren(...groups);
+  if (focusKey) {
+    for (const node of container.querySelectorAll("[data-facet]")) {
+      if (`${node.dataset.facet}\u0000${node.dataset.value}` === focusKey) node.focus({ preventScroll: true });
+    }
+  }
+  container.dataset.years = JSON.stringify(((data.facets && data.facets.year) || []).map((b) => b.value));
+}
+
+function renderPagination(data) {
+  const nav = $("pagination");
+  const pages = data.pages || 1;
+  const current = Math.min(data.page || 1, Math.max(pages, 1));
+  nav.replaceChildren();
+  nav.hidden = pages <= 1 || !(data.hits || []).length;
+  if (nav.hidden) return;
+  const state = readState();
+  const link = (page, text, attrs = {}) =>
+    el("a", { href: pageHref({ ...state, page }), "data-nav": true, "data-page": page, class: "page-link", text, ...attrs });
+  const items = [];
+  items.push(
+    current > 1
+      ? link(current - 1, "← Previous", { rel: "prev" })
+      : el("span", { class: "page-link is-disabled", "aria-disabled": "true", text: "← Previous" }),
+  );
+  const wanted = new Set([1, pages, current - 1, current, current + 1].filter((p) => p >= 1 && p <= pages));
+  let last = 0;
+  for (const page of [...wanted].sort((a, b) => a - b)) {
+    if (page - last > 1) items.push(el("span", { class: "gap", "aria-hidden": "true", text: "…" }));
+    items.push(
+      page === current
+        ? el("span", { class: "page-link is-current", "aria-current": "page", text: String(page) })
+        : link(page, String(page), { "aria-label": `Page ${page}` }),
+    );
+    last = page;
+  }
+  items.push(
+    current < pages
+      ? link(current + 1, "Next →", { rel: "next" })
+      : el("span", { class: "page-link is-disabled", "aria-disabled": "true", text: "Next →" }),
+  );
+  nav.append(el("ul", {}, items.map((item) => el("li", {}, item))));
+}
+
+// ---- events ----------------------------------------------------------------------------------
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  navigate(withChange({ q: input.value.trim() }), { focusResults: false });
+});
+
+$("facets").addEventListener("change", (event) => {
+  const box = event.target.closest("input[data-facet]");
+  if (!box) return;
+  const state = readState();
+  const { facet, value } = box.dataset;
+  if (facet === "year") {
+    const years = JSON.parse($("facets").dataset.years || "[]");
+    navigate(withChange(toggleYear(state, value, box.checked, years)));
+    return;
+  }
+  const values = state[facet].filter((v) => v !== value);
+  if (box.checked) values.push(value);
+  navigate(withChange({ [facet]: values }));
+});
+
+$("facets").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-more]");
+  if (!button) return;
+  const name = button.dataset.more;
+  if (expanded.has(name)) expanded.delete(name);
+  else expanded.add(name);
+  run();
+});
+
+for (const [id, key] of [
+  ["date-from", "date_from"],
+  ["date-to", "date_to"],
+]) {
+  $(id).addEventListener("change", (event) => {
+    const value = event.target.value;
+    if (value && !/^\d{4}-\d{2}-\d{2}$/.test(value)) return;
+    navigate(withChange({ [key]: value }));
+  });
+}
+
+$("sort").addEventListener("change", (event) => {
+  navigate(withChange({ sort: event.target.value }));
+});
+
+// Links that only change the page state (pagination, chips, suggestion) stay in the page.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-nav]");
+  if (!link || event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  const url = new URL(link.href, window.location.href);
+  const next = readState(url.search);
+  navigate(next, { focusResults: link.hasAttribute("data-page") });
+});
+
+window.addEventListener("popstate", (event) => {
+  const y = event.state && typeof event.state.scrollY === "number" ? event.state.scrollY : 0;
+  run({ restoreScroll: y });
+});
+
+bindSlash(() => {
+  input.focus();
+  input.select();
+});
+
+// Filters collapse into a disclosure on narrow screens.
+const narrow = window.matchMedia("(max-width: 760px)");
+const filters = $("filters");
+const fitFilters = () => {
+  filters.open = !narrow.matches;
+};
+narrow.addEventListener("change", fitFilters);
+fitFilters();
+
+if ("scrollRestoration" in history) history.scrollRestoration = "manual";
+const initialScroll = history.state && typeof history.state.scrollY === "number" ? history.state.scrollY : null;
+window.addEventListener("pagehide", () => {
+  history.replaceState({ ...(history.state || {}), scrollY: window.scrollY }, "");
+});
+run({ restoreScroll: initialScroll });

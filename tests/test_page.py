@@ -1,0 +1,316 @@
+"""The search page and document view, driven in real Chromium against a real gunicorn."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.serving import Server, copy_seeds
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("BRIEFING_CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+# Set BRIEFING_SCREENSHOTS=docs/screenshots to refresh the README's screenshots.
+SHOTS = os.environ.get("BRIEFING_SCREENSHOTS")
+HUAWEI_DOC = "002_cb201ffc96d0d6cf.txt"
+XSS_WORD = "quokkamarkup"
+XSS_TEXT = (
+    "Injection advisory for analysts\n\n"
+    f"This advisory about {XSS_WORD} quotes <script>window.__xss=1</script> and "
+    '<img src=x onerror="window.__xss=1"> which must stay plain text.\n'
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """gunicorn over a copy of the seeds plus a document full of markup."""
+    root = tmp_path_factory.mktemp("page")
+    docs = copy_seeds(root / "docs")
+    (docs / "zz_injection.txt").write_text(XSS_TEXT, encoding="utf-8")
+    with Server(docs, root / "index") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One Chromium for every test in the module."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (set BRIEFING_CHROMIUM)")
+    with playwright_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server: Server) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh desktop-sized tab; fails the test on any script error or CSP violation."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+    tab.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    tab.expected_errors = []  # type: ignore[attr-defined]
+    yield tab
+    context.close()
+    expected = tab.expected_errors  # type: ignore[attr-defined]
+    assert [p for p in problems if not any(e in p for e in expected)] == []
+
+
+def shot(tab, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Save a screenshot under $BRIEFING_SCREENSHOTS when it is set."""
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def search(tab, query: str) -> None:  # type: ignore[no-untyped-def]
+    """Type a query in the search box and wait for its results."""
+    tab.goto("/")
+    expect(tab.locator("#summary")).not_to_be_empty()
+    tab.fill("#q", query)
+    tab.press("#q", "Enter")
+    expect(tab).to_have_url(re.compile(r"[?&]q="))
+    expect(tab.locator("#results-heading")).to_contain_text(query)
+    expect(tab.locator("main")).not_to_have_attribute("aria-busy", "true")
+
+
+def country_counts(tab) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Country facet label → count, as shown in the sidebar."""
+    options = tab.locator("input[data-facet=country]").evaluate_all(
+        "boxes => boxes.map(b => [b.dataset.value, b.closest('label').querySelector('.count').textContent])"
+    )
+    return dict(options)
+
+
+def query_of(tab) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """The page URL's query parameters."""
+    return parse_qs(urlparse(tab.url).query)
+
+
+def test_search_shows_highlighted_passage(page) -> None:  # type: ignore[no-untyped-def]
+    """Searching "Huawei" lists seed 002's passage with the word marked."""
+    search(page, "Huawei")
+    card = page.locator(".hit", has=page.locator(f'a[href*="{HUAWEI_DOC}"]')).first
+    expect(card).to_be_visible()
+    expect(card.locator(".snippet mark").first).to_have_text(re.compile("huawei", re.I))
+    expect(card.locator(".chip-country").first).to_be_visible()
+    expect(page.locator("#summary")).to_contain_text(re.compile(r"\d+ passages? in [\d.]+ ms"))
+    assert page.title().startswith("Huawei")
+    shot(page, "search-results")
+
+
+def test_country_filter_keeps_other_counts(page) -> None:  # type: ignore[no-untyped-def]
+    """Ticking Ecuador shows only Ecuador hits; the other countries' counts do not change."""
+    page.goto("/")
+    expect(page.locator(".hit").first).to_be_visible()
+    before = country_counts(page)
+    assert "EC" in before
+    page.get_by_role("checkbox", name=re.compile("^Ecuador")).check()
+    expect(page).to_have_url(re.compile(r"country=EC"))
+    expect(page.get_by_role("checkbox", name=re.compile("^Ecuador"))).to_be_checked()
+    expect(page.locator("#summary")).to_have_text(re.compile(rf"^{before['EC']} passages? in"))
+    cards = page.locator(".hit")
+    assert cards.count() == int(before["EC"])
+    for i in range(cards.count()):
+        expect(cards.nth(i).locator(".chip-country", has_text="Ecuador")).to_have_count(1)
+    assert country_counts(page) == before
+    expect(page.locator("#filter-count")).to_have_text("1")
+    shot(page, "filtered")
+
+
+def test_pagination_and_back_button(page) -> None:  # type: ignore[no-untyped-def]
+    """Next page, then back restores page 1; back from a filter restores the unfiltered list."""
+    page.goto("/")
+    first = page.locator(".hit-title a").first
+    expect(first).to_be_visible()
+    page_one = page.locator(".hit-title a").evaluate_all("as => as.map(a => a.href)")
+    page.get_by_role("link", name="Next →").click()
+    expect(page).to_have_url(re.compile(r"page=2"))
+    expect(page.locator('#pagination [aria-current="page"]')).to_have_text("2")
+    expect(page.locator("#results-heading")).to_be_focused()
+    page_two = page.locator(".hit-title a").evaluate_all("as => as.map(a => a.href)")
+    assert page_two and set(page_two).isdisjoint(page_one)
+
+    page.go_back()
+    expect(page.locator('#pagination [aria-current="page"]')).to_have_text("1")
+    assert "page" not in query_of(page)
+    assert page.locator(".hit-title a").evaluate_all("as => as.map(a => a.href)") == page_one
+
+    page.get_by_role("checkbox", name=re.compile("^Ecuador")).check()
+    expect(page).to_have_url(re.compile(r"country=EC"))
+    page.go_back()
+    expect(page.get_by_role("checkbox", name=re.compile("^Ecuador"))).not_to_be_checked()
+    expect(page.locator(".hit")).to_have_count(len(page_one))
+    page.go_forward()
+    expect(page.get_by_role("checkbox", name=re.compile("^Ecuador"))).to_be_checked()
+
+
+def test_state_in_url_survives_reload(page) -> None:  # type: ignore[no-untyped-def]
+    """A shared URL with query, filter and sort renders the same controls."""
+    page.goto("/?q=security&country=CR&sort=newest")
+    expect(page.locator("#q")).to_have_value("security")
+    expect(page.locator("#sort")).to_have_value("newest")
+    expect(page.get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_checked()
+    expect(page.locator(".hit").first).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_checked()
+    page.locator("#sort").select_option("oldest")
+    expect(page).to_have_url(re.compile(r"sort=oldest"))
+
+
+def test_document_view_scrolls_to_passage(page) -> None:  # type: ignore[no-untyped-def]
+    """Opening a hit shows the full document with that passage highlighted and in view."""
+    search(page, "Huawei")
+    link = page.locator(f'.hit-title a[href*="{HUAWEI_DOC}"]').first
+    passage_id = parse_qs(urlparse(link.get_attribute("href") or "").query)["passage"][0]
+    link.click()
+    expect(page).to_have_url(re.compile(rf"/documents/{re.escape(HUAWEI_DOC)}\?passage="))
+    current = page.locator(".passage.is-current")
+    expect(current).to_have_count(1)
+    expect(current).to_have_attribute("data-passage-id", passage_id)
+    expect(current).to_be_in_viewport()
+    expect(current).to_contain_text("Huawei")
+    expect(page.locator(".passage")).not_to_have_count(1)
+    expect(page.locator("#doc-title")).not_to_have_text("Loading…")
+    citation = current.get_by_role("button", name="Copy citation")
+    assert passage_id in (citation.get_attribute("data-citation") or "")
+    citation.click()
+    expect(current.get_by_role("button", name=re.compile("Cop(ied|y failed)"))).to_be_visible()
+    shot(page, "document-view")
+    page.get_by_role("link", name="← Back to search").click()
+    expect(page.locator("#results-heading")).to_contain_text("Huawei")
+
+
+def test_similar_passages(page) -> None:  # type: ignore[no-untyped-def]
+    """A hit's "Similar passages" disclosure lists links to other passages."""
+    search(page, "Huawei")
+    card = page.locator(".hit").first
+    card.locator(".similar summary").click()
+    expect(card.locator(".similar-list li").first).to_be_visible()
+    expect(card.locator(".similar-list a").first).to_have_attribute(
+        "href", re.compile("^/documents/")
+    )
+
+
+def test_did_you_mean(page) -> None:  # type: ignore[no-untyped-def]
+    """A misspelt query offers its correction as a link that runs it."""
+    page.goto("/?q=migraton")
+    link = page.locator("#suggestion a")
+    expect(link).to_have_text("migration")
+    link.click()
+    expect(page).to_have_url(re.compile(r"q=migration"))
+    expect(page.locator("#q")).to_have_value("migration")
+    expect(page.locator(".hit mark").first).to_be_visible()
+
+
+def test_empty_state(page) -> None:  # type: ignore[no-untyped-def]
+    """A query that matches nothing says so plainly and offers a way out."""
+    page.goto("/?q=zzxqvvbnonsense")
+    box = page.locator("#state")
+    expect(box).to_be_visible()
+    expect(box).to_contain_text("No passages match")
+    expect(page.locator(".hit")).to_have_count(0)
+    expect(page.locator("#pagination")).to_be_hidden()
+    shot(page, "empty-state")
+
+
+def test_error_state(page) -> None:  # type: ignore[no-untyped-def]
+    """An API error is shown with its message and a retry button."""
+    page.expected_errors.append("status of 422")
+    page.goto("/?country=ZZ")
+    box = page.locator("#state")
+    expect(box).to_contain_text("ZZ")
+    expect(box.get_by_role("button", name="Try again")).to_be_visible()
+
+
+def test_markup_in_documents_stays_text(page) -> None:  # type: ignore[no-untyped-def]
+    """<script> and onerror in a document show as text and never run."""
+    search(page, XSS_WORD)
+    snippet = page.locator(".hit .snippet").first
+    expect(snippet).to_contain_text("<script>window.__xss=1</script>")
+    expect(snippet).to_contain_text('onerror="window.__xss=1"')
+    assert page.locator(".hits script, .hits img").count() == 0
+    page.locator(".hit-title a").first.click()
+    expect(page.locator(".doc-body")).to_contain_text("<script>window.__xss=1</script>")
+    assert page.locator(".doc-body script, .doc-body img").count() == 0
+    page.wait_for_timeout(200)
+    assert page.evaluate("typeof window.__xss") == "undefined"
+
+
+def test_keyboard_and_labels(page) -> None:  # type: ignore[no-untyped-def]
+    """`/` focuses the search box; the controls have accessible names."""
+    page.goto("/")
+    expect(page.locator(".hit").first).to_be_visible()
+    page.locator("body").click(position={"x": 5, "y": 600})
+    page.keyboard.press("/")
+    expect(page.get_by_role("searchbox", name="Search passages")).to_be_focused()
+    expect(page.get_by_role("combobox", name="Sort")).to_be_visible()
+    expect(page.get_by_label("From")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.keyboard.type("migration")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"q=migration"))
+
+
+def test_phone_width(browser, server: Server) -> None:  # type: ignore[no-untyped-def]
+    """At phone width the filters fold away and nothing scrolls sideways."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, base_url=server.url, is_mobile=True
+    )
+    tab = context.new_page()
+    try:
+        tab.goto("/?q=security")
+        expect(tab.locator(".hit").first).to_be_visible()
+        expect(tab.locator("#filters summary")).to_be_visible()
+        expect(tab.locator("#facets")).to_be_hidden()
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        shot(tab, "phone")
+        tab.locator("#filters summary").click()
+        expect(tab.get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_security_headers(server: Server) -> None:
+    """Page routes and their assets send the CSP and nosniff headers."""
+    for path in ("/", f"/documents/{HUAWEI_DOC}", "/documents/a/b/c.txt"):
+        response = server.get(path)
+        assert response.status_code == 200
+        csp = response.headers["Content-Security-Policy"]
+        for directive in (
+            "default-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ):
+            assert directive in csp
+        assert "unsafe-inline" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "<script>" not in response.text  # only <script src>, never inline code
+    assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', server.get("/").text)
+    assert any(a.split("?")[0].endswith(".js") for a in assets)
+    for asset in assets:
+        response = server.get(asset)
+        assert response.status_code == 200
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
