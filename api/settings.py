@@ -95,3 +95,20 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             values[setting.name] = _coerce(raw, setting.default)
     values.update(overrides or {})
     return values
+
+
+def _shown_default(default: Any) -> str:
+    if isinstance(default, bool):
+        return "`true`" if default else "`false`"
+    if default == "":
+        return "(empty)"
+    return f"`{default}`"
+
+
+def markdown_table() -> str:
+    """The README's settings table: `python -c 'from api.settings import *; print(markdown_table())'`."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for setting in SETTINGS:
+        meaning = setting.help.replace("|", "\\|")
+        rows.append(f"| `{setting.env}` | {_shown_default(setting.default)} | {meaning} |")
+    return "\n".join(rows)

@@ -1,0 +1,472 @@
+"""Write endpoints: upload, replace and delete documents, force a full sync.
+
+The documents folder stays the single source of truth: an upload is a file written into it, and
+the one index writer (the folder watcher) indexes it like any other drop. A request writes the
+file atomically (hidden temp file, then rename), then waits up to `WRITE_TIMEOUT` seconds for its
+worker's searcher to show the new content, and answers `201`/`200` with status "indexed", or
+`202` with status "pending" when the watcher has not caught up in time.
+
+With `BRIEFING_WATCH=false` (no watcher running, e.g. `briefing serve --no-watch`) the request
+indexes its one path itself through `IndexSyncer.sync_paths`; the Whoosh write lock (waited out)
+keeps that safe next to any other writer.
+
+- `POST /api/documents` creates (409 if the doc_id exists: use PUT to replace).
+- `PUT /api/documents/<doc_id>` creates or replaces (201 created, 200 replaced).
+- `DELETE /api/documents/<doc_id>` removes the file and waits until its passages are gone.
+- `POST /api/reindex` runs a full sync and returns its report.
+
+The body is either `multipart/form-data` with a `file` part (and optionally a `filename` field
+overriding the part's filename) or JSON `{"filename", "text"}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, NoReturn
+
+import marshmallow as ma
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import fields, validate
+
+from api import get_engine
+from api.auth import require_write_key
+from api.errors import ErrorSchema
+from search.errors import SearchError
+
+log = logging.getLogger("api.writes")
+
+blp = Blueprint(
+    "writes",
+    __name__,
+    url_prefix="",
+    description="Add, replace and remove documents (needs a write API key)",
+)
+
+POLL_SECONDS = 0.05
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_NAME_CHARS = 1024
+MAX_PART_BYTES = 255
+
+
+# -- schemas -------------------------------------------------------------------------------------
+
+
+class JsonUploadSchema(ma.Schema):
+    """JSON body of POST /api/documents (and PUT, where filename is optional)."""
+
+    filename = fields.String(
+        load_default=None,
+        metadata={"description": "Path relative to the documents folder, e.g. `notes/x.txt`"},
+    )
+    text = fields.String(required=True, metadata={"description": "The document's content"})
+
+
+class WriteResultSchema(ma.Schema):
+    """Outcome of an upload, replacement or deletion."""
+
+    doc_id = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(("indexed", "pending", "deleted")),
+        metadata={"description": "`pending`: stored, not yet searchable within WRITE_TIMEOUT"},
+    )
+    passages = fields.Integer(allow_none=True, metadata={"description": "Indexed passages"})
+    content_hash = fields.String(allow_none=True, metadata={"description": "SHA-256 of the file"})
+
+
+class SkippedSchema(ma.Schema):
+    """A file the sync could not index, and why."""
+
+    path = fields.String()
+    reason = fields.String()
+
+
+class ReindexSchema(ma.Schema):
+    """The summary of a full sync (the same fields as `briefing index --json`)."""
+
+    documents = fields.Integer()
+    passages = fields.Integer()
+    added = fields.Integer()
+    updated = fields.Integer()
+    removed = fields.Integer()
+    unchanged = fields.Integer()
+    skipped = fields.List(fields.Nested(SkippedSchema))
+    seconds = fields.Float()
+
+
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "filename": {
+                        "type": "string",
+                        "description": "Overrides the part's filename (may hold subfolders)",
+                    },
+                },
+            }
+        },
+        "application/json": {"schema": JsonUploadSchema},
+    },
+}
+
+
+def _bad_upload_docs(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Document the 4xx answers shared by POST and PUT."""
+    for code, text in (
+        (400, "Filename with `..`, an absolute path, a backslash or a hidden/temporary name"),
+        (413, "Document over MAX_DOCUMENT_BYTES"),
+        (415, "Unsupported file type, or binary content"),
+        (422, "Empty document, no body text, or a malformed body"),
+    ):
+        func = blp.alt_response(code, schema=ErrorSchema, description=text)(func)
+    return func
+
+
+def _auth_docs(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Document the 401/403 answers of every write endpoint."""
+    func = blp.alt_response(401, schema=ErrorSchema, description="No API key")(func)
+    return blp.alt_response(
+        403, schema=ErrorSchema, description="Key not accepted, or writes disabled"
+    )(func)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _docs_dir() -> Path:
+    return Path(current_app.config["DOCS_DIR"]).resolve()
+
+
+def _max_bytes() -> int:
+    return int(current_app.config["MAX_DOCUMENT_BYTES"])
+
+
+def _reject(code: int, message: str, action: str, name: str, **errors: list[str]) -> NoReturn:
+    log.warning(
+        "%s %s rejected (%d): %s",
+        action,
+        name,
+        code,
+        message,
+        extra={"doc_id": name, "action": action, "outcome": f"rejected {code}"},
+    )
+    abort(code, message=message, errors=errors or None)
+    raise AssertionError("unreachable")  # abort raises; this keeps type checkers content
+
+
+def safe_doc_id(name: str, action: str) -> tuple[str, Path]:
+    """Validate a client-supplied name; return (doc_id, absolute path inside the docs folder)."""
+    from index.sync import is_ignored
+
+    problem = None
+    parts = name.split("/")
+    if not name:
+        problem = "filename is empty"
+    elif len(name) > MAX_NAME_CHARS:
+        problem = f"filename is longer than {MAX_NAME_CHARS} characters"
+    elif _CONTROL.search(name):
+        problem = "filename contains control characters"
+    elif "\\" in name:
+        problem = "filename contains a backslash; use '/' between folders"
+    elif name.startswith("/") or _DRIVE.match(name):
+        problem = "filename must be relative to the documents folder, not absolute"
+    elif any(p in ("", ".", "..") for p in parts):
+        problem = "filename may not contain '..', '.' or empty path segments"
+    elif any(len(p.encode("utf-8")) > MAX_PART_BYTES for p in parts):
+        problem = f"a path segment is longer than {MAX_PART_BYTES} bytes"
+    elif is_ignored(Path(name)):
+        problem = "hidden and temporary names (.*, *.tmp, *.part, ~$*) are never indexed"
+    if problem is None:
+        docs = _docs_dir()
+        target = (docs / name).resolve()
+        # A symlinked subfolder must not lead outside the documents folder.
+        if not target.is_relative_to(docs) or target == docs:
+            problem = "filename resolves outside the documents folder"
+        elif target.is_dir():
+            problem = "a folder of that name exists"
+        else:
+            return target.relative_to(docs).as_posix(), docs / name
+    _reject(400, problem, action, name, filename=[problem])
+
+
+def _check_type(doc_id: str, action: str) -> None:
+    from index.readers import SUPPORTED_SUFFIXES
+
+    suffix = Path(doc_id).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        allowed = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        what = f"file type '{suffix}'" if suffix else "a file without an extension"
+        _reject(415, f"unsupported {what}; supported: {allowed}", action, doc_id)
+
+
+def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
+    """(client filename or None, content bytes) from a multipart or JSON body."""
+    limit = _max_bytes()
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            _reject(422, "multipart body needs a 'file' part", action, "-", file=["missing"])
+        name = request.form.get("filename") or upload.filename or None
+        data = upload.stream.read(limit + 1)
+    elif request.is_json:
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            _reject(422, "body is not a JSON object", action, "-")
+        try:
+            loaded = JsonUploadSchema().load(payload)
+        except ma.ValidationError as exc:
+            errors = exc.messages if isinstance(exc.messages, dict) else {"_body": exc.messages}
+            _reject(422, f"invalid value for {', '.join(sorted(errors))}", action, "-", **errors)
+        name, data = loaded["filename"], loaded["text"].encode("utf-8")
+    else:
+        _reject(
+            415,
+            "send multipart/form-data with a 'file' part, or application/json "
+            '{"filename", "text"}',
+            action,
+            "-",
+        )
+    if name_required and not name:
+        _reject(400, "a filename is required", action, "-", filename=["missing"])
+    return name, data
+
+
+def _check_content(doc_id: str, data: bytes, action: str) -> None:
+    limit = _max_bytes()
+    if len(data) > limit:
+        _reject(413, f"document is over the {limit:,}-byte limit", action, doc_id)
+    if not data.strip():
+        _reject(422, "document is empty", action, doc_id, file=["empty"])
+
+
+def _store(doc_id: str, target: Path, data: bytes, action: str, exclusive: bool) -> None:
+    """Validate by parsing a hidden temp copy, then move it into place in one atomic step."""
+    from index.errors import (
+        DocumentSkipped,
+        DocumentTooLarge,
+        UndecodableDocument,
+        UnsupportedFormat,
+    )
+    from index.pipeline import parse_document
+
+    docs = _docs_dir()
+    # Hidden name (ignored by the watcher), the real suffix (the reader picks a format by it),
+    # in the documents folder itself so the final rename stays on one filesystem.
+    tmp = docs / f".upload-{secrets.token_hex(8)}{target.suffix.lower()}"
+    try:
+        tmp.write_bytes(data)
+        try:
+            parsed = parse_document(docs, tmp, max_bytes=_max_bytes())
+        except DocumentTooLarge as exc:
+            _reject(413, exc.reason, action, doc_id)
+        except (UnsupportedFormat, UndecodableDocument) as exc:
+            _reject(415, exc.reason, action, doc_id)
+        except DocumentSkipped as exc:
+            _reject(422, exc.reason, action, doc_id, file=[exc.reason])
+        if not parsed.passages:
+            message = "document has no body text once title and boilerplate are removed"
+            _reject(422, message, action, doc_id, file=[message])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if exclusive:
+            try:
+                # link() fails if the name exists: no race between the check and the create.
+                os.link(tmp, target)
+            except FileExistsError:
+                _reject(409, "a document with this doc_id exists; PUT replaces it", action, doc_id)
+            except OSError:
+                # Filesystems without hard links: the 409 check above is the best we can do.
+                if target.exists():
+                    _reject(409, "a document with this doc_id exists", action, doc_id)
+                os.replace(tmp, target)
+        else:
+            os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _indexed(doc_id: str) -> tuple[str | None, int]:
+    """(content hash, passage count) of doc_id in this worker's current view, or (None, 0)."""
+    try:
+        with get_engine().reading() as state:
+            searcher = state.searcher
+            docnums = list(searcher.document_numbers(doc_id=doc_id))
+            if not docnums:
+                return None, 0
+            return searcher.stored_fields(docnums[0]).get("content_hash"), len(docnums)
+    except SearchError:
+        return None, 0
+
+
+def _self_sync(target: Path) -> None:
+    """Index one path from this request when no watcher owns writes (BRIEFING_WATCH=false)."""
+    from index.sync import IndexSyncer
+
+    syncer = IndexSyncer(
+        _docs_dir(), current_app.config["INDEX_DIR"], max_bytes=_max_bytes(), workers=1
+    )
+    syncer.sync_paths([target])
+
+
+def _wait_for(done: Callable[[], bool], target: Path) -> bool:
+    """Poll until done() (the searcher reopens when the index changed) or WRITE_TIMEOUT passes."""
+    if not current_app.config.get("WATCH", True):
+        from index.sync import IndexBusy
+
+        try:
+            _self_sync(target)
+        except IndexBusy as exc:
+            # The file is stored; whoever holds the lock (or the next sync) will index it.
+            log.warning("index busy, %s left pending: %s", target.name, exc)
+    deadline = time.monotonic() + float(current_app.config["WRITE_TIMEOUT"])
+    while True:
+        if done():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+
+
+def _upload(doc_id: str, target: Path, data: bytes, action: str, created: bool) -> Any:
+    digest = hashlib.sha256(data).hexdigest()
+    started = time.perf_counter()
+    _store(doc_id, target, data, action, exclusive=action == "create")
+    passages = 0
+
+    def searchable() -> bool:
+        nonlocal passages
+        found, passages = _indexed(doc_id)
+        return found == digest
+
+    indexed = _wait_for(searchable, target)
+    status = "indexed" if indexed else "pending"
+    code = (HTTPStatus.CREATED if created else HTTPStatus.OK) if indexed else HTTPStatus.ACCEPTED
+    log.info(
+        "%s %s: %s in %.3fs",
+        action,
+        doc_id,
+        status,
+        time.perf_counter() - started,
+        extra={"doc_id": doc_id, "action": action, "outcome": status, "passages": passages},
+    )
+    body = {
+        "doc_id": doc_id,
+        "status": status,
+        "passages": passages if indexed else None,
+        "content_hash": digest,
+    }
+    return body, int(code)
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+
+
+@blp.route("/api/documents")
+class DocumentUpload(MethodView):
+    """Add a document."""
+
+    @blp.doc(requestBody=_UPLOAD_BODY)
+    @blp.response(201, WriteResultSchema, description="Stored and searchable")
+    @blp.alt_response(202, schema=WriteResultSchema, description="Stored, not yet searchable")
+    @blp.alt_response(409, schema=ErrorSchema, description="doc_id exists (use PUT)")
+    @_bad_upload_docs
+    @_auth_docs
+    def post(self) -> Any:
+        """Store a new document in the documents folder; answer once it is searchable."""
+        require_write_key()
+        name, data = _read_body("create", name_required=True)
+        assert name is not None
+        doc_id, target = safe_doc_id(name, "create")
+        _check_type(doc_id, "create")
+        _check_content(doc_id, data, "create")
+        return _upload(doc_id, target, data, "create", created=True)
+
+
+@blp.route("/api/documents/<path:doc_id>")
+class DocumentWrite(MethodView):
+    """Replace or remove a document."""
+
+    @blp.doc(requestBody=_UPLOAD_BODY)
+    @blp.response(200, WriteResultSchema, description="Replaced and searchable")
+    @blp.alt_response(201, schema=WriteResultSchema, description="Created and searchable")
+    @blp.alt_response(202, schema=WriteResultSchema, description="Stored, not yet searchable")
+    @_bad_upload_docs
+    @_auth_docs
+    def put(self, doc_id: str) -> Any:
+        """Create or replace the document at doc_id (a filename in the body is ignored)."""
+        require_write_key()
+        doc_id, target = safe_doc_id(doc_id, "replace")
+        _check_type(doc_id, "replace")
+        _, data = _read_body("replace", name_required=False)
+        _check_content(doc_id, data, "replace")
+        created = not target.exists()
+        return _upload(doc_id, target, data, "replace", created=created)
+
+    @blp.response(200, WriteResultSchema, description="Removed from the folder and the index")
+    @blp.alt_response(202, schema=WriteResultSchema, description="Removed, index not caught up")
+    @blp.alt_response(400, schema=ErrorSchema, description="Invalid doc_id")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such document")
+    @_auth_docs
+    def delete(self, doc_id: str) -> Any:
+        """Remove the document's file and wait until its passages leave the index."""
+        require_write_key()
+        doc_id, target = safe_doc_id(doc_id, "delete")
+        existed = target.is_file()
+        if not existed and _indexed(doc_id)[0] is None:
+            _reject(404, f"no document '{doc_id}'", "delete", doc_id)
+        if existed:
+            target.unlink(missing_ok=True)
+        gone = _wait_for(lambda: _indexed(doc_id)[0] is None, target)
+        status = "deleted" if gone else "pending"
+        log.info(
+            "delete %s: %s",
+            doc_id,
+            status,
+            extra={"doc_id": doc_id, "action": "delete", "outcome": status},
+        )
+        body = {"doc_id": doc_id, "status": status, "passages": 0 if gone else None}
+        return body, 200 if gone else 202
+
+
+@blp.route("/api/reindex")
+class Reindex(MethodView):
+    """Full sync."""
+
+    @blp.response(200, ReindexSchema, description="What the sync did")
+    @blp.alt_response(503, schema=ErrorSchema, description="Index locked by another writer")
+    @_auth_docs
+    def post(self) -> dict[str, Any]:
+        """Sync the whole documents folder now (waits for the watcher's batch) and report."""
+        from index.sync import IndexBusy, IndexSyncer
+
+        require_write_key()
+        syncer = IndexSyncer(_docs_dir(), current_app.config["INDEX_DIR"], max_bytes=_max_bytes())
+        try:
+            report = syncer.sync_all()
+        except IndexBusy as exc:
+            log.warning("reindex: %s", exc, extra={"action": "reindex", "outcome": "busy"})
+            abort(503, message=str(exc))
+        data = report.to_json()
+        log.info(
+            "reindex: %d added, %d updated, %d removed",
+            report.added,
+            report.updated,
+            report.removed,
+            extra={"action": "reindex", "outcome": "done", "doc_ids": report.changed_doc_ids},
+        )
+        return data
