@@ -39,6 +39,16 @@ def _cpus() -> int:
         return multiprocessing.cpu_count()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
 # -- server ------------------------------------------------------------------------------------
 
 _host = _env("HOST", "127.0.0.1")
@@ -57,6 +67,9 @@ keepalive = 5
 # because a preloaded app is not reloaded by SIGHUP (graceful code reload needs a restart then).
 preload_app = _flag("PRELOAD", False)
 wsgi_app = "api:create_app()"
+# gunicorn's control socket lives at one path per user ($HOME/.gunicorn/gunicorn.ctl): two servers
+# on one host would fight over it, and the container's home is read-only. Signals do the job.
+control_socket_disable = True
 # The worker heartbeat file: /dev/shm is memory, so a slow or overlay disk cannot stall workers.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
@@ -150,10 +163,15 @@ logger_class = BriefingLogger
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]
-    """Clear metric files a previous run left in a configured metrics directory."""
+    """Clear metric files a previous run left: in a configured directory, or a killed master's."""
     # Stale per-process files would add a dead server's counts to this one's.
     for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.unlink(path)
+    # A master that was SIGKILLed never ran on_exit: remove its temporary directory now.
+    for stale in glob.glob(os.path.join(tempfile.gettempdir(), "briefing-metrics-*-*")):
+        pid = os.path.basename(stale).split("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def when_ready(server):  # type: ignore[no-untyped-def]

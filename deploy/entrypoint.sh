@@ -1,0 +1,37 @@
+#!/bin/sh
+# Briefing Search entrypoint (the container's, and usable as is on a host): one role per command,
+# every setting a BRIEFING_* environment variable.
+#
+#   serve        sync the index with the folder, then gunicorn + the watcher (default; all in one)
+#   api          gunicorn only, no start-up sync and no watcher of its own: never writes the index
+#                (a read replica, or the API beside a watcher service)
+#   watcher      the folder watcher alone: the single index writer
+#   healthcheck  exit 0 when GET /healthz (or the path given) answers 200 on BRIEFING_PORT
+#   anything else runs as a command, e.g. `briefing index --json`
+set -eu
+
+APP_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
+role=${1:-serve}
+[ "$#" -gt 0 ] && shift
+
+case "$role" in
+serve)
+    exec briefing serve "$@"
+    ;;
+api)
+    # The watcher runs elsewhere: uploads land in the folder and wait for it to index them.
+    BRIEFING_START_WATCHER=false
+    export BRIEFING_START_WATCHER
+    cd "$APP_DIR"
+    exec python -m gunicorn -c "$APP_DIR/deploy/gunicorn.conf.py" "$@"
+    ;;
+watcher)
+    exec python -m index.watcher "$@"
+    ;;
+healthcheck)
+    exec python "$APP_DIR/deploy/healthcheck.py" "$@"
+    ;;
+*)
+    exec "$role" "$@"
+    ;;
+esac
