@@ -23,7 +23,9 @@ def build_schema() -> Schema:
         ordinal=NUMERIC(stored=True, sortable=True),
         start=STORED(),
         end=STORED(),
-        text=TEXT(analyzer=analyzer, stored=True, phrase=True, spelling=True),
+        # No separate spelling field: it cost 40% of indexing time; suggestions correct stems and
+        # read the surface word back from a passage (search/searching.py).
+        text=TEXT(analyzer=analyzer, stored=True, phrase=True),
         title=TEXT(analyzer=analyzer, stored=True, phrase=True, field_boost=TITLE_BOOST),
         # ISO date "YYYY-MM-DD" or absent; ID keeps lexicographic == chronological order.
         date=ID(stored=True),

@@ -301,14 +301,18 @@ class SearchEngine:
         """A corrected query that finds more than the original, or None."""
         if not parsed.words:
             return None
+        analyzer = self.query_reader._analyzer
         corrector = searcher.corrector("text")
         corrected, changed = [], False
         for word in parsed.words:
-            options = corrector.suggest(word, limit=1, maxdist=2, prefix=1)
-            # spell_text holds unstemmed words, so corrections read as words, not stems.
-            unknown = searcher.doc_frequency("spell_text", word) == 0
-            if unknown and options and options[0] != word:
-                corrected.append(options[0])
+            stems = [t.text for t in analyzer(word, mode="query")]
+            stem = stems[0] if stems else word
+            options = []
+            if searcher.doc_frequency("text", stem) == 0:
+                options = corrector.suggest(stem, limit=1, maxdist=2, prefix=1)
+            surface = _surface_form(searcher, analyzer, options[0]) if options else None
+            if surface and surface != word:
+                corrected.append(surface)
                 changed = True
             else:
                 corrected.append(word)
@@ -399,6 +403,18 @@ class SearchEngine:
                 "passages": searcher.doc_count(),
                 "generation": searcher.reader().generation(),
             }
+
+
+def _surface_form(searcher: Searcher, analyzer: Any, stem: str) -> str | None:
+    """The word as written in a passage that contains the stem ("migrat" → "migration")."""
+    results = searcher.search(wq.Term("text", stem), limit=1)
+    if not results:
+        return None
+    text = results[0].get("text", "")
+    for token in analyzer(text, chars=True, mode="index", removestops=False):
+        if token.text == stem:
+            return str(text[token.startchar : token.endchar]).lower()
+    return None
 
 
 def _all_documents(searcher: Searcher) -> list[dict[str, Any]]:

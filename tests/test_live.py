@@ -442,10 +442,10 @@ def test_sigkill_mid_reindex_recovers(tmp_path: Path) -> None:
     """SIGKILL during a large initial sync, restart: the index opens, answers, and converges."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    count = 1500
+    count = 4500
     _write_corpus(docs, count)
     first = LiveServer(tmp_path, docs).start(ready=False)
-    # The sync commits every 500 documents: kill once the first commit is on disk.
+    # The sync commits every BATCH_DOCUMENTS (2,000) documents: kill after the first commit.
     wait_until(lambda: _indexed_count(first.index_dir) > 0, 120, "first commit")
     first.kill(signal.SIGKILL)
     at_kill = _indexed_count(first.index_dir)
