@@ -91,7 +91,9 @@ def scan_folder(docs_dir: Path) -> dict[str, Path]:
     return found
 
 
-def indexed_documents(ix: Index, doc_ids: Iterable[str] | None = None) -> dict[str, IndexedDocument]:
+def indexed_documents(
+    ix: Index, doc_ids: Iterable[str] | None = None
+) -> dict[str, IndexedDocument]:
     """doc_id → what the index stored about the file when it was last indexed.
 
     With doc_ids, only those documents are looked up: a watcher batch costs what it touches, not
