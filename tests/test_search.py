@@ -1,0 +1,105 @@
+"""The read side on a real Whoosh index in a temp dir: searcher reuse, facets, parsing, highlights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.model import Metadata, ParsedDocument, Passage
+from index.sync import open_writer, passage_records
+from search.facets import buckets
+from search.highlighting import snippet
+from search.querying import QueryReader
+from search.schema import build_schema, create_or_open_index
+from search.searching import SearchEngine, SearchRequest
+
+
+def add_doc(index_dir: Path, doc_id: str, texts: list[tuple[str, list[str]]], date=None) -> None:
+    passages = [Passage(i, 0, len(t), t, c, ["migration"]) for i, (t, c) in enumerate(texts)]
+    doc = ParsedDocument(
+        doc_id, "\n".join(t for t, _ in texts), Metadata(f"Title {doc_id}", date), passages,
+        "hash", 1, 1.0, "txt",
+    )  # fmt: skip
+    writer = open_writer(create_or_open_index(index_dir))
+    for record in passage_records(doc):
+        writer.add_document(**record)
+    writer.commit()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> SearchEngine:
+    add_doc(tmp_path, "a.txt", [("Migrants cross Panama toward Mexico.", ["PA", "MX"])])
+    return SearchEngine(tmp_path)
+
+
+def test_searcher_is_reused_until_the_index_changes(engine: SearchEngine, tmp_path: Path) -> None:
+    assert engine.search(SearchRequest(q="panama"))["total"] == 1
+    opened = engine.reopens
+    for _ in range(5):
+        engine.search(SearchRequest(q="panama"))
+    assert engine.reopens == opened, "no change on disk: the same searcher serves"
+    add_doc(tmp_path, "b.txt", [("Panama canal traffic rises.", ["PA"])])
+    assert engine.search(SearchRequest(q="panama"))["total"] == 2, "never served stale"
+    assert engine.reopens == opened + 1
+
+
+def test_deleted_passages_leave_results_and_facets(engine: SearchEngine, tmp_path: Path) -> None:
+    add_doc(tmp_path, "b.txt", [("Panama canal traffic rises.", ["PA"])])
+    writer = open_writer(create_or_open_index(tmp_path))
+    writer.delete_by_term("doc_id", "a.txt")
+    writer.commit()
+    body = engine.search(SearchRequest(q="panama"))
+    assert [h["doc_id"] for h in body["hits"]] == ["b.txt"]
+    assert body["facets"]["country"] == [
+        {"value": "PA", "label": "Panama", "count": 1, "selected": False}
+    ]
+
+
+def test_buckets_keep_selected_values_and_flag_truncation() -> None:
+    counts = {"MX": 5, "PA": 3, "EC": 0, "CR": 1}
+    shown, truncated = buckets(counts, ["EC"], lambda v: v.lower(), size=2)
+    assert shown == [
+        {"value": "MX", "label": "mx", "count": 5, "selected": False},
+        {"value": "EC", "label": "ec", "count": 0, "selected": True},
+    ]
+    assert truncated is True
+    shown, truncated = buckets(counts, [], str, size=10)
+    assert [b["value"] for b in shown] == ["MX", "PA", "CR"] and truncated is False
+
+
+@pytest.mark.parametrize(
+    ("text", "fallback", "interpreted"),
+    [
+        ("huawei 5g", False, "((title:huawei OR text:huawei) AND (title:5g OR text:5g))"),
+        ('"costa rica', True, "((title:costa OR text:costa) AND (title:rica OR text:rica))"),
+        ("country:ecuador", False, "countries:EC"),
+        ("topic:migration", False, "topics:migration"),
+        ("nosuchfield:x huawei", True, None),
+    ],
+)
+def test_query_reading(text: str, fallback: bool, interpreted: str | None) -> None:
+    parsed = QueryReader(build_schema()).parse(text)
+    assert parsed.fallback is fallback
+    if interpreted:
+        assert str(parsed.query) == interpreted
+    if fallback:
+        assert parsed.message
+
+
+def test_snippet_escapes_everything_but_marks() -> None:
+    text = "Huawei <b>said</b> & <script>x()</script> Huawei"
+    spans = [(0, 6), (len(text) - 6, len(text))]
+    assert snippet(text, spans).snippet == (
+        "<mark>Huawei</mark> &lt;b&gt;said&lt;/b&gt; &amp; &lt;script&gt;x()&lt;/script&gt; "
+        "<mark>Huawei</mark>"
+    )
+
+
+def test_snippet_windows_long_text_around_matches() -> None:
+    text = ("filler " * 100) + "target word here " + ("tail " * 100)
+    start = text.index("target")
+    result = snippet(text, [(start, start + 6)], width=120)
+    assert "<mark>target</mark>" in result.snippet
+    assert result.snippet.startswith("…") and result.snippet.endswith("…")
+    assert len(result.snippet) < 200
