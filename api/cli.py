@@ -250,5 +250,51 @@ def watch_command(docs: str, index_dir: str, rescan_interval: float) -> None:
     sys.exit(watcher_main(argv))
 
 
+@main.command("eval")
+@click.option("--corpus", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--queries", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--qrels", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--per-query", is_flag=True, help="Also print every query's figures.")
+@click.option("--no-baseline", is_flag=True, help="Skip the plain BM25 baseline run.")
+def eval_command(
+    corpus: str, queries: str, qrels: str, as_json: bool, per_query: bool, no_baseline: bool
+) -> None:
+    """Score the ranking on a BEIR-layout collection (nDCG@10, Recall@100, MRR@10) vs BM25."""
+    import tempfile
+
+    from index.sync import IndexSyncer
+    from search.evaluation import METRICS, evaluate, load_collection
+
+    collection = load_collection(corpus, queries, qrels)
+
+    def index_folder(docs_dir: Path, index_dir: Path) -> None:
+        # The documents' own pipeline: read, metadata, chunking, tagging, one writer.
+        IndexSyncer(docs_dir, index_dir).sync_all()
+
+    with tempfile.TemporaryDirectory(prefix="briefing-eval-") as tmp:
+        report = evaluate(collection, index_folder, Path(tmp), baseline=not no_baseline)
+    rows = report.pop("per_query")
+    if as_json:
+        if per_query:
+            report["per_query"] = rows
+        _echo_json(report)
+        return
+    click.echo(
+        f"{report['queries']} queries over {report['documents']} documents "
+        f"({report['passages']} passages), {report['qps']} queries/s; "
+        f"document score = {report['aggregation']}"
+    )
+    base = report.get("baseline", {})
+    for metric in METRICS:
+        line = f"  {metric:<11} {report[metric]:.4f}"
+        if base:
+            line += f"   BM25 {base[metric]:.4f}   ratio {report['ratio'][metric]:.3f}"
+        click.echo(line)
+    if per_query:
+        for qid, scores in rows.items():
+            click.echo(f"{qid}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
 if __name__ == "__main__":
     main()

@@ -36,6 +36,7 @@ _OPERATOR_RE = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 _SYNTAX_RE = re.compile(r"[\"()*?+\-]|\b(AND|OR|NOT)\b|\w+:")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _QUESTION_MARK_RE = re.compile(r"(?<=\w)\?+(?=\s|$)")
+_JOINING_HYPHEN_RE = re.compile(r"(?<=\w)-(?=\w)")
 
 
 @dataclass
@@ -106,6 +107,8 @@ class QueryReader:
             return ParsedQuery(text, wq.NullQuery)
         # A "?" ending a word is a question mark ("what drives inflation?"), not a wildcard.
         syntax = _QUESTION_MARK_RE.sub("", text)
+        # A hyphen inside a word joins ("damage-induced", "COVID-19"); it is not a NOT.
+        syntax = _JOINING_HYPHEN_RE.sub(" ", syntax)
         problem = _problem(syntax)
         plain = _SYNTAX_RE.search(syntax) is None
         if problem:
@@ -114,7 +117,10 @@ class QueryReader:
             return self._parse_plain(syntax)
         words = self.content_words(_strip_fields(syntax))
         try:
-            query = self._parsers[_grouping(words)].parse(syntax)
+            # Written boolean operators ask for boolean logic: "a b NOT c" must not become "a OR b
+            # OR NOT c", so such queries keep AND between their words whatever their length.
+            group = "and" if _OPERATOR_RE.search(syntax) else _grouping(words)
+            query = self._parsers[group].parse(syntax)
         except (NotImplementedError, ValueError, TypeError):
             # Whoosh's parser raises on some operator placements, e.g. "alpha (+)- trait".
             return self._fallback(text, "unreadable operators")
