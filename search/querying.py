@@ -17,7 +17,8 @@ from whoosh.qparser import (
 
 from search.labels import resolve_country
 
-SEARCH_FIELDS = ("title", "text")
+# The indexed text of every passage starts with its document title, so one field serves both.
+SEARCH_FIELDS = ("text",)
 # Query-syntax field names → schema fields.
 FIELD_ALIASES = {
     "title": "title",

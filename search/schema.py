@@ -11,7 +11,6 @@ from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from search.analysis import text_analyzer
 
 INDEX_NAME = "passages"
-TITLE_BOOST = 2.0
 
 
 def build_schema() -> Schema:
@@ -26,7 +25,8 @@ def build_schema() -> Schema:
         # No separate spelling field: it cost 40% of indexing time; suggestions correct stems and
         # read the surface word back from a passage (search/searching.py).
         text=TEXT(analyzer=analyzer, stored=True, phrase=True),
-        title=TEXT(analyzer=analyzer, stored=True, phrase=True, field_boost=TITLE_BOOST),
+        # Only for `title:` queries; plain words match the title through `text`.
+        title=TEXT(analyzer=analyzer, stored=True, phrase=True),
         # ISO date "YYYY-MM-DD" or absent; ID keeps lexicographic == chronological order.
         date=ID(stored=True),
         source=ID(stored=True),

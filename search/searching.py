@@ -50,6 +50,15 @@ class SearchRequest:
     facet_size: int = 20
 
 
+class LuceneBM25(scoring.BM25F):
+    """BM25F with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)): rare words weigh more."""
+
+    def idf(self, searcher: Searcher, fieldname: str, text: str) -> float:
+        """Inverse document frequency of text in fieldname."""
+        n = searcher.doc_frequency(fieldname, text)
+        return math.log(1 + (searcher.doc_count_all() - n + 0.5) / (n + 0.5))
+
+
 class _SearcherState:
     """A searcher together with the facet arrays built for exactly its view of the index."""
 
@@ -93,7 +102,7 @@ class SearchEngine:
                     self._reader = QueryReader(self._ix.schema)
                 assert self._ix is not None
                 # A fresh searcher, not refresh(): refresh is known to serve stale documents.
-                searcher = self._ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1))
+                searcher = self._ix.searcher(weighting=LuceneBM25(B=BM25_B, K1=BM25_K1))
                 new_state = _SearcherState(searcher)
                 if state is not None and state.users == 0:
                     state.searcher.close()
@@ -152,7 +161,7 @@ class SearchEngine:
             for mask in filters.values():
                 final &= mask
             total = int(final.sum())
-            hits = self._page_hits(searcher, fx, parsed, request, final, total)
+            hits = self._page_hits(searcher, fx, parsed, request, final, total, bool(filters))
             facets, truncated = self._facets(request, fx, matched, filters)
             suggestion = None
             if not parsed.is_empty and total < SUGGEST_BELOW:
@@ -233,6 +242,7 @@ class SearchEngine:
         request: SearchRequest,
         final: np.ndarray,
         total: int,
+        filtered: bool,
     ) -> list[dict[str, Any]]:
         offset = (request.page - 1) * request.per_page
         if offset >= total:
@@ -250,10 +260,9 @@ class SearchEngine:
             scored = [(int(d), None) for d in page]
         else:
             limit = offset + request.per_page
-            filter_set = None
-            if total < fx.live.sum() or not final.all():
-                filter_set = set(np.flatnonzero(final).tolist())
-            results = searcher.search(parsed.query, limit=limit, filter=filter_set, terms=True)
+            # Only filters need a filter set: the query's own matches need no second check.
+            filter_set = set(np.flatnonzero(final).tolist()) if filtered else None
+            results = searcher.search(parsed.query, limit=limit, filter=filter_set)
             scored = [(hit.docnum, float(hit.score)) for hit in results[offset:limit]]
         return [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]
 

@@ -71,8 +71,8 @@ def test_buckets_keep_selected_values_and_flag_truncation() -> None:
 @pytest.mark.parametrize(
     ("text", "fallback", "interpreted"),
     [
-        ("huawei 5g", False, "((title:huawei OR text:huawei) AND (title:5g OR text:5g))"),
-        ('"costa rica', True, "((title:costa OR text:costa) AND (title:rica OR text:rica))"),
+        ("huawei 5g", False, "(text:huawei AND text:5g)"),
+        ('"costa rica', True, "(text:costa AND text:rica)"),
         ("country:ecuador", False, "countries:EC"),
         ("topic:migration", False, "topics:migration"),
         ("nosuchfield:x huawei", True, None),
