@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import re
 import tempfile
 import time
@@ -78,17 +77,7 @@ def build_index(
     return mapping
 
 
-class LuceneIdfBM25F(scoring.BM25F):
-    """BM25F with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), instead of Whoosh's."""
-
-    def idf(self, searcher, fieldname, text):  # type: ignore[no-untyped-def]
-        """Lucene's BM25 idf."""
-        n = searcher.doc_frequency(fieldname, text)
-        total = searcher.doc_count_all()
-        return math.log(1 + (total - n + 0.5) / (n + 0.5))
-
-
-WEIGHTINGS = {"whoosh": scoring.BM25F, "lucene": LuceneIdfBM25F}
+WEIGHTINGS = {"whoosh": scoring.BM25F, "lucene": searching.LuceneBM25}
 IDF = "whoosh"
 
 
@@ -110,47 +99,45 @@ def fast_run(index_dir: Path, collection: Collection, mapping: dict[str, str]) -
 
 
 def main() -> None:
-    """Sweep B, K1, coordination and max-all-required over one index per title boost."""
+    """Sweep B, K1, coordination and max-all-required over one index."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--queries", required=True)
     parser.add_argument("--qrels", required=True)
-    parser.add_argument("--title-boost", type=float, nargs="+", default=[schema.TITLE_BOOST])
     parser.add_argument("--b", type=float, nargs="+", default=[searching.BM25_B])
     parser.add_argument("--k1", type=float, nargs="+", default=[searching.BM25_K1])
     parser.add_argument("--coord", type=float, nargs="+", default=[querying.OR_COORDINATION])
     parser.add_argument("--max-and", type=int, nargs="+", default=[querying.MAX_ALL_REQUIRED])
     parser.add_argument("--limit", type=int, default=0, help="only the first N queries")
-    parser.add_argument("--layout", choices=["fields", "combined"], default="fields")
+    parser.add_argument("--layout", choices=["fields", "combined"], default="combined")
     parser.add_argument("--whole", action="store_true", help="one passage per document")
-    parser.add_argument("--idf", nargs="+", choices=sorted(WEIGHTINGS), default=["whoosh"])
+    parser.add_argument("--idf", nargs="+", choices=sorted(WEIGHTINGS), default=["lucene"])
     args = parser.parse_args()
     collection = load_collection(args.corpus, args.queries, args.qrels)
     if args.limit:
         keep = dict(itertools.islice(collection.judged_queries.items(), args.limit))
         collection = Collection(collection.corpus, keep, collection.qrels)
-    for boost in args.title_boost:
-        schema.TITLE_BOOST = boost
-        with tempfile.TemporaryDirectory() as tmp:
-            started = time.perf_counter()
-            mapping = build_index(collection, Path(tmp), args.layout, args.whole)
-            if args.layout == "combined":
-                querying.SEARCH_FIELDS = ("text",)
-            print(f"# title boost {boost}: indexed in {time.perf_counter() - started:.1f}s")
-            global IDF
-            for b, k1, coord, max_and, IDF in itertools.product(
-                args.b, args.k1, args.coord, args.max_and, args.idf
-            ):
-                searching.BM25_B, searching.BM25_K1 = b, k1
-                querying.OR_COORDINATION, querying.MAX_ALL_REQUIRED = coord, max_and
-                run = fast_run(Path(tmp), collection, mapping)
-                means = mean_scores(run.per_query)
-                print(
-                    f"{args.layout}{' whole' if args.whole else ''} idf={IDF} boost={boost} b={b} k1={k1} coord={coord} max_and={max_and} "
-                    + " ".join(f"{m}={v:.4f}" for m, v in means.items())
-                    + f" qps={run.qps:.1f}",
-                    flush=True,
-                )
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        mapping = build_index(collection, Path(tmp), args.layout, args.whole)
+        # "fields" is the earlier layout: title as a second search field beside the text.
+        querying.SEARCH_FIELDS = ("text",) if args.layout == "combined" else ("title", "text")
+        print(f"# {args.layout}: indexed in {time.perf_counter() - started:.1f}s")
+        global IDF
+        for b, k1, coord, max_and, IDF in itertools.product(
+            args.b, args.k1, args.coord, args.max_and, args.idf
+        ):
+            searching.BM25_B, searching.BM25_K1 = b, k1
+            querying.OR_COORDINATION, querying.MAX_ALL_REQUIRED = coord, max_and
+            run = fast_run(Path(tmp), collection, mapping)
+            means = mean_scores(run.per_query)
+            print(
+                f"{args.layout}{' whole' if args.whole else ''} idf={IDF} b={b} k1={k1} "
+                f"coord={coord} max_and={max_and} "
+                + " ".join(f"{m}={v:.4f}" for m, v in means.items())
+                + f" qps={run.qps:.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,21 @@
 """Analyzers shared by the index and query sides."""
 
+from functools import lru_cache
+
+import Stemmer
 from whoosh.analysis import Analyzer, StemmingAnalyzer
 
 
+@lru_cache(maxsize=1)
+def _snowball_english() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def snowball_stem(word: str) -> str:
+    """English Snowball (Porter 2) stem, in C: better stems and faster than Whoosh's Porter."""
+    return str(_snowball_english().stemWord(word))
+
+
 def text_analyzer() -> Analyzer:
-    """English analyzer for passage text and titles: tokenize, lowercase, stop words, Porter stems."""
-    return StemmingAnalyzer(cachesize=-1)
+    """English analyzer for passage text and titles: tokenize, lowercase, stop words, stems."""
+    return StemmingAnalyzer(stemfn=snowball_stem, cachesize=-1)

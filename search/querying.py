@@ -95,11 +95,11 @@ class QueryReader:
             parser.add_plugin(PlusMinusPlugin())
             parser.add_plugin(FieldAliasPlugin(aliases))
             self._parsers[name] = parser
-        self._analyzer = schema["text"].analyzer
+        self.analyzer = schema["text"].analyzer
 
     def content_words(self, text: str) -> list[str]:
         """The words of text that survive stop-word removal, as typed (lowercased)."""
-        return [t.text for t in self._analyzer(text, mode="query", removestops=True, no_morph=True)]
+        return [t.text for t in self.analyzer(text, mode="query", removestops=True, no_morph=True)]
 
     def parse(self, text: str) -> ParsedQuery:
         """Read text as query syntax; on malformed syntax fall back to its plain words and say so."""

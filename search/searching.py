@@ -282,7 +282,7 @@ class SearchEngine:
     def _match_spans(self, parsed: ParsedQuery, text: str) -> list[tuple[int, int]]:
         if parsed.is_empty:
             return []
-        analyzer = self.query_reader._analyzer
+        analyzer = self.query_reader.analyzer
         terms: set[str] = set()
         prefixes: set[str] = set()
         for node in parsed.query.leaves():
@@ -310,7 +310,7 @@ class SearchEngine:
         """A corrected query that finds more than the original, or None."""
         if not parsed.words:
             return None
-        analyzer = self.query_reader._analyzer
+        analyzer = self.query_reader.analyzer
         corrector = searcher.corrector("text")
         corrected, changed = [], False
         for word in parsed.words:
