@@ -193,12 +193,17 @@ def engine_ranking(
 
 
 def write_corpus(collection: Collection, folder: Path) -> dict[str, str]:
-    """Write each corpus entry as `<id>.txt` ("title\\n\\ntext"); return doc_id → corpus id."""
+    """Write each corpus entry as `<id>.txt` ("title\\n\\ntext"); return doc_id → corpus id.
+
+    A title's final period is dropped: scientific titles end in one, briefing headlines do not,
+    and the metadata reader takes a first line ending in a period for a lead sentence.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     mapping: dict[str, str] = {}
-    for cid, (title, text) in collection.corpus.items():
+    for cid, (raw_title, text) in collection.corpus.items():
         name = re.sub(r"[^\w.-]", "_", cid) + ".txt"
-        body = f"{title.strip()}\n\n{text.strip()}\n" if title.strip() else f"{text.strip()}\n"
+        title = raw_title.strip().removesuffix(".")
+        body = f"{title}\n\n{text.strip()}\n" if title else f"{text.strip()}\n"
         (folder / name).write_text(body, encoding="utf-8")
         mapping[name] = cid
     return mapping
