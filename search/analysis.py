@@ -3,7 +3,7 @@
 from functools import lru_cache
 
 import Stemmer
-from whoosh.analysis import Analyzer, StemmingAnalyzer
+from whoosh.analysis import STOP_WORDS, Analyzer, StemmingAnalyzer
 
 
 @lru_cache(maxsize=1)
@@ -18,4 +18,5 @@ def snowball_stem(word: str) -> str:
 
 def text_analyzer() -> Analyzer:
     """English analyzer for passage text and titles: tokenize, lowercase, stop words, stems."""
-    return StemmingAnalyzer(stemfn=snowball_stem, cachesize=-1)
+    # "us" is no stop word here: lowercased, it is how "US" (the country) reaches the index.
+    return StemmingAnalyzer(stoplist=STOP_WORDS - {"us"}, stemfn=snowball_stem, cachesize=-1)

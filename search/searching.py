@@ -19,7 +19,7 @@ from whoosh.searching import Searcher
 
 from search.errors import DocumentNotFound, InvalidRequest, PassageNotFound
 from search.facets import FacetIndex, buckets
-from search.highlighting import match_spans, prefix_spans, snippet
+from search.highlighting import TokenMatcher, snippet
 from search.labels import country_codes, country_label
 from search.querying import ParsedQuery, QueryReader
 from search.schema import open_index
@@ -89,6 +89,7 @@ class SearchEngine:
         self._state: _SearcherState | None = None
         self._ix: Index | None = None
         self._reader: QueryReader | None = None
+        self._matcher: TokenMatcher | None = None
         self.reopens = 0
 
     # -- searcher lifecycle -------------------------------------------------------------------
@@ -129,6 +130,13 @@ class SearchEngine:
             if self._state is not None:
                 self._state.searcher.close()
                 self._state = None
+
+    @property
+    def token_matcher(self) -> TokenMatcher:
+        """Finds query terms in hit text for highlighting (built with the query reader)."""
+        if self._matcher is None:
+            self._matcher = TokenMatcher(self.query_reader.analyzer)
+        return self._matcher
 
     @property
     def query_reader(self) -> QueryReader:
@@ -282,7 +290,6 @@ class SearchEngine:
     def _match_spans(self, parsed: ParsedQuery, text: str) -> list[tuple[int, int]]:
         if parsed.is_empty:
             return []
-        analyzer = self.query_reader.analyzer
         terms: set[str] = set()
         prefixes: set[str] = set()
         for node in parsed.query.leaves():
@@ -297,7 +304,7 @@ class SearchEngine:
         # Leaves under a NOT are excluded words, not matches to mark.
         for node in _negated_leaves(parsed.query):
             terms.discard(str(getattr(node, "text", "")))
-        return sorted(match_spans(analyzer, text, terms) + prefix_spans(analyzer, text, prefixes))
+        return self.token_matcher.spans(text, terms, prefixes)
 
     def _suggest(
         self,
