@@ -6,6 +6,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ BM25_B = 0.75
 BM25_K1 = 1.2
 # A query that finds fewer hits than this gets a "did you mean" when a correction finds more.
 SUGGEST_BELOW = 3
+# Match sets remembered per searcher (one boolean per passage each: 100 KB at 100k passages).
+MATCH_CACHE_SIZE = 64
 
 
 @dataclass
@@ -67,6 +70,28 @@ class _SearcherState:
         self.facets = FacetIndex(searcher.reader())
         self.users = 0
         self._documents: list[dict[str, Any]] | None = None
+        self._matches: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def matched(self, query: wq.Query) -> np.ndarray:
+        """Boolean mask of every passage the query matches, remembered for this view.
+
+        An analyst ticking facets or paging repeats the query with other filters: the full
+        matching pass (the costly half of a search) runs once per query and index version.
+        """
+        key = repr(query)
+        with self._lock:
+            mask = self._matches.get(key)
+            if mask is not None:
+                self._matches.move_to_end(key)
+                return mask
+        ids = np.fromiter(self.searcher.docs_for_query(query), np.int64)
+        mask = self.facets.mask(ids)
+        with self._lock:
+            self._matches[key] = mask
+            if len(self._matches) > MATCH_CACHE_SIZE:
+                self._matches.popitem(last=False)
+        return mask
 
     def documents(self) -> list[dict[str, Any]]:
         """Summaries of every document in this view, computed once per searcher."""
@@ -160,10 +185,7 @@ class SearchEngine:
         parsed = self.query_reader.parse(request.q)
         with self.reading() as state:
             searcher, fx = state.searcher, state.facets
-            if parsed.is_empty:
-                matched = fx.live.copy()
-            else:
-                matched = fx.mask(np.fromiter(searcher.docs_for_query(parsed.query), np.int64))
+            matched = fx.live.copy() if parsed.is_empty else state.matched(parsed.query)
             filters = self._filter_masks(request, fx, searcher)
             final = matched.copy()
             for mask in filters.values():
