@@ -65,8 +65,9 @@ class LuceneBM25(scoring.BM25F):
 class _SearcherState:
     """A searcher together with the facet arrays built for exactly its view of the index."""
 
-    def __init__(self, searcher: Searcher) -> None:
+    def __init__(self, searcher: Searcher, match_cache_size: int = MATCH_CACHE_SIZE) -> None:
         self.searcher = searcher
+        self.match_cache_size = match_cache_size
         self.facets = FacetIndex(searcher.reader())
         self.users = 0
         self._documents: list[dict[str, Any]] | None = None
@@ -89,7 +90,7 @@ class _SearcherState:
         mask = self.facets.mask(ids)
         with self._lock:
             self._matches[key] = mask
-            if len(self._matches) > MATCH_CACHE_SIZE:
+            if len(self._matches) > self.match_cache_size:
                 self._matches.popitem(last=False)
         return mask
 
@@ -107,9 +108,11 @@ class SearchEngine:
         self,
         index_dir: str | os.PathLike[str],
         topic_labels: dict[str, str] | None = None,
+        match_cache_size: int = MATCH_CACHE_SIZE,
     ) -> None:
         self.index_dir = index_dir
         self.topic_labels = topic_labels or {}
+        self.match_cache_size = match_cache_size
         self._lock = threading.Lock()
         self._state: _SearcherState | None = None
         self._ix: Index | None = None
@@ -129,7 +132,7 @@ class SearchEngine:
                 assert self._ix is not None
                 # A fresh searcher, not refresh(): refresh is known to serve stale documents.
                 searcher = self._ix.searcher(weighting=LuceneBM25(B=BM25_B, K1=BM25_K1))
-                new_state = _SearcherState(searcher)
+                new_state = _SearcherState(searcher, self.match_cache_size)
                 if state is not None and state.users == 0:
                     state.searcher.close()
                 self._state = state = new_state
