@@ -23,6 +23,7 @@ from search.facets import FacetIndex, buckets
 from search.highlighting import TokenMatcher, snippet
 from search.labels import country_codes, country_label
 from search.querying import ParsedQuery, QueryReader
+from search.ranking import RankedMatches, VectorRanker, plain_terms, top_docnums
 from search.schema import open_index
 
 SORTS = ("relevance", "newest", "oldest")
@@ -71,28 +72,43 @@ class _SearcherState:
         self.facets = FacetIndex(searcher.reader())
         self.users = 0
         self._documents: list[dict[str, Any]] | None = None
-        self._matches: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._matches: OrderedDict[str, tuple[np.ndarray, RankedMatches | None]] = OrderedDict()
+        self._ranker: VectorRanker | None = None
         self._lock = threading.Lock()
 
-    def matched(self, query: wq.Query) -> np.ndarray:
-        """Boolean mask of every passage the query matches, remembered for this view.
+    def match(self, query: wq.Query) -> tuple[np.ndarray, RankedMatches | None]:
+        """Every passage the query matches (mask) and, for plain word queries, all their scores.
 
-        An analyst ticking facets or paging repeats the query with other filters: the full
-        matching pass (the costly half of a search) runs once per query and index version.
+        Remembered for this view: an analyst ticking facets or paging repeats the query with
+        other filters, and the full matching pass runs once per query and index version.
         """
         key = repr(query)
         with self._lock:
-            mask = self._matches.get(key)
-            if mask is not None:
+            found = self._matches.get(key)
+            if found is not None:
                 self._matches.move_to_end(key)
-                return mask
-        ids = np.fromiter(self.searcher.docs_for_query(query), np.int64)
-        mask = self.facets.mask(ids)
+                return found
+        ranked = None
+        shape = plain_terms(query)
+        if shape is not None:
+            ranked = self.ranker.rank(shape[0], shape[1], self.facets.live)
+        if ranked is not None:
+            found = (ranked.mask, ranked)
+        else:
+            ids = np.fromiter(self.searcher.docs_for_query(query), np.int64)
+            found = (self.facets.mask(ids), None)
         with self._lock:
-            self._matches[key] = mask
+            self._matches[key] = found
             if len(self._matches) > self.match_cache_size:
                 self._matches.popitem(last=False)
-        return mask
+        return found
+
+    @property
+    def ranker(self) -> VectorRanker:
+        """Vectorised BM25 over this view, built on first use."""
+        if self._ranker is None:
+            self._ranker = VectorRanker(self.searcher, self.facets.size, BM25_B, BM25_K1)
+        return self._ranker
 
     def documents(self) -> list[dict[str, Any]]:
         """Summaries of every document in this view, computed once per searcher."""
@@ -188,13 +204,13 @@ class SearchEngine:
         parsed = self.query_reader.parse(request.q)
         with self.reading() as state:
             searcher, fx = state.searcher, state.facets
-            matched = fx.live.copy() if parsed.is_empty else state.matched(parsed.query)
+            matched, ranked = (fx.live, None) if parsed.is_empty else state.match(parsed.query)
             filters = self._filter_masks(request, fx, searcher)
             final = matched.copy()
             for mask in filters.values():
                 final &= mask
             total = int(final.sum())
-            hits = self._page_hits(searcher, fx, parsed, request, final, total, bool(filters))
+            hits = self._page_hits(searcher, fx, parsed, request, final, total, filters, ranked)
             facets, truncated = self._facets(request, fx, matched, filters)
             suggestion = None
             if not parsed.is_empty and total < SUGGEST_BELOW:
@@ -275,7 +291,8 @@ class SearchEngine:
         request: SearchRequest,
         final: np.ndarray,
         total: int,
-        filtered: bool,
+        filters: dict[str, np.ndarray],
+        ranked: RankedMatches | None,
     ) -> list[dict[str, Any]]:
         offset = (request.page - 1) * request.per_page
         if offset >= total:
@@ -291,10 +308,13 @@ class SearchEngine:
             page = docnums[order[offset : offset + request.per_page]]
             # Ordered by date, not relevance: there is no score to report.
             scored = [(int(d), None) for d in page]
+        elif ranked is not None:
+            page = top_docnums(ranked, final, offset, offset + request.per_page)
+            scored = [(int(d), float(ranked.scores[d])) for d in page]
         else:
             limit = offset + request.per_page
             # Only filters need a filter set: the query's own matches need no second check.
-            filter_set = set(np.flatnonzero(final).tolist()) if filtered else None
+            filter_set = set(np.flatnonzero(final).tolist()) if filters else None
             results = searcher.search(parsed.query, limit=limit, filter=filter_set)
             scored = [(hit.docnum, float(hit.score)) for hit in results[offset:limit]]
         return [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]

@@ -103,3 +103,33 @@ def test_snippet_windows_long_text_around_matches() -> None:
     assert "<mark>target</mark>" in result.snippet
     assert result.snippet.startswith("…") and result.snippet.endswith("…")
     assert len(result.snippet) < 200
+
+
+def test_vectorised_ranking_equals_whoosh(tmp_path: Path) -> None:
+    """The numpy BM25 fast path ranks and scores exactly as Whoosh's own search does."""
+    from index.sync import IndexSyncer
+    from tests.serving import copy_seeds
+
+    IndexSyncer(copy_seeds(tmp_path / "docs"), tmp_path / "index", workers=0).sync_all()
+    engine = SearchEngine(tmp_path / "index")
+    queries = ["huawei", "migration security", "costa rica china", "rubio deportation deal"]
+    queries.append("what did rubio say about deportation agreements with el salvador")
+    with engine.reading() as state:
+        for text in queries:
+            parsed = engine.query_reader.parse(text)
+            _, ranked = state.match(parsed.query)
+            assert ranked is not None, text
+            body = engine.search(SearchRequest(q=text, per_page=50))
+            whoosh = state.searcher.search(parsed.query, limit=50)
+            assert body["total"] == len(state.searcher.search(parsed.query, limit=None))
+            assert [(h["passage_id"], h["score"]) for h in body["hits"]] == [
+                (hit["passage_id"], round(float(hit.score), 4)) for hit in whoosh
+            ], text
+
+
+def test_queries_beyond_plain_words_use_whoosh(engine: SearchEngine) -> None:
+    for text in ('"cross panama"', "migra*", "panama -canal", "title:panama"):
+        parsed = engine.query_reader.parse(text)
+        with engine.reading() as state:
+            assert state.match(parsed.query)[1] is None, text
+    assert engine.search(SearchRequest(q='"cross panama"'))["total"] == 1
