@@ -528,7 +528,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
     for r in results["sizes"]:
         n = r["index"]["passages"]
         for method, name in (
-            ("engine", "SearchEngine, cold (no match cache)"),
+            ("engine", "SearchEngine, no match cache (decoded postings reused)"),
             ("engine_cached", "SearchEngine, repeated queries (match cache on, the default)"),
             ("groupedby", "Whoosh groupedby"),
         ):
