@@ -29,8 +29,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
-from pythonjsonlogger.json import JsonFormatter
 
+from index.logformat import make_formatter
 from index.status import parse_time, read_watcher_status
 
 log = logging.getLogger("briefing.request")
@@ -39,8 +39,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only if it cannot smuggle anything into a log line or a header.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Keep these in step with deploy/gunicorn.conf.py, which formats the master's lines.
-JSON_FORMAT = "%(levelname)s %(name)s %(process)d %(message)s"
-TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 # Probes and scrapes arrive every few seconds: logged at DEBUG so they do not bury real traffic.
 QUIET_ENDPOINTS = frozenset({"api.Health", "api.Ready", "metrics"})
 SEARCH_ENDPOINTS = frozenset({"api.Search"})
@@ -103,15 +101,6 @@ class RequestIdFilter(logging.Filter):
             if request_id is not None:
                 record.request_id = request_id
         return True
-
-
-def make_formatter(fmt: str) -> logging.Formatter:
-    """The formatter for BRIEFING_LOG_FORMAT: `json` (one object a line) or `text`."""
-    if fmt.lower() == "json":
-        return JsonFormatter(
-            JSON_FORMAT, rename_fields={"levelname": "level", "name": "logger"}, timestamp=True
-        )
-    return logging.Formatter(TEXT_FORMAT)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:

@@ -89,24 +89,12 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 loglevel = _env("LOG_LEVEL", "INFO").lower()
 _ACCESS_LOG = _flag("ACCESS_LOG", False)
-# Keep these two formats in step with api/observability.py, which formats the workers' own lines.
-_JSON_FORMAT = "%(levelname)s %(name)s %(process)d %(message)s"
-_TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
-_json = _env("LOG_FORMAT", "json").lower() == "json"
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": (
-            {
-                "()": "pythonjsonlogger.json.JsonFormatter",
-                "fmt": _JSON_FORMAT,
-                "rename_fields": {"levelname": "level", "name": "logger"},
-                "timestamp": True,
-            }
-            if _json
-            else {"format": _TEXT_FORMAT}
-        )
+        # The same line format as the workers' and the watcher's own logs.
+        "line": {"()": "index.logformat.make_formatter", "fmt": _env("LOG_FORMAT", "json")},
     },
     "handlers": {
         "stderr": {

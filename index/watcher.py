@@ -50,6 +50,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from index.errors import IndexingError
+from index.logformat import make_formatter
 from index.readers import DEFAULT_MAX_BYTES
 from index.status import now_iso, write_watcher_status
 from index.sync import IndexBusy, IndexSyncer, SyncReport, is_ignored
@@ -411,17 +412,7 @@ class Watcher:
 def _configure_logging() -> None:
     level = os.environ.get("BRIEFING_LOG_LEVEL", "INFO").upper()
     handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("BRIEFING_LOG_FORMAT", "json").lower() == "json":
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"levelname": "level", "name": "logger", "asctime": "time"},
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(make_formatter(os.environ.get("BRIEFING_LOG_FORMAT", "json")))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
