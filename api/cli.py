@@ -30,6 +30,16 @@ def _index_dir_option(func):  # type: ignore[no-untyped-def]
     )(func)
 
 
+def _docs_option(func):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--docs",
+        type=click.Path(file_okay=False),
+        default=lambda: load_settings()["DOCS_DIR"],
+        show_default="seeds or BRIEFING_DOCS_DIR",
+        help="Documents folder.",
+    )(func)
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log progress and skipped files.")
 def main(verbose: bool) -> None:
@@ -180,12 +190,7 @@ DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
 @click.option("--host", default=lambda: load_settings()["HOST"], show_default="127.0.0.1")
 @click.option("--port", type=int, default=lambda: load_settings()["PORT"], show_default="8000")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="0: from CPU count.")
-@click.option(
-    "--docs",
-    type=click.Path(file_okay=False),
-    default=lambda: load_settings()["DOCS_DIR"],
-    show_default="seeds or BRIEFING_DOCS_DIR",
-)
+@_docs_option
 @_index_dir_option
 @click.option("--no-watch", is_flag=True, help="Do not run the folder watcher.")
 @click.option(
@@ -228,12 +233,7 @@ def serve_command(
 
 
 @main.command("watch")
-@click.option(
-    "--docs",
-    type=click.Path(file_okay=False),
-    default=lambda: load_settings()["DOCS_DIR"],
-    show_default="seeds or BRIEFING_DOCS_DIR",
-)
+@_docs_option
 @_index_dir_option
 @click.option(
     "--rescan-interval",
