@@ -57,8 +57,8 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = index_dir.parent / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 60.0) -> Server:
-        """Launch the server and wait until /readyz answers 200."""
+    def start(self, timeout: float = 60.0, ready: bool = True) -> Server:
+        """Launch the server and (unless ready=False) wait until /readyz answers 200."""
         args = [
             BRIEFING,
             "serve",
@@ -82,6 +82,8 @@ class Server:
         self.proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+        if not ready:
+            return self
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -98,6 +100,14 @@ class Server:
     def log(self) -> str:
         """What the server printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (master, workers, watcher, parse pool) and reap it."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        self.proc.wait(timeout=30)
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         """Stop the whole process group (master, workers, watcher) and wait for it."""

@@ -6,12 +6,10 @@ Every wait is a bounded poll; nothing sleeps a fixed time to "let the watcher ca
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -23,6 +21,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from tests.serving import Server
 
 BRIEFING = str(Path(sys.executable).parent / "briefing")
 KEY = "testkey"
@@ -45,12 +45,6 @@ def _doc(title: str, *words: str) -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(check: Callable[[], Any], timeout: float = DEADLINE, what: str = "") -> Any:
     """Poll check() until it returns something truthy; fail after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -63,71 +57,26 @@ def wait_until(check: Callable[[], Any], timeout: float = DEADLINE, what: str = 
     pytest.fail(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
 
 
-class LiveServer:
-    """`briefing serve` in its own process group, with helpers to query it."""
+class LiveServer(Server):
+    """`briefing serve` with the watcher on, a write key, and helpers to query it."""
 
     def __init__(self, root: Path, docs: Path, env: dict[str, str] | None = None) -> None:
-        self.root = root
-        self.docs = docs
-        self.index_dir = root / "index"
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = root / f"serve-{self.port}.log"
-        self.env = {
-            **os.environ,
+        env = {
             "BRIEFING_API_KEYS": KEY,
-            "BRIEFING_LOG_FORMAT": "text",
             "BRIEFING_MAX_DOCUMENT_BYTES": str(MAX_BYTES),
             "BRIEFING_WRITE_TIMEOUT": "10",
             **(env or {}),
         }
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(docs, root / "index", workers=2, watch=True, env=env)
+        self.root = root
 
-    def start(self, ready: bool = True, timeout: float = 120.0) -> LiveServer:
+    def start(self, timeout: float = 120.0, ready: bool = True) -> LiveServer:
         """Start serving (its initial sync first); wait for /readyz unless told not to."""
-        argv = [BRIEFING, "serve", "--port", str(self.port), "--workers", "2"]
-        argv += ["--docs", str(self.docs), "--index-dir", str(self.index_dir)]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                argv, env=self.env, stdout=log, stderr=log, start_new_session=True
-            )
-        if ready:
-            wait_until(self._ready, timeout, "/readyz")
+        super().start(timeout=timeout, ready=ready)
         return self
 
-    def _ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log()}")
-        try:
-            return requests.get(f"{self.url}/readyz", timeout=10).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):
-            return False
-
-    def log(self) -> str:
-        """What the server printed so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the whole process group (master, workers, watcher, parse pool)."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        """SIGTERM the group and wait; SIGKILL what is left after 30 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        """GET an API path."""
+    def get(self, path: str, **params: Any) -> requests.Response:  # type: ignore[override]
+        """GET an API path with query parameters."""
         return requests.get(f"{self.url}{path}", params=params, timeout=15)
 
     def doc_ids(self, q: str) -> set[str]:
