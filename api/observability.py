@@ -9,7 +9,6 @@ adds up every worker's counts.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
 import sys
@@ -31,7 +30,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from index.logformat import make_formatter
-from index.status import parse_time, read_watcher_status
+from index.status import parse_time, pid_alive, read_watcher_status
 
 log = logging.getLogger("briefing.request")
 
@@ -174,22 +173,12 @@ class IndexCollector:
         # Whether the watcher lives can only be checked on its own host.
         if status.get("host") == socket.gethostname() and isinstance(status.get("pid"), int):
             yield _gauge(
-                "briefing_watcher_up", "1 while the watcher process runs.", _alive(status["pid"])
+                "briefing_watcher_up", "1 while the watcher process runs.", pid_alive(status["pid"])
             )
 
 
 def _gauge(name: str, documentation: str, value: float | bool) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=float(value))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class _Forward:

@@ -1,8 +1,9 @@
 """gunicorn settings for Briefing Search (`briefing serve`, deploy/entrypoint.sh and the units use this).
 
 Every knob is a BRIEFING_* environment variable documented in api/settings.py. This file imports
-nothing of the app on purpose: whatever the master imports, every worker inherits across fork and a
-SIGHUP reload could not replace it.
+no app code beyond two small standard-library-only helpers (index.status, index.logformat), on
+purpose: whatever the master imports, every worker inherits across fork and a SIGHUP reload could
+not replace it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tempfile
 from typing import Any
 
 from gunicorn.glogging import Logger
+
+from index.status import pid_alive
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -37,16 +40,6 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return multiprocessing.cpu_count()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
 
 
 # -- server ------------------------------------------------------------------------------------
@@ -158,7 +151,7 @@ def on_starting(server):  # type: ignore[no-untyped-def]
     # A master that was SIGKILLed never ran on_exit: remove its temporary directory now.
     for stale in glob.glob(os.path.join(tempfile.gettempdir(), "briefing-metrics-*-*")):
         pid = os.path.basename(stale).split("-")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -52,7 +52,7 @@ from watchdog.observers.api import BaseObserver
 from index.errors import IndexingError
 from index.logformat import make_formatter
 from index.readers import DEFAULT_MAX_BYTES
-from index.status import now_iso, write_watcher_status
+from index.status import now_iso, pid_alive, write_watcher_status
 from index.sync import IndexBusy, IndexSyncer, SyncReport, is_ignored
 
 log = logging.getLogger("index.watcher")
@@ -229,16 +229,6 @@ class _Handler(FileSystemEventHandler):
             self._note(event.src_path, None)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Watcher:
     """Keeps one index in step with one documents folder until stopped or orphaned."""
 
@@ -294,7 +284,7 @@ class Watcher:
         if self._parent_is_ppid:
             # Reparented to init (or a subreaper): the parent died, even if its pid was reused.
             return os.getppid() == self.parent_pid
-        return _pid_alive(self.parent_pid)
+        return pid_alive(self.parent_pid)
 
     def full_sync(self) -> SyncReport | None:
         """Sync the whole folder; logs and returns None when it fails (the next rescan retries)."""
