@@ -96,7 +96,7 @@ def scan_folder(docs_dir: Path) -> dict[str, Path]:
 def indexed_documents(
     ix: Index, doc_ids: Iterable[str] | None = None
 ) -> dict[str, IndexedDocument]:
-    """doc_id → what the index stored about the file when it was last indexed.
+    """doc_id → what the index recorded about the file when it was last indexed.
 
     With doc_ids, only those documents are looked up: a watcher batch costs what it touches, not
     what the index holds.
@@ -108,11 +108,16 @@ def indexed_documents(
         else:
             found = (searcher.document_number(passage_id=f"{d}#0") for d in doc_ids)
             docnums = [n for n in found if n is not None]
+        reader = searcher.reader()
+        if not reader.has_column("doc_id"):
+            return state  # an empty index has no columns yet
+        ids, hashes, sizes, mtimes = (
+            reader.column_reader(name)
+            for name in ("doc_id", "file_hash", "file_size", "file_mtime")
+        )
         for docnum in docnums:
-            stored = searcher.stored_fields(docnum)
-            state[stored["doc_id"]] = IndexedDocument(
-                stored.get("content_hash", ""), stored.get("size", -1), stored.get("mtime", -1.0)
-            )
+            digest = hashes[docnum].decode("ascii")
+            state[ids[docnum]] = IndexedDocument(digest, sizes[docnum], mtimes[docnum])
     return state
 
 
@@ -143,7 +148,9 @@ def passage_records(doc: ParsedDocument) -> Iterator[dict[str, object]]:
             "topics": ",".join(passage.topics),
             "content_hash": doc.content_hash,
             "size": doc.size,
-            "mtime": doc.mtime,
+            "file_hash": doc.content_hash.encode("ascii"),
+            "file_size": doc.size,
+            "file_mtime": doc.mtime,
         }
         if meta.date:
             record["date"] = meta.date

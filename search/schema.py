@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.columns import NumericColumn, VarBytesColumn
+from whoosh.fields import COLUMN, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from search.analysis import text_analyzer
 
@@ -18,7 +19,9 @@ def build_schema() -> Schema:
     analyzer = text_analyzer()
     return Schema(
         passage_id=ID(stored=True, unique=True),
-        doc_id=ID(stored=True),
+        # doc_id, file_hash, file_size and file_mtime are columns: a sync reads what the index
+        # knows of every file without loading stored fields (passage #0's hold the whole text).
+        doc_id=ID(stored=True, sortable=True),
         ordinal=NUMERIC(stored=True, sortable=True),
         start=STORED(),
         end=STORED(),
@@ -36,7 +39,9 @@ def build_schema() -> Schema:
         topics=KEYWORD(stored=True, commas=True, scorable=False),
         content_hash=STORED(),
         size=STORED(),
-        mtime=STORED(),
+        file_hash=COLUMN(VarBytesColumn()),
+        file_size=COLUMN(NumericColumn("q", default=-1)),
+        file_mtime=COLUMN(NumericColumn("d", default=-1.0)),
         # The document's whole extracted text, stored on ordinal 0 only, for the document view.
         doc_text=STORED(),
     )
