@@ -72,6 +72,7 @@ class _SearcherState:
         self.facets = FacetIndex(searcher.reader())
         self.users = 0
         self._documents: list[dict[str, Any]] | None = None
+        self._document_count: int | None = None
         self._matches: OrderedDict[str, tuple[np.ndarray, RankedMatches | None]] = OrderedDict()
         self._ranker: VectorRanker | None = None
         self._lock = threading.Lock()
@@ -109,6 +110,13 @@ class _SearcherState:
         if self._ranker is None:
             self._ranker = VectorRanker(self.searcher, self.facets.size, BM25_B, BM25_K1)
         return self._ranker
+
+    @property
+    def document_count(self) -> int:
+        """How many documents this view holds (their first passages), counted once."""
+        if self._document_count is None:
+            self._document_count = sum(1 for _ in self.searcher.document_numbers(ordinal=0))
+        return self._document_count
 
     def documents(self) -> list[dict[str, Any]]:
         """Summaries of every document in this view, computed once per searcher."""
@@ -452,7 +460,7 @@ class SearchEngine:
         with self.reading() as state:
             fx = state.facets
             facets, _ = self._facets(request, fx, fx.live.copy(), {})
-            documents = len(state.documents())
+            documents = state.document_count
         return {"documents": documents, "passages": int(fx.live.sum()), **facets}
 
     def stats(self) -> dict[str, Any]:
@@ -460,7 +468,8 @@ class SearchEngine:
         with self.reading() as state:
             searcher = state.searcher
             return {
-                "documents": len(state.documents()),
+                # Not len(documents()): /readyz and /metrics must not load every stored field.
+                "documents": state.document_count,
                 "passages": searcher.doc_count(),
                 "generation": searcher.reader().generation(),
             }
