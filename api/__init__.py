@@ -61,6 +61,10 @@ def get_engine() -> SearchEngine:
     if engine is None:
         from index.tagging import topic_tagger
 
-        engine = SearchEngine(current_app.config["INDEX_DIR"], topic_tagger().labels)
+        engine = SearchEngine(
+            current_app.config["INDEX_DIR"],
+            topic_tagger().labels,
+            semantic=bool(current_app.config["SEMANTIC"]),
+        )
         current_app.extensions["briefing_engine"] = engine
     return engine

@@ -51,11 +51,29 @@ def main(verbose: bool) -> None:
     )
 
 
+def require_semantic_model() -> None:
+    """Stop with a clear message when semantic rescoring is on but its model is missing."""
+    from search.embedding import EmbeddingUnavailable, model_dir
+
+    try:
+        model_dir()
+    except EmbeddingUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def run_sync(docs_dir: str, index_dir: str, show_progress: bool) -> Any:
     """Sync index_dir with docs_dir, with a progress bar on a terminal."""
     from index.sync import IndexSyncer
 
-    syncer = IndexSyncer(docs_dir, index_dir, max_bytes=load_settings()["MAX_DOCUMENT_BYTES"])
+    settings = load_settings()
+    if settings["SEMANTIC"]:
+        require_semantic_model()
+    syncer = IndexSyncer(
+        docs_dir,
+        index_dir,
+        max_bytes=settings["MAX_DOCUMENT_BYTES"],
+        semantic=settings["SEMANTIC"],
+    )
     if not show_progress:
         return syncer.sync_all()
     bar = None
@@ -154,7 +172,7 @@ def search_command(
     from search.errors import SearchError
     from search.searching import SearchEngine, SearchRequest
 
-    engine = SearchEngine(index_dir, topic_tagger().labels)
+    engine = SearchEngine(index_dir, topic_tagger().labels, semantic=load_settings()["SEMANTIC"])
     request = SearchRequest(
         q=query,
         country=[c.upper() for c in country],
@@ -257,8 +275,21 @@ def watch_command(docs: str, index_dir: str, rescan_interval: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--per-query", is_flag=True, help="Also print every query's figures.")
 @click.option("--no-baseline", is_flag=True, help="Skip the plain BM25 baseline run.")
+@click.option(
+    "--semantic/--lexical",
+    default=lambda: load_settings()["SEMANTIC"],
+    show_default="BRIEFING_SEMANTIC",
+    help="Index passage embeddings and rescore the top hits with them, as the server does "
+    "with BRIEFING_SEMANTIC=true; --lexical ranks by BM25 alone.",
+)
 def eval_command(
-    corpus: str, queries: str, qrels: str, as_json: bool, per_query: bool, no_baseline: bool
+    corpus: str,
+    queries: str,
+    qrels: str,
+    as_json: bool,
+    per_query: bool,
+    no_baseline: bool,
+    semantic: bool,
 ) -> None:
     """Score the ranking on a BEIR-layout collection (nDCG@10, Recall@100, MRR@10) vs BM25."""
     import tempfile
@@ -266,14 +297,18 @@ def eval_command(
     from index.sync import IndexSyncer
     from search.evaluation import METRICS, evaluate, load_collection
 
+    if semantic:
+        require_semantic_model()
     collection = load_collection(corpus, queries, qrels)
 
     def index_folder(docs_dir: Path, index_dir: Path) -> None:
         # The documents' own pipeline: read, metadata, chunking, tagging, one writer.
-        IndexSyncer(docs_dir, index_dir).sync_all()
+        IndexSyncer(docs_dir, index_dir, semantic=semantic).sync_all()
 
     with tempfile.TemporaryDirectory(prefix="briefing-eval-") as tmp:
-        report = evaluate(collection, index_folder, Path(tmp), baseline=not no_baseline)
+        report = evaluate(
+            collection, index_folder, Path(tmp), baseline=not no_baseline, semantic=semantic
+        )
     rows = report.pop("per_query")
     if as_json:
         if per_query:
@@ -283,7 +318,7 @@ def eval_command(
     click.echo(
         f"{report['queries']} queries over {report['documents']} documents "
         f"({report['passages']} passages), {report['qps']} queries/s; "
-        f"document score = {report['aggregation']}"
+        f"ranking = {report['ranking']}; document score = {report['aggregation']}"
     )
     base = report.get("baseline", {})
     for metric in METRICS:

@@ -318,7 +318,11 @@ def _self_sync(target: Path) -> None:
     from index.sync import IndexSyncer
 
     syncer = IndexSyncer(
-        _docs_dir(), current_app.config["INDEX_DIR"], max_bytes=_max_bytes(), workers=1
+        _docs_dir(),
+        current_app.config["INDEX_DIR"],
+        max_bytes=_max_bytes(),
+        workers=1,
+        semantic=bool(current_app.config["SEMANTIC"]),
     )
     syncer.sync_paths([target])
 
@@ -455,7 +459,12 @@ class Reindex(MethodView):
         from index.sync import IndexBusy, IndexSyncer
 
         require_write_key()
-        syncer = IndexSyncer(_docs_dir(), current_app.config["INDEX_DIR"], max_bytes=_max_bytes())
+        syncer = IndexSyncer(
+            _docs_dir(),
+            current_app.config["INDEX_DIR"],
+            max_bytes=_max_bytes(),
+            semantic=bool(current_app.config["SEMANTIC"]),
+        )
         try:
             report = syncer.sync_all()
         except IndexBusy as exc:

@@ -39,6 +39,8 @@ class Passage:
     text: str
     countries: list[str] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    # Float16 sentence embedding of title + passage, set only when semantic rescoring is on.
+    embedding: bytes | None = None
 
 
 @dataclass

@@ -17,6 +17,7 @@ from index.errors import DocumentSkipped, IndexingError
 from index.model import ParsedDocument
 from index.pipeline import content_hash, doc_id_for, parse_document
 from index.readers import DEFAULT_MAX_BYTES
+from search.embedding import Encoder, shared_encoder, to_bytes
 from search.schema import create_or_open_index
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ BATCH_PASSAGES = 10000
 POOL_THRESHOLD = 64
 # How many documents the parse process may run ahead of the writer.
 PARSE_AHEAD = 512
+# Passages embedded per encoder call when semantic rescoring is on.
+EMBED_GROUP_PASSAGES = 64
 
 
 class IndexBusy(IndexingError):
@@ -67,6 +70,8 @@ class IndexedDocument:
     content_hash: str
     size: int
     mtime: float
+    # Whether its passages carry embeddings: turning semantic rescoring on re-embeds the rest.
+    embedded: bool = False
 
 
 def is_ignored(path: Path) -> bool:
@@ -115,9 +120,11 @@ def indexed_documents(
             reader.column_reader(name)
             for name in ("doc_id", "file_hash", "file_size", "file_mtime")
         )
+        vectors = reader.column_reader("embedding") if reader.has_column("embedding") else None
         for docnum in docnums:
             digest = hashes[docnum].decode("ascii")
-            state[ids[docnum]] = IndexedDocument(digest, sizes[docnum], mtimes[docnum])
+            embedded = vectors is not None and len(vectors[docnum]) > 0
+            state[ids[docnum]] = IndexedDocument(digest, sizes[docnum], mtimes[docnum], embedded)
     return state
 
 
@@ -159,6 +166,8 @@ def passage_records(doc: ParsedDocument) -> Iterator[dict[str, object]]:
             record["source_text"] = meta.source
         if passage.ordinal == 0:
             record["doc_text"] = doc.text
+        if passage.embedding is not None:
+            record["embedding"] = passage.embedding
         yield record
 
 
@@ -188,6 +197,19 @@ def _parse_or_skip(
     return doc
 
 
+def _embed_group(encoder: Encoder, group: list[ParsedDocument | tuple[str, str]]) -> None:
+    passages = [
+        (doc.metadata.title, passage)
+        for doc in group
+        if isinstance(doc, ParsedDocument)
+        for passage in doc.passages
+    ]
+    # The title goes with each passage, as in the BM25 text field: it says what the passage is about.
+    texts = [f"{title}. {p.text}" if title else p.text for title, p in passages]
+    for (_, passage), vector in zip(passages, encoder.encode(texts), strict=True):
+        passage.embedding = to_bytes(vector)
+
+
 class IndexSyncer:
     """Brings an index in line with a documents folder, one Whoosh commit per batch."""
 
@@ -197,6 +219,7 @@ class IndexSyncer:
         index_dir: str | os.PathLike[str],
         max_bytes: int = DEFAULT_MAX_BYTES,
         workers: int | None = None,
+        semantic: bool = False,
     ) -> None:
         self.docs_dir = Path(docs_dir).resolve()
         self.index_dir = Path(index_dir)
@@ -204,6 +227,8 @@ class IndexSyncer:
         # Parsing processes beside the writer (0: parse here). One is right: Whoosh's writing is single-threaded and the
         # slower stage, so parsing in parallel with it is what pays (measured in bench/).
         self.workers = workers if workers is not None else 1
+        # Embed passages for semantic rescoring (search/embedding.py); the encoder loads lazily.
+        self.semantic = semantic
         self.ix = create_or_open_index(self.index_dir)
 
     def sync_all(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
@@ -266,6 +291,10 @@ class IndexSyncer:
                 if known:
                     removed.add(doc_id)
                 continue
+            if known and self.semantic and not known.embedded:
+                # Indexed before semantic rescoring was turned on: parse and embed it again.
+                to_parse.append((self.docs_dir, path, self.max_bytes, None))
+                continue
             if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
                 report.unchanged += 1
                 continue
@@ -285,7 +314,7 @@ class IndexSyncer:
         writer: IndexWriter | None = None
         pending_docs = pending_passages = 0
         try:
-            for result in self._parse_all(to_parse):
+            for result in self._embedded(self._parse_all(to_parse)):
                 done += 1
                 if progress:
                     progress(done, total)
@@ -347,6 +376,30 @@ class IndexSyncer:
     def _fresh_index(self) -> Index:
         # Reopen so the TOC generation and schema reflect commits made by any other process.
         return create_or_open_index(self.index_dir)
+
+    def _embedded(
+        self, results: Iterator[ParsedDocument | tuple[str, str]]
+    ) -> Iterator[ParsedDocument | tuple[str, str]]:
+        """Pass results through, giving parsed documents' passages embeddings when semantic is on.
+
+        Documents are embedded in groups, so the encoder runs full batches of similar lengths.
+        """
+        if not self.semantic:
+            yield from results
+            return
+        encoder = shared_encoder()
+        group: list[ParsedDocument | tuple[str, str]] = []
+        waiting = 0
+        for result in results:
+            group.append(result)
+            if isinstance(result, ParsedDocument):
+                waiting += len(result.passages)
+            if waiting >= EMBED_GROUP_PASSAGES:
+                _embed_group(encoder, group)
+                yield from group
+                group, waiting = [], 0
+        _embed_group(encoder, group)
+        yield from group
 
     def _parse_all(
         self, jobs: list[tuple[Path, Path, int, str | None]]

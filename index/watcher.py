@@ -245,6 +245,7 @@ class Watcher:
         stall: float = STALL,
         max_latency: float = MAX_LATENCY,
         workers: int | None = None,
+        semantic: bool = False,
     ) -> None:
         self.docs_dir = Path(docs_dir).resolve()
         self.index_dir = Path(index_dir)
@@ -252,7 +253,7 @@ class Watcher:
         self.rescan_interval = rescan_interval
         self.docs_dir.mkdir(parents=True, exist_ok=True)
         self.syncer = IndexSyncer(
-            self.docs_dir, self.index_dir, max_bytes=max_bytes, workers=workers
+            self.docs_dir, self.index_dir, max_bytes=max_bytes, workers=workers, semantic=semantic
         )
         self.observer: BaseObserver = Observer()
         # Only inotify reports "closed after writing"; elsewhere we fall back to quiet periods.
@@ -429,6 +430,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         parent_pid=args.parent_pid,
         max_bytes=int(env.get("BRIEFING_MAX_DOCUMENT_BYTES", DEFAULT_MAX_BYTES)),
         rescan_interval=args.rescan_interval,
+        semantic=env.get("BRIEFING_SEMANTIC", "").strip().lower() in {"1", "true", "yes", "on"},
     )
 
     def _graceful(signum: int, frame: FrameType | None) -> None:

@@ -296,6 +296,7 @@ def evaluate(
     index_folder: Callable[[Path, Path], Any],
     workdir: Path,
     baseline: bool = True,
+    semantic: bool = False,
 ) -> dict[str, Any]:
     """Index the collection with index_folder(docs_dir, index_dir), run engine and baseline."""
     docs_dir, index_dir = workdir / "docs", workdir / "index"
@@ -303,7 +304,7 @@ def evaluate(
     started = time.perf_counter()
     index_folder(docs_dir, index_dir)
     index_seconds = time.perf_counter() - started
-    engine = SearchEngine(index_dir)
+    engine = SearchEngine(index_dir, semantic=semantic)
     try:
         run = run_engine(engine, collection, doc_map)
         stats = engine.stats()
@@ -316,6 +317,8 @@ def evaluate(
         "documents": stats["documents"],
         "passages": stats["passages"],
         "index_seconds": round(index_seconds, 1),
+        "ranking": "BM25 + semantic rescoring" if semantic else "BM25",
+        "semantic": semantic,
         "aggregation": "max passage score per document",
     }
     per_query: dict[str, dict[str, Any]] = {

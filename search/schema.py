@@ -44,6 +44,9 @@ def build_schema() -> Schema:
         file_mtime=COLUMN(NumericColumn("d", default=-1.0)),
         # The document's whole extracted text, stored on ordinal 0 only, for the document view.
         doc_text=STORED(),
+        # The passage's sentence embedding (float16 bytes, search/embedding.py) when semantic
+        # rescoring is on; a column so rescoring reads vectors without unpickling stored fields.
+        embedding=COLUMN(VarBytesColumn()),
     )
 
 

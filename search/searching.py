@@ -18,6 +18,7 @@ from whoosh import scoring
 from whoosh.index import Index
 from whoosh.searching import Searcher
 
+from search.embedding import from_bytes, shared_encoder
 from search.errors import DocumentNotFound, InvalidRequest, PassageNotFound
 from search.facets import FacetIndex, buckets
 from search.highlighting import TokenMatcher, snippet
@@ -35,6 +36,14 @@ BM25_K1 = 1.2
 SUGGEST_BELOW = 3
 # Match sets remembered per searcher (one boolean per passage each: 100 KB at 100k passages).
 MATCH_CACHE_SIZE = 64
+# Semantic rescoring (docs/relevance.md), like Elasticsearch's rescore: the top RESCORE_WINDOW
+# passages by BM25 are re-ranked by BM25 + RESCORE_WEIGHT x (best BM25 in the window) x the
+# cosine similarity of query and passage embeddings. Passages past the window keep BM25 order,
+# below the window, so scores still fall page after page.
+RESCORE_WINDOW = 100
+RESCORE_WEIGHT = 2.0
+# Query embeddings remembered per engine (paging and facet clicks repeat the query).
+QUERY_VECTOR_CACHE = 256
 
 
 @dataclass
@@ -111,6 +120,14 @@ class _SearcherState:
             self._ranker = VectorRanker(self.searcher, self.facets.size, BM25_B, BM25_K1)
         return self._ranker
 
+    def embeddings(self, docnums: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Stored embeddings of these passages, and which of them have one."""
+        reader = self.searcher.reader()
+        if not reader.has_column("embedding"):
+            return np.zeros((len(docnums), 0), np.float32), np.zeros(len(docnums), bool)
+        column = reader.column_reader("embedding")
+        return from_bytes([column[d] for d in docnums])
+
     @property
     def document_count(self) -> int:
         """How many documents this view holds (their first passages), counted once."""
@@ -133,8 +150,12 @@ class SearchEngine:
         index_dir: str | os.PathLike[str],
         topic_labels: dict[str, str] | None = None,
         match_cache_size: int = MATCH_CACHE_SIZE,
+        semantic: bool = False,
     ) -> None:
         self.index_dir = index_dir
+        # Rescore relevance-ranked results with passage embeddings (when the index has them).
+        self.semantic = semantic
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self.topic_labels = topic_labels or {}
         self.match_cache_size = match_cache_size
         self._lock = threading.Lock()
@@ -218,7 +239,7 @@ class SearchEngine:
             for mask in filters.values():
                 final &= mask
             total = int(final.sum())
-            hits = self._page_hits(searcher, fx, parsed, request, final, total, filters, ranked)
+            hits = self._page_hits(state, parsed, request, final, total, filters, ranked)
             facets, truncated = self._facets(request, fx, matched, filters)
             suggestion = None
             if not parsed.is_empty and total < SUGGEST_BELOW:
@@ -293,8 +314,7 @@ class SearchEngine:
 
     def _page_hits(
         self,
-        searcher: Searcher,
-        fx: FacetIndex,
+        state: _SearcherState,
         parsed: ParsedQuery,
         request: SearchRequest,
         final: np.ndarray,
@@ -302,10 +322,15 @@ class SearchEngine:
         filters: dict[str, np.ndarray],
         ranked: RankedMatches | None,
     ) -> list[dict[str, Any]]:
+        searcher, fx = state.searcher, state.facets
         offset = (request.page - 1) * request.per_page
         if offset >= total:
             return []
         scored: list[tuple[int, float | None]]
+        limit = offset + request.per_page
+        rescore = self.semantic and offset < RESCORE_WINDOW
+        # A rescored page is cut from the rescored window, so the window is ranked from the top.
+        start, stop = (0, max(limit, RESCORE_WINDOW)) if rescore else (offset, limit)
         if parsed.is_empty or request.sort != "relevance":
             docnums = np.flatnonzero(final)
             newest = request.sort != "oldest"
@@ -316,16 +341,51 @@ class SearchEngine:
             page = docnums[order[offset : offset + request.per_page]]
             # Ordered by date, not relevance: there is no score to report.
             scored = [(int(d), None) for d in page]
-        elif ranked is not None:
-            page = top_docnums(ranked, final, offset, offset + request.per_page)
-            scored = [(int(d), float(ranked.scores[d])) for d in page]
         else:
-            limit = offset + request.per_page
-            # Only filters need a filter set: the query's own matches need no second check.
-            filter_set = set(np.flatnonzero(final).tolist()) if filters else None
-            results = searcher.search(parsed.query, limit=limit, filter=filter_set)
-            scored = [(hit.docnum, float(hit.score)) for hit in results[offset:limit]]
+            ranking: list[tuple[int, float]]
+            if ranked is not None:
+                top = top_docnums(ranked, final, start, stop)
+                ranking = [(int(d), float(ranked.scores[d])) for d in top]
+            else:
+                # Only filters need a filter set: the query's own matches need no second check.
+                filter_set = set(np.flatnonzero(final).tolist()) if filters else None
+                results = searcher.search(parsed.query, limit=stop, filter=filter_set)
+                ranking = [(hit.docnum, float(hit.score)) for hit in results[start:stop]]
+            if rescore:
+                ranking = self._rescored(state, request.q, ranking)
+            scored = list(ranking[offset - start : limit - start])
         return [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]
+
+    def _rescored(
+        self, state: _SearcherState, text: str, ranking: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """The ranking with its first RESCORE_WINDOW passages re-ranked by BM25 + similarity."""
+        window = ranking[:RESCORE_WINDOW]
+        docnums = np.array([d for d, _ in window], dtype=np.int64)
+        vectors, present = state.embeddings(docnums.tolist())
+        if not window or not present.any():
+            return ranking  # an index built without embeddings ranks by BM25 alone
+        bm25 = np.array([s for _, s in window], dtype=np.float64)
+        similarity = np.clip(vectors @ self._query_vector(text), 0.0, None)
+        similarity[~present] = 0.0
+        # Scaled by the window's best BM25 so the weight means the same for every query, and
+        # never below the passage's own BM25, so the window stays above the passages after it.
+        fused = bm25 + RESCORE_WEIGHT * bm25.max() * similarity
+        order = np.lexsort((docnums, -fused))
+        return [(int(docnums[i]), float(fused[i])) for i in order] + ranking[RESCORE_WINDOW:]
+
+    def _query_vector(self, text: str) -> np.ndarray:
+        with self._lock:
+            vector = self._query_vectors.get(text)
+            if vector is not None:
+                self._query_vectors.move_to_end(text)
+                return vector
+        vector = shared_encoder().encode([text])[0]
+        with self._lock:
+            self._query_vectors[text] = vector
+            if len(self._query_vectors) > QUERY_VECTOR_CACHE:
+                self._query_vectors.popitem(last=False)
+        return vector
 
     def _hit(
         self, searcher: Searcher, parsed: ParsedQuery, docnum: int, score: float | None

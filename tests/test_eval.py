@@ -132,3 +132,18 @@ def test_eval_command_per_query_text(beir: dict[str, Path]) -> None:
     assert "ndcg@10" in result.output
     lines = [line for line in result.output.splitlines() if line.startswith("q")]
     assert [line.split("\t")[0] for line in lines] == ["q1", "q2", "q3"]
+
+
+@pytest.mark.parametrize("flag", ["--semantic", "--lexical"])
+def test_eval_command_ranks_with_or_without_semantic_rescoring(
+    beir: dict[str, Path], flag: str
+) -> None:
+    args = ["eval", "--corpus", str(beir["corpus"]), "--queries", str(beir["queries"])]
+    args += ["--qrels", str(beir["qrels"]), "--json", "--no-baseline", flag]
+    result = CliRunner().invoke(main, args, env={"BRIEFING_SEMANTIC": None})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["semantic"] is (flag == "--semantic")
+    assert data["ranking"] == ("BM25 + semantic rescoring" if flag == "--semantic" else "BM25")
+    # Rescoring reorders matches; here each query matches one document, so it stays perfect.
+    assert (data["ndcg@10"], data["recall@100"], data["mrr@10"]) == (1.0, 1.0, 1.0)
