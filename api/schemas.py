@@ -135,6 +135,12 @@ class QueryInfoSchema(ma.Schema):
     interpreted = fields.String()
     fallback = fields.Boolean(metadata={"description": "True when the syntax was malformed"})
     message = fields.String(allow_none=True)
+    rescored = fields.Boolean(
+        metadata={
+            "description": "True when semantic rescoring (BRIEFING_SEMANTIC) ordered these hits: "
+            "relevance sort, within the top 100, on an index holding passage embeddings"
+        }
+    )
 
 
 class SearchResponseSchema(ma.Schema):

@@ -49,7 +49,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SEMANTIC",
         False,
         "Semantic rescoring: index passage embeddings (all-MiniLM-L6-v2, about 30 passages/s "
-        "on 2 cores) and re-rank the top 100 hits by BM25 + similarity. Indexer and API alike.",
+        "on 2 cores, ~350 MB per process) and re-rank the top 100 hits by BM25 + similarity. "
+        "Indexer and API alike.",
     ),
     Setting("RESCAN_INTERVAL", 60.0, "Seconds between the watcher's full rescans (safety net)."),
     Setting("HOST", "127.0.0.1", "Address `briefing serve` binds."),

@@ -81,6 +81,9 @@ class Encoder:
         graph = _bert_graph(load_file(str(folder / "model.safetensors")), config)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one thread per core
+        # Without the arena a process holds ~340 MB after embedding long passages instead of
+        # ~580 MB, for about 7% less throughput (measured with bench/semantic.py's passages).
+        options.enable_cpu_mem_arena = False
         self._session = onnxruntime.InferenceSession(
             graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )

@@ -239,7 +239,7 @@ class SearchEngine:
             for mask in filters.values():
                 final &= mask
             total = int(final.sum())
-            hits = self._page_hits(state, parsed, request, final, total, filters, ranked)
+            hits, rescored = self._page_hits(state, parsed, request, final, total, filters, ranked)
             facets, truncated = self._facets(request, fx, matched, filters)
             suggestion = None
             if not parsed.is_empty and total < SUGGEST_BELOW:
@@ -250,6 +250,7 @@ class SearchEngine:
                 "interpreted": "" if parsed.is_empty else str(parsed.query),
                 "fallback": parsed.fallback,
                 "message": parsed.message,
+                "rescored": rescored,
             },
             "total": total,
             "page": request.page,
@@ -321,14 +322,16 @@ class SearchEngine:
         total: int,
         filters: dict[str, np.ndarray],
         ranked: RankedMatches | None,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The requested page's hits, and whether semantic rescoring ordered them."""
         searcher, fx = state.searcher, state.facets
         offset = (request.page - 1) * request.per_page
         if offset >= total:
-            return []
+            return [], False
         scored: list[tuple[int, float | None]]
         limit = offset + request.per_page
         rescore = self.semantic and offset < RESCORE_WINDOW
+        rescored = False
         # A rescored page is cut from the rescored window, so the window is ranked from the top.
         start, stop = (0, max(limit, RESCORE_WINDOW)) if rescore else (offset, limit)
         if parsed.is_empty or request.sort != "relevance":
@@ -352,19 +355,23 @@ class SearchEngine:
                 results = searcher.search(parsed.query, limit=stop, filter=filter_set)
                 ranking = [(hit.docnum, float(hit.score)) for hit in results[start:stop]]
             if rescore:
-                ranking = self._rescored(state, request.q, ranking)
+                ranking, rescored = self._rescored(state, request.q, ranking)
             scored = list(ranking[offset - start : limit - start])
-        return [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]
+        hits = [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]
+        return hits, rescored
 
     def _rescored(
         self, state: _SearcherState, text: str, ranking: list[tuple[int, float]]
-    ) -> list[tuple[int, float]]:
-        """The ranking with its first RESCORE_WINDOW passages re-ranked by BM25 + similarity."""
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """The ranking with its first RESCORE_WINDOW passages re-ranked by BM25 + similarity.
+
+        Also whether it was: an index built without embeddings ranks by BM25 alone.
+        """
         window = ranking[:RESCORE_WINDOW]
         docnums = np.array([d for d, _ in window], dtype=np.int64)
         vectors, present = state.embeddings(docnums.tolist())
         if not window or not present.any():
-            return ranking  # an index built without embeddings ranks by BM25 alone
+            return ranking, False
         bm25 = np.array([s for _, s in window], dtype=np.float64)
         similarity = np.clip(vectors @ self._query_vector(text), 0.0, None)
         similarity[~present] = 0.0
@@ -372,7 +379,8 @@ class SearchEngine:
         # never below the passage's own BM25, so the window stays above the passages after it.
         fused = bm25 + RESCORE_WEIGHT * bm25.max() * similarity
         order = np.lexsort((docnums, -fused))
-        return [(int(docnums[i]), float(fused[i])) for i in order] + ranking[RESCORE_WINDOW:]
+        rescored = [(int(docnums[i]), float(fused[i])) for i in order]
+        return rescored + ranking[RESCORE_WINDOW:], True
 
     def _query_vector(self, text: str) -> np.ndarray:
         with self._lock:

@@ -74,6 +74,13 @@ def test_huawei_ranks_seed_002_first(server: Server) -> None:
     body = search(server, q="Huawei")
     assert body["hits"][0]["doc_id"] == HUAWEI_DOC
     assert body["total"] == len(all_hits(server, q="Huawei"))
+    # BRIEFING_SEMANTIC is off by default: BM25 alone ranked these.
+    assert body["query_info"] == {
+        "interpreted": "text:huawei",
+        "fallback": False,
+        "message": None,
+        "rescored": False,
+    }
     hit = body["hits"][0]
     assert set(hit) >= {
         "passage_id", "doc_id", "title", "date", "source", "text", "highlight",

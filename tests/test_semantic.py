@@ -93,6 +93,8 @@ def test_rescoring_puts_the_passage_that_means_the_query_first(folders) -> None:
     semantic = SearchEngine(semantic_index, semantic=True)
     result = semantic.search(SearchRequest(q=QUERY))
     assert [h["doc_id"] for h in result["hits"]] == ["cardiology.txt", "security.txt"]
+    assert result["query_info"]["rescored"] is True
+    assert lexical.search(SearchRequest(q=QUERY))["query_info"]["rescored"] is False
     # Rescoring reorders, it does not add or drop matches: totals and facets are BM25's.
     assert result["total"] == 2
     scores = [h["score"] for h in result["hits"]]
@@ -107,11 +109,11 @@ def test_rescoring_leaves_date_sorts_and_lexical_indexes_alone(folders) -> None:
     semantic = SearchEngine(semantic_index, semantic=True)
     by_date = semantic.search(SearchRequest(q=QUERY, sort="newest"))
     assert all(h["score"] is None for h in by_date["hits"])
+    assert by_date["query_info"]["rescored"] is False
     # An index built without embeddings keeps BM25 order even when rescoring is on.
-    assert ranked_docs(SearchEngine(lexical_index, semantic=True)) == [
-        "security.txt",
-        "cardiology.txt",
-    ]
+    unembedded = SearchEngine(lexical_index, semantic=True).search(SearchRequest(q=QUERY))
+    assert [h["doc_id"] for h in unembedded["hits"]] == ["security.txt", "cardiology.txt"]
+    assert unembedded["query_info"]["rescored"] is False
 
 
 def test_hits_past_the_window_keep_bm25_order_below_it(tmp_path: Path) -> None:
@@ -172,6 +174,7 @@ def test_server_with_semantic_setting_rescores_and_embeds_drops(tmp_path: Path) 
                 break
             time.sleep(0.2)
         assert [h["doc_id"] for h in body["hits"]] == ["cardiology.txt", "security.txt"]
+        assert body["query_info"]["rescored"] is True
     with open_index(tmp_path / "index").searcher() as searcher:
         column = searcher.reader().column_reader("embedding")
         assert all(len(column[n]) == DIMENSIONS * 2 for n in range(searcher.doc_count_all()))
