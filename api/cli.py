@@ -318,7 +318,8 @@ def eval_command(
     click.echo(
         f"{report['queries']} queries over {report['documents']} documents "
         f"({report['passages']} passages), {report['qps']} queries/s; "
-        f"ranking = {report['ranking']}; document score = {report['aggregation']}"
+        f"ranking = BM25{' + semantic rescoring' if report['semantic'] else ''}; "
+        f"document score = {report['aggregation']}"
     )
     base = report.get("baseline", {})
     for metric in METRICS:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import marshmallow as ma
 from flask import current_app, request
@@ -42,6 +42,9 @@ from api import get_engine
 from api.auth import require_write_key
 from api.errors import ErrorSchema
 from search.errors import SearchError
+
+if TYPE_CHECKING:
+    from index.sync import IndexSyncer
 
 log = logging.getLogger("api.writes")
 
@@ -313,18 +316,22 @@ def _indexed(doc_id: str) -> tuple[str | None, int]:
         return None, 0
 
 
-def _self_sync(target: Path) -> None:
-    """Index one path from this request when no watcher owns writes (BRIEFING_WATCH=false)."""
-    from index.sync import IndexSyncer
+def _syncer(workers: int | None = None) -> IndexSyncer:
+    """A syncer for the app's folder and index, with the app's size limit and semantic setting."""
+    from index.sync import IndexSyncer  # the write side loads only when a write comes
 
-    syncer = IndexSyncer(
+    return IndexSyncer(
         _docs_dir(),
         current_app.config["INDEX_DIR"],
         max_bytes=_max_bytes(),
-        workers=1,
+        workers=workers,
         semantic=bool(current_app.config["SEMANTIC"]),
     )
-    syncer.sync_paths([target])
+
+
+def _self_sync(target: Path) -> None:
+    """Index one path from this request when no watcher owns writes (BRIEFING_WATCH=false)."""
+    _syncer(workers=1).sync_paths([target])
 
 
 def _wait_for(done: Callable[[], bool], target: Path) -> bool:
@@ -456,17 +463,11 @@ class Reindex(MethodView):
     @_auth_docs
     def post(self) -> dict[str, Any]:
         """Sync the whole documents folder now (waits for the watcher's batch) and report."""
-        from index.sync import IndexBusy, IndexSyncer
+        from index.sync import IndexBusy
 
         require_write_key()
-        syncer = IndexSyncer(
-            _docs_dir(),
-            current_app.config["INDEX_DIR"],
-            max_bytes=_max_bytes(),
-            semantic=bool(current_app.config["SEMANTIC"]),
-        )
         try:
-            report = syncer.sync_all()
+            report = _syncer().sync_all()
         except IndexBusy as exc:
             log.warning("reindex: %s", exc, extra={"action": "reindex", "outcome": "busy"})
             abort(503, message=str(exc))

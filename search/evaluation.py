@@ -317,7 +317,6 @@ def evaluate(
         "documents": stats["documents"],
         "passages": stats["passages"],
         "index_seconds": round(index_seconds, 1),
-        "ranking": "BM25 + semantic rescoring" if semantic else "BM25",
         "semantic": semantic,
         "aggregation": "max passage score per document",
     }
