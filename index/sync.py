@@ -99,12 +99,13 @@ def scan_folder(docs_dir: Path) -> dict[str, Path]:
 
 
 def indexed_documents(
-    ix: Index, doc_ids: Iterable[str] | None = None
+    ix: Index, doc_ids: Iterable[str] | None = None, embeddings: bool = False
 ) -> dict[str, IndexedDocument]:
     """doc_id → what the index recorded about the file when it was last indexed.
 
     With doc_ids, only those documents are looked up: a watcher batch costs what it touches, not
-    what the index holds.
+    what the index holds. With embeddings, `embedded` is read too (otherwise always False): only
+    a semantic sync needs it, and a rescan should not read a vector per document.
     """
     state: dict[str, IndexedDocument] = {}
     with ix.searcher() as searcher:
@@ -120,7 +121,9 @@ def indexed_documents(
             reader.column_reader(name)
             for name in ("doc_id", "file_hash", "file_size", "file_mtime")
         )
-        vectors = reader.column_reader("embedding") if reader.has_column("embedding") else None
+        vectors = None
+        if embeddings and reader.has_column("embedding"):
+            vectors = reader.column_reader("embedding")
         for docnum in docnums:
             digest = hashes[docnum].decode("ascii")
             embedded = vectors is not None and len(vectors[docnum]) > 0
@@ -272,14 +275,14 @@ class IndexSyncer:
         report = SyncReport()
         self.ix = self._fresh_index()
         if full:
-            state = indexed_documents(self.ix)
+            state = indexed_documents(self.ix, embeddings=self.semantic)
             removed = set(state) - set(files)
         else:
             # A removed folder: everything indexed below it goes too.
             gone_ids = set(gone or ())
             for folder in gone or ():
                 gone_ids |= indexed_below(self.ix, folder)
-            state = indexed_documents(self.ix, set(files) | gone_ids)
+            state = indexed_documents(self.ix, set(files) | gone_ids, embeddings=self.semantic)
             removed = {d for d in gone_ids if d in state}
 
         to_parse: list[tuple[Path, Path, int, str | None]] = []

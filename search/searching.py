@@ -84,6 +84,8 @@ class _SearcherState:
         self._document_count: int | None = None
         self._matches: OrderedDict[str, tuple[np.ndarray, RankedMatches | None]] = OrderedDict()
         self._ranker: VectorRanker | None = None
+        # The view's embedding column reader, opened on the first rescored search (False: none).
+        self._embedding_column: Any = None
         self._lock = threading.Lock()
 
     def match(self, query: wq.Query) -> tuple[np.ndarray, RankedMatches | None]:
@@ -122,10 +124,13 @@ class _SearcherState:
 
     def embeddings(self, docnums: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Stored embeddings of these passages, and which of them have one."""
-        reader = self.searcher.reader()
-        if not reader.has_column("embedding"):
-            return np.zeros((len(docnums), 0), np.float32), np.zeros(len(docnums), bool)
-        column = reader.column_reader("embedding")
+        if self._embedding_column is None:
+            reader = self.searcher.reader()
+            has = reader.has_column("embedding")
+            self._embedding_column = reader.column_reader("embedding") if has else False
+        column = self._embedding_column
+        if column is False:
+            return from_bytes([b""] * len(docnums))
         return from_bytes([column[d] for d in docnums])
 
     @property

@@ -104,6 +104,25 @@ def test_rescoring_puts_the_passage_that_means_the_query_first(folders) -> None:
     assert paged == ["cardiology.txt", "security.txt"]
 
 
+def test_rescoring_ranks_within_filters_and_on_whoosh_queries(folders) -> None:
+    _, semantic_index, _ = folders
+    engine = SearchEngine(semantic_index, semantic=True)
+    # The window is drawn from the filtered matches only.
+    filtered = engine.search(SearchRequest(q=QUERY, doc_id=["security.txt"]))
+    assert [h["doc_id"] for h in filtered["hits"]] == ["security.txt"]
+    assert filtered["total"] == 1
+    assert filtered["query_info"]["rescored"] is True
+    # A phrase goes through Whoosh's own matcher, not the vectorised ranker; still rescored.
+    lexical = SearchEngine(semantic_index)
+    phrase = '"ransomware attack" OR infarction'
+    assert ranked_docs(lexical, q=phrase) == ["security.txt", "cardiology.txt"]
+    result = engine.search(SearchRequest(q=phrase))
+    assert result["query_info"]["rescored"] is True
+    scores = [h["score"] for h in result["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] > lexical.search(SearchRequest(q=phrase))["hits"][0]["score"]
+
+
 def test_rescoring_leaves_date_sorts_and_lexical_indexes_alone(folders) -> None:
     _, semantic_index, lexical_index = folders
     semantic = SearchEngine(semantic_index, semantic=True)
