@@ -9,11 +9,15 @@ from flask_cors import CORS
 
 import search  # noqa: F401  (Whoosh warning filters first)
 from api.settings import load_settings
+from search.facet_registry import FacetRegistry, default_registry
 from search.searching import SearchEngine
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app; nothing is opened until the first request needs it."""
+    """Build the app; nothing is opened until the first request needs it.
+
+    `config` overrides settings; its `FACETS` (a FacetRegistry) replaces the default facets.
+    """
     # The page serves its assets from /assets with its CSP; no bare /static route.
     app = Flask(__name__, static_folder=None)
     app.config.update(load_settings(config))
@@ -34,7 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from api.apidocs import bp as apidocs_blueprint
     from api.auth import install_auth
     from api.errors import BriefingApi, register_error_handlers
-    from api.views import blp as api_blueprint
+    from api.views import build_blueprint
     from api.web import bp as web_blueprint
     from api.writes import blp as writes_blueprint
 
@@ -43,7 +47,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = 3 * int(app.config["MAX_DOCUMENT_BYTES"]) + 65536
     api = BriefingApi(app)
-    api.register_blueprint(api_blueprint)
+    app.config.setdefault("FACETS", default_registry())
+    api.register_blueprint(build_blueprint(facets(app)))
     api.register_blueprint(writes_blueprint)
     install_auth(app)
     app.register_blueprint(web_blueprint)
@@ -53,6 +58,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     CORS(app, resources={r"/api/*": {"origins": origins or "*"}})
     app.extensions["briefing_engine"] = None
     return app
+
+
+def facets(app: Flask | None = None) -> FacetRegistry:
+    """The app's facet registry."""
+    registry: FacetRegistry = (app or current_app).config["FACETS"]
+    return registry
 
 
 def get_engine() -> SearchEngine:
@@ -65,6 +76,7 @@ def get_engine() -> SearchEngine:
             current_app.config["INDEX_DIR"],
             topic_tagger().labels,
             semantic=bool(current_app.config["SEMANTIC"]),
+            facets=facets(),
         )
         current_app.extensions["briefing_engine"] = engine
     return engine

@@ -12,8 +12,8 @@ import click
 
 import search  # noqa: F401  (Whoosh warning filters first)
 from api.settings import load_settings
-
-_defaults = load_settings()
+from search.facet_registry import FacetRegistry, default_registry
+from search.results import SORTS
 
 
 def _echo_json(data: Any) -> None:
@@ -122,9 +122,19 @@ def docs_command(index_dir: str, as_json: bool) -> None:
     from search.searching import SearchEngine
 
     engine = SearchEngine(index_dir)
-    listing = engine.documents(page=1, per_page=10**9)["documents"]
-    keys = ("doc_id", "title", "date", "source", "byline", "passages", "countries", "topics")
-    rows = [{k: d[k] for k in keys} for d in listing]
+    listing = engine.documents(page=1, per_page=10**9).documents
+    rows = [
+        {
+            "doc_id": d.doc_id,
+            "title": d.title,
+            "date": d.date,
+            "source": d.source,
+            "byline": d.byline,
+            "passages": d.passages,
+            **d.tags,
+        }
+        for d in listing
+    ]
     if as_json:
         _echo_json(rows)
         return
@@ -144,61 +154,83 @@ def tag_command(jsonl: bool) -> None:
     tag_stream(sys.stdin, sys.stdout)
 
 
-@main.command("search")
-@click.argument("query", required=False, default="")
-@_index_dir_option
-@click.option("--country", multiple=True, help="ISO alpha-2 code; repeatable.")
-@click.option("--topic", multiple=True, help="Topic id; repeatable.")
-@click.option("--source", multiple=True, help="Source; repeatable.")
-@click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance")
-@click.option("--page", type=click.IntRange(min=1), default=1)
-@click.option("--per-page", type=click.IntRange(1, 100), default=10)
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
-def search_command(
-    query: str,
-    index_dir: str,
-    country: tuple[str, ...],
-    topic: tuple[str, ...],
-    source: tuple[str, ...],
-    sort: str,
-    page: int,
-    per_page: int,
-    as_json: bool,
-) -> None:
-    """Search passages and print the results."""
-    import re
+def make_search_command(facets: FacetRegistry) -> click.Command:
+    """`briefing search` with a repeatable option per facet filter of the registry."""
 
-    from index.tagging import topic_tagger
-    from search.errors import SearchError
-    from search.searching import SearchEngine, SearchRequest
+    def search_command(query: str, index_dir: str, **options: Any) -> None:
+        """Search passages and print the results."""
+        import re
 
-    engine = SearchEngine(index_dir, topic_tagger().labels, semantic=load_settings()["SEMANTIC"])
-    request = SearchRequest(
-        q=query,
-        country=[c.upper() for c in country],
-        topic=list(topic),
-        source=list(source),
-        sort=sort if query.strip() or sort != "relevance" else "newest",
-        page=page,
-        per_page=per_page,
-    )
-    try:
-        result = engine.search(request)
-    except SearchError as exc:
-        raise click.UsageError(str(exc)) from exc
-    if as_json:
-        _echo_json(result)
-        return
-    click.echo(f"{result['total']} hits ({result['took_ms']} ms)")
-    if result["query_info"]["message"]:
-        click.echo(f"note: {result['query_info']['message']}")
-    if result["suggestion"]:
-        click.echo(f"did you mean: {result['suggestion']}")
-    for hit in result["hits"]:
-        snippet = re.sub(r"</?mark>", "**", hit["highlight"])
-        click.echo(f"\n{hit['passage_id']}  {hit['title']}  ({hit['date'] or 'undated'})")
-        click.echo(f"  [{','.join(hit['countries'])}] [{','.join(hit['topics'])}]")
-        click.echo(f"  {snippet}")
+        from api.schemas import ApiSchemas
+        from index.tagging import topic_tagger
+        from search.errors import SearchError
+        from search.facet_registry import unknown_values
+        from search.searching import SearchEngine, SearchRequest
+
+        as_json = options.pop("as_json")
+        filters: dict[str, list[str]] = {}
+        for facet in facets.filters():
+            assert facet.param is not None
+            wanted = list(options.pop(facet.param.replace("-", "_")))
+            unknown = unknown_values(facet, wanted)
+            if unknown:
+                raise click.BadParameter(
+                    f"unknown {facet.value_noun}(s): {', '.join(unknown)}",
+                    param_hint=f"--{facet.param}",
+                )
+            filters[facet.param] = [v for v in map(facet.normalize, wanted) if v is not None]
+        sort = options.pop("sort")
+        engine = SearchEngine(
+            index_dir, topic_tagger().labels, semantic=load_settings()["SEMANTIC"], facets=facets
+        )
+        request = SearchRequest(
+            q=query,
+            filters=filters,
+            sort=sort if query.strip() or sort != "relevance" else "newest",
+            **options,
+        )
+        try:
+            result = engine.search(request)
+        except SearchError as exc:
+            raise click.UsageError(str(exc)) from exc
+        if as_json:
+            _echo_json(ApiSchemas.build(facets).search_response().dump(result))
+            return
+        click.echo(f"{result.total} hits ({result.took_ms} ms)")
+        if result.query_info.message:
+            click.echo(f"note: {result.query_info.message}")
+        if result.suggestion:
+            click.echo(f"did you mean: {result.suggestion}")
+        for hit in result.hits:
+            snippet = re.sub(r"</?mark>", "**", hit.highlight)
+            tags = " ".join(f"[{','.join(values)}]" for values in hit.tags.values())
+            click.echo(f"\n{hit.passage_id}  {hit.title}  ({hit.date or 'undated'})")
+            click.echo(f"  {tags}")
+            click.echo(f"  {snippet}")
+
+    command = search_command
+    decorators = [
+        click.argument("query", required=False, default=""),
+        _index_dir_option,
+        *(
+            click.option(
+                f"--{facet.param}",
+                multiple=True,
+                help=f"{facet.description or facet.title}; repeatable.",
+            )
+            for facet in facets.filters()
+        ),
+        click.option("--sort", type=click.Choice(SORTS), default="relevance"),
+        click.option("--page", type=click.IntRange(min=1), default=1),
+        click.option("--per-page", type=click.IntRange(1, 100), default=10),
+        click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return click.command("search")(command)
+
+
+main.add_command(make_search_command(default_registry()))
 
 
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
@@ -10,7 +11,14 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from search.errors import DocumentNotFound, InvalidRequest, PassageNotFound
+from search.errors import (
+    DocumentNotFound,
+    IndexNotFound,
+    InvalidRequest,
+    PassageNotFound,
+    SearchError,
+)
+from search.settings import SettingError
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +76,41 @@ class BriefingApi(Api):
         return error_body(code, error.name, message, errors), code, headers
 
 
+# The one place where the read side's exceptions become HTTP statuses (most specific first).
+# Everything else that is no HTTPException is a 500 without a stack trace.
+ERROR_STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
+    (DocumentNotFound, HTTPStatus.NOT_FOUND),
+    (PassageNotFound, HTTPStatus.NOT_FOUND),
+    (InvalidRequest, HTTPStatus.UNPROCESSABLE_ENTITY),
+    # No index yet (first start, wrong directory): the service is not ready, like /readyz says.
+    (IndexNotFound, HTTPStatus.SERVICE_UNAVAILABLE),
+    (SearchError, HTTPStatus.SERVICE_UNAVAILABLE),
+    (SettingError, HTTPStatus.INTERNAL_SERVER_ERROR),
+)
+
+
+def status_for(exc: Exception) -> HTTPStatus | None:
+    """The HTTP status an engine exception maps to, or None for an unexpected one."""
+    for kind, status in ERROR_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return None
+
+
 def register_error_handlers(app: Flask, api: BriefingApi) -> None:
-    """Map engine errors to 4xx and anything unexpected to a 500 without a stack trace."""
-
-    @app.errorhandler(DocumentNotFound)
-    @app.errorhandler(PassageNotFound)
-    def not_found(exc: Exception):  # type: ignore[no-untyped-def]
-        return error_body(404, "Not Found", str(exc)), 404
-
-    @app.errorhandler(InvalidRequest)
-    def invalid(exc: InvalidRequest):  # type: ignore[no-untyped-def]
-        return (
-            error_body(422, "Unprocessable Entity", exc.message, {exc.field: [exc.message]}),
-            422,
-        )
+    """Every failure in the one error shape: mapped engine errors, HTTP errors, else a 500."""
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def any_error(exc: Exception):  # type: ignore[no-untyped-def]
         if isinstance(exc, HTTPException):
             return api.handle_http_exception(exc)
-        log.exception("unhandled error")
-        err = InternalServerError()
-        return error_body(500, err.name, "internal error; see the server log"), 500
+        status = status_for(exc)
+        if status is None or status >= 500 and status != HTTPStatus.SERVICE_UNAVAILABLE:
+            log.exception("unhandled error")
+            err = InternalServerError()
+            return error_body(500, err.name, "internal error; see the server log"), 500
+        message = str(exc)
+        fields: dict[str, Any] = {}
+        if isinstance(exc, InvalidRequest):
+            message, fields = exc.message, {exc.field: [exc.message]}
+        return error_body(int(status), status.phrase, message, fields), int(status)

@@ -136,10 +136,10 @@ class IndexCollector:
             "briefing_index_up", "1 when the index opens in this worker.", stats is not None
         )
         if stats is not None:
-            yield _gauge("briefing_index_documents", "Documents in the index.", stats["documents"])
-            yield _gauge("briefing_index_passages", "Passages in the index.", stats["passages"])
+            yield _gauge("briefing_index_documents", "Documents in the index.", stats.documents)
+            yield _gauge("briefing_index_passages", "Passages in the index.", stats.passages)
             yield _gauge(
-                "briefing_index_generation", "Whoosh generation of the index.", stats["generation"]
+                "briefing_index_generation", "Whoosh generation of the index.", stats.generation
             )
         yield from self._watcher(read_watcher_status(self.index_dir))
 

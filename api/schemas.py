@@ -1,18 +1,29 @@
-"""Marshmallow schemas for every request and response of the JSON API."""
+"""Marshmallow schemas for every request and response of the read API.
+
+Facet-dependent schemas (search arguments, facet buckets, tag lists on passages and documents)
+are built from the facet registry, so a facet declared once appears in validation, responses and
+the OpenAPI spec alike. `ApiSchemas(registry)` builds the set for one app.
+"""
 
 from __future__ import annotations
 
-import marshmallow as ma
-from marshmallow import ValidationError, fields, pre_load, validate, validates
+from dataclasses import dataclass
+from typing import Any
 
-from search.labels import country_codes
-from search.searching import SORTS
+import marshmallow as ma
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+
+from search.facet_registry import TAGS, Facet, FacetRegistry, unknown_values
+from search.results import DOCUMENT_SORTS, SORTS
 
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
+MAX_FACET_SIZE = 500
+# List parameters besides the facets' own.
+LIST_PARAMS = ("doc_id",)
 
 
-def _split_commas(data, names):  # type: ignore[no-untyped-def]
+def _split_commas(data: Any, names: set[str]) -> Any:
     """Accept both ?country=EC&country=MX and ?country=EC,MX."""
     if not hasattr(data, "getlist"):
         return data
@@ -26,46 +37,12 @@ def _split_commas(data, names):  # type: ignore[no-untyped-def]
     return out
 
 
-class SearchArgsSchema(ma.Schema):
-    """Query string of GET /api/search."""
-
-    q = fields.String(
-        load_default="",
-        validate=validate.Length(max=MAX_QUERY_CHARS),
-        metadata={"description": "Query text; see the README's query syntax. Empty browses."},
-    )
-    country = fields.List(
-        fields.String(), load_default=list, metadata={"description": "ISO alpha-2 codes (OR)"}
-    )
-    topic = fields.List(fields.String(), load_default=list, metadata={"description": "Topic ids"})
-    source = fields.List(fields.String(), load_default=list, metadata={"description": "Sources"})
-    doc_id = fields.List(fields.String(), load_default=list, metadata={"description": "Doc ids"})
-    date_from = fields.Date(load_default=None, metadata={"description": "Inclusive, YYYY-MM-DD"})
-    date_to = fields.Date(load_default=None, metadata={"description": "Inclusive, YYYY-MM-DD"})
-    sort = fields.String(load_default="relevance", validate=validate.OneOf(SORTS))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=10, validate=validate.Range(min=1, max=MAX_PER_PAGE))
-    facet_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=500))
-
-    @pre_load
-    def split_lists(self, data, **kwargs):  # type: ignore[no-untyped-def]
-        """Repeated and comma-separated list parameters both work."""
-        return _split_commas(data, {"country", "topic", "source", "doc_id"})
-
-    @validates("country")
-    def known_countries(self, value: list[str], **kwargs) -> None:  # type: ignore[no-untyped-def]
-        """Every country must be an ISO 3166-1 alpha-2 code."""
-        unknown = [v for v in value if v.upper() not in country_codes()]
-        if unknown:
-            raise ValidationError(f"unknown country code(s): {', '.join(unknown)}")
-
-
 class PageArgsSchema(ma.Schema):
     """Paging for lists."""
 
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
-    sort = fields.String(load_default="doc_id", validate=validate.OneOf(("doc_id", "newest")))
+    sort = fields.String(load_default="doc_id", validate=validate.OneOf(DOCUMENT_SORTS))
 
 
 class SimilarArgsSchema(ma.Schema):
@@ -83,52 +60,6 @@ class BucketSchema(ma.Schema):
     selected = fields.Boolean(required=True)
 
 
-class FacetsSchema(ma.Schema):
-    """Facet buckets per facet."""
-
-    country = fields.List(fields.Nested(BucketSchema))
-    topic = fields.List(fields.Nested(BucketSchema))
-    source = fields.List(fields.Nested(BucketSchema))
-    year = fields.List(fields.Nested(BucketSchema))
-
-
-class FacetsTruncatedSchema(ma.Schema):
-    """Whether each facet had more values than were returned."""
-
-    country = fields.Boolean()
-    topic = fields.Boolean()
-    source = fields.Boolean()
-    year = fields.Boolean()
-
-
-class PassageSchema(ma.Schema):
-    """A passage with its document's metadata."""
-
-    passage_id = fields.String(required=True)
-    doc_id = fields.String(required=True)
-    ordinal = fields.Integer()
-    title = fields.String(allow_none=True)
-    date = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD or null"})
-    source = fields.String(allow_none=True)
-    byline = fields.String(allow_none=True)
-    text = fields.String()
-    countries = fields.List(fields.String())
-    topics = fields.List(fields.String())
-    start = fields.Integer(metadata={"description": "Offset of the passage in the document text"})
-    end = fields.Integer()
-    score = fields.Float(allow_none=True)
-
-
-class HitSchema(PassageSchema):
-    """A search hit: a passage plus its highlighted snippet and match offsets."""
-
-    highlight = fields.String(metadata={"description": "Escaped HTML with <mark> around matches"})
-    matches = fields.List(
-        fields.List(fields.Integer()),
-        metadata={"description": "[start, end] of each match within the passage text"},
-    )
-
-
 class QueryInfoSchema(ma.Schema):
     """How the query text was read."""
 
@@ -143,72 +74,6 @@ class QueryInfoSchema(ma.Schema):
     )
 
 
-class SearchResponseSchema(ma.Schema):
-    """Response of GET /api/search."""
-
-    query = fields.String()
-    query_info = fields.Nested(QueryInfoSchema)
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
-    pages = fields.Integer()
-    sort = fields.String()
-    took_ms = fields.Float()
-    hits = fields.List(fields.Nested(HitSchema))
-    facets = fields.Nested(FacetsSchema)
-    facets_truncated = fields.Nested(FacetsTruncatedSchema)
-    suggestion = fields.String(allow_none=True)
-
-
-class DocumentSummarySchema(ma.Schema):
-    """A document's metadata and tags."""
-
-    doc_id = fields.String(required=True)
-    title = fields.String(allow_none=True)
-    date = fields.String(allow_none=True)
-    source = fields.String(allow_none=True)
-    byline = fields.String(allow_none=True)
-    passages = fields.Integer()
-    countries = fields.List(fields.String())
-    topics = fields.List(fields.String())
-    content_hash = fields.String(allow_none=True)
-    size = fields.Integer(allow_none=True)
-
-
-class DocumentListSchema(ma.Schema):
-    """A page of documents."""
-
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
-    documents = fields.List(fields.Nested(DocumentSummarySchema))
-
-
-class DocumentSchema(DocumentSummarySchema):
-    """A document with its full text and passages."""
-
-    text = fields.String()
-    passages = fields.List(fields.Nested(PassageSchema))  # type: ignore[assignment]
-
-
-class SimilarSchema(ma.Schema):
-    """Passages similar to a passage."""
-
-    passage_id = fields.String()
-    similar = fields.List(fields.Nested(PassageSchema))
-
-
-class VocabularySchema(ma.Schema):
-    """GET /api/facets: every facet value in the index with labels and counts."""
-
-    documents = fields.Integer()
-    passages = fields.Integer()
-    country = fields.List(fields.Nested(BucketSchema))
-    topic = fields.List(fields.Nested(BucketSchema))
-    source = fields.List(fields.Nested(BucketSchema))
-    year = fields.List(fields.Nested(BucketSchema))
-
-
 class HealthSchema(ma.Schema):
     """Liveness."""
 
@@ -221,3 +86,230 @@ class ReadySchema(ma.Schema):
     status = fields.String()
     documents = fields.Integer()
     passages = fields.Integer()
+
+
+class FacetDefinitionSchema(ma.Schema):
+    """How a facet is declared: its name, heading, filter parameter and whether it is multi."""
+
+    name = fields.String(required=True)
+    title = fields.String(required=True)
+    param = fields.String(allow_none=True, metadata={"description": "/api/search parameter"})
+    multi = fields.Boolean(required=True)
+
+
+def _tag_fields(facets: FacetRegistry) -> dict[str, fields.Field]:
+    """A list field per tag facet, read from the record's `tags` by its record key."""
+    return {
+        f.record_key: fields.List(fields.String(), attribute=f"tags.{f.record_key}")
+        for f in facets.tags()
+        if f.record_key
+    }
+
+
+def _per_facet(facets: FacetRegistry, make: Any) -> dict[str, fields.Field]:
+    return {f.name: make(f) for f in facets}
+
+
+def _known_values_validator(facet: Facet) -> Any:
+    def check(values: list[str]) -> None:
+        unknown = unknown_values(facet, values)
+        if unknown:
+            raise ValidationError(f"unknown {facet.value_noun}(s): {', '.join(unknown)}")
+
+    return check
+
+
+@dataclass(frozen=True)
+class ApiSchemas:
+    """The read API's schema classes for one facet registry."""
+
+    search_args: type[ma.Schema]
+    passage: type[ma.Schema]
+    hit: type[ma.Schema]
+    search_response: type[ma.Schema]
+    document_summary: type[ma.Schema]
+    document_list: type[ma.Schema]
+    document: type[ma.Schema]
+    similar: type[ma.Schema]
+    vocabulary: type[ma.Schema]
+    facets: FacetRegistry
+
+    @classmethod
+    def build(cls, facets: FacetRegistry) -> ApiSchemas:
+        """Every facet-dependent schema, derived from the registry."""
+        search_args = _search_args_schema(facets)
+        passage_fields: dict[str, Any] = {
+            "passage_id": fields.String(required=True),
+            "doc_id": fields.String(required=True),
+            "ordinal": fields.Integer(),
+            "title": fields.String(allow_none=True),
+            "date": fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD or null"}),
+            "source": fields.String(allow_none=True),
+            "byline": fields.String(allow_none=True),
+            "text": fields.String(),
+            **_tag_fields(facets),
+            "start": fields.Integer(
+                metadata={"description": "Offset of the passage in the document text"}
+            ),
+            "end": fields.Integer(),
+            "score": fields.Float(allow_none=True),
+        }
+        passage = ma.Schema.from_dict(passage_fields, name="Passage")
+        hit = ma.Schema.from_dict(
+            {
+                **passage_fields,
+                "highlight": fields.String(
+                    metadata={"description": "Escaped HTML with <mark> around matches"}
+                ),
+                "matches": fields.List(
+                    fields.List(fields.Integer()),
+                    metadata={"description": "[start, end] of each match within the passage text"},
+                ),
+            },
+            name="Hit",
+        )
+        buckets = ma.Schema.from_dict(
+            _per_facet(facets, lambda f: fields.List(fields.Nested(BucketSchema))),
+            name="Facets",
+        )
+        truncated = ma.Schema.from_dict(
+            _per_facet(facets, lambda f: fields.Boolean()), name="FacetsTruncated"
+        )
+        search_response = ma.Schema.from_dict(
+            {
+                "query": fields.String(),
+                "query_info": fields.Nested(QueryInfoSchema),
+                "total": fields.Integer(),
+                "page": fields.Integer(),
+                "per_page": fields.Integer(),
+                "pages": fields.Integer(),
+                "sort": fields.String(),
+                "took_ms": fields.Float(),
+                "hits": fields.List(fields.Nested(hit)),
+                "facets": fields.Nested(buckets),
+                "facets_truncated": fields.Nested(truncated),
+                "suggestion": fields.String(allow_none=True),
+            },
+            name="SearchResponse",
+        )
+        summary_fields: dict[str, Any] = {
+            "doc_id": fields.String(required=True),
+            "title": fields.String(allow_none=True),
+            "date": fields.String(allow_none=True),
+            "source": fields.String(allow_none=True),
+            "byline": fields.String(allow_none=True),
+            "passages": fields.Integer(),
+            **_tag_fields(facets),
+            "content_hash": fields.String(allow_none=True),
+            "size": fields.Integer(allow_none=True),
+        }
+        document_summary = ma.Schema.from_dict(summary_fields, name="DocumentSummary")
+        document_list = ma.Schema.from_dict(
+            {
+                "total": fields.Integer(),
+                "page": fields.Integer(),
+                "per_page": fields.Integer(),
+                "documents": fields.List(fields.Nested(document_summary)),
+            },
+            name="DocumentList",
+        )
+        document = ma.Schema.from_dict(
+            {
+                **summary_fields,
+                "text": fields.String(),
+                "passages": fields.List(fields.Nested(passage)),
+            },
+            name="Document",
+        )
+        similar = ma.Schema.from_dict(
+            {"passage_id": fields.String(), "similar": fields.List(fields.Nested(passage))},
+            name="Similar",
+        )
+        vocabulary = ma.Schema.from_dict(
+            {
+                "documents": fields.Integer(),
+                "passages": fields.Integer(),
+                **_per_facet(
+                    facets,
+                    lambda f: fields.List(
+                        fields.Nested(BucketSchema), attribute=f"facets.{f.name}"
+                    ),
+                ),
+                "definitions": fields.List(
+                    fields.Nested(FacetDefinitionSchema),
+                    metadata={"description": "Every facet: name, heading, filter parameter"},
+                ),
+            },
+            name="Vocabulary",
+        )
+        return cls(
+            search_args,
+            passage,
+            hit,
+            search_response,
+            document_summary,
+            document_list,
+            document,
+            similar,
+            vocabulary,
+            facets,
+        )
+
+
+def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
+    """GET /api/search's query string: text, a list parameter per facet filter, paging."""
+    list_params = {f.param for f in facets.filters() if f.param} | set(LIST_PARAMS)
+    attrs: dict[str, Any] = {
+        "q": fields.String(
+            load_default="",
+            validate=validate.Length(max=MAX_QUERY_CHARS),
+            metadata={"description": "Query text; see the README's query syntax. Empty browses."},
+        ),
+    }
+    validators = {}
+    for facet in facets.filters():
+        assert facet.param is not None
+        attrs[facet.param] = fields.List(
+            fields.String(),
+            load_default=list,
+            metadata={"description": facet.description or f"{facet.title} (OR)"},
+        )
+        validators[facet.param] = _known_values_validator(facet)
+    attrs.update(
+        doc_id=fields.List(fields.String(), load_default=list, metadata={"description": "Doc ids"}),
+        date_from=fields.Date(load_default=None, metadata={"description": "Inclusive, YYYY-MM-DD"}),
+        date_to=fields.Date(load_default=None, metadata={"description": "Inclusive, YYYY-MM-DD"}),
+        sort=fields.String(load_default="relevance", validate=validate.OneOf(SORTS)),
+        page=fields.Integer(load_default=1, validate=validate.Range(min=1)),
+        per_page=fields.Integer(load_default=10, validate=validate.Range(min=1, max=MAX_PER_PAGE)),
+        facet_size=fields.Integer(
+            load_default=20, validate=validate.Range(min=1, max=MAX_FACET_SIZE)
+        ),
+    )
+
+    def split_lists(self: ma.Schema, data: Any, **kwargs: Any) -> Any:
+        """Repeated and comma-separated list parameters both work."""
+        return _split_commas(data, list_params)
+
+    def known_values(self: ma.Schema, data: dict[str, Any], **kwargs: Any) -> None:
+        """Every facet value must be one the facet knows (e.g. ISO alpha-2 country codes)."""
+        errors = {}
+        for param, check in validators.items():
+            try:
+                check(data.get(param) or [])
+            except ValidationError as exc:
+                errors[param] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+
+    attrs["split_lists"] = pre_load(split_lists)
+    attrs["known_values"] = validates_schema(known_values)
+    return type("SearchArgsSchema", (ma.Schema,), attrs)
+
+
+def facet_definitions(facets: FacetRegistry) -> list[dict[str, object]]:
+    """The registry as the page and clients read it."""
+    return [
+        {"name": f.name, "title": f.title, "param": f.param, "multi": f.kind == TAGS}
+        for f in facets
+    ]

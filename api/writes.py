@@ -306,12 +306,7 @@ def _store(doc_id: str, target: Path, data: bytes, action: str, exclusive: bool)
 def _indexed(doc_id: str) -> tuple[str | None, int]:
     """(content hash, passage count) of doc_id in this worker's current view, or (None, 0)."""
     try:
-        with get_engine().reading() as state:
-            searcher = state.searcher
-            docnums = list(searcher.document_numbers(doc_id=doc_id))
-            if not docnums:
-                return None, 0
-            return searcher.stored_fields(docnums[0]).get("content_hash"), len(docnums)
+        return get_engine().content_hash(doc_id)
     except SearchError:
         return None, 0
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from whoosh import scoring
 
 import search.querying as querying
-import search.schema as schema
 import search.searching as searching
+import search.store as schema
 from search.evaluation import (
     Collection,
     RunResult,
@@ -56,7 +56,7 @@ def build_index(
 
     layout "combined" indexes the title inside each passage's text field (stored text unchanged).
     """
-    ix = schema.create_or_open_index(index_dir)
+    ix = schema.open_for_writing(index_dir).index
     writer = ix.writer(limitmb=256)
     mapping = {}
     for cid, (title, text) in collection.corpus.items():

@@ -267,8 +267,8 @@ def bench_groupedby(index_dir: Path, rounds: int) -> dict[str, Any]:
     from whoosh import scoring, sorting
 
     from search.querying import QueryReader
-    from search.schema import open_index
     from search.searching import BM25_B, BM25_K1
+    from search.store import open_index
 
     ix = open_index(index_dir)
     reader = QueryReader(ix.schema)

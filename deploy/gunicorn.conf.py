@@ -1,9 +1,9 @@
 """gunicorn settings for Briefing Search (`briefing serve`, deploy/entrypoint.sh and the units use this).
 
-Every knob is a BRIEFING_* environment variable documented in api/settings.py. This file imports
-no app code beyond two small standard-library-only helpers (index.status, index.logformat), on
-purpose: whatever the master imports, every worker inherits across fork and a SIGHUP reload could
-not replace it.
+Every knob is a BRIEFING_* environment variable declared in search/settings.py and read with its
+rules. This file imports no app code beyond small standard-library-only helpers (search.settings,
+index.status, index.logformat), on purpose: whatever the master imports, every worker inherits
+across fork and a SIGHUP reload could not replace it.
 """
 
 from __future__ import annotations
@@ -20,18 +20,10 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from index.status import pid_alive
+from search.settings import load_settings
 
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"BRIEFING_{name}", "") or default
-
-
-def _flag(name: str, default: bool) -> bool:
-    # Same rule as api.settings: unset keeps the default, anything but a "yes" word is false.
-    raw = os.environ.get(f"BRIEFING_{name}")
-    return default if raw is None else raw.strip().lower() in _TRUE
+# Read once per (re)load of this file: a SIGHUP reload picks up changed variables.
+_settings = load_settings()
 
 
 def _cpus() -> int:
@@ -44,21 +36,22 @@ def _cpus() -> int:
 
 # -- server ------------------------------------------------------------------------------------
 
-_host = _env("HOST", "127.0.0.1")
-bind = f"[{_host}]:{_env('PORT', '8000')}" if ":" in _host else f"{_host}:{_env('PORT', '8000')}"
+_host = str(_settings["HOST"])
+_port = int(_settings["PORT"])
+bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
 # Sync workers: a search is CPU-bound numpy and Whoosh work, so threads would only contend for the
 # GIL; one process per request in flight is the honest model. Capped because each worker holds its
 # own searcher and facet arrays in memory.
-workers = int(_env("WORKERS", "0")) or min(2 * _cpus() + 1, 8)
+workers = int(_settings["WORKERS"]) or min(2 * _cpus() + 1, 8)
 worker_class = "sync"
-timeout = int(_env("TIMEOUT", "60"))
+timeout = int(_settings["TIMEOUT"])
 # SIGTERM and SIGHUP: workers stop accepting, finish what they hold, and exit within this.
-graceful_timeout = int(_env("GRACEFUL_TIMEOUT", "30"))
+graceful_timeout = int(_settings["GRACEFUL_TIMEOUT"])
 keepalive = 5
 # Preloading is safe with Whoosh here because create_app opens no index file: each worker opens its
 # own searcher lazily, after the fork, so no file handle or mmap is shared. It is off by default
 # because a preloaded app is not reloaded by SIGHUP (graceful code reload needs a restart then).
-preload_app = _flag("PRELOAD", False)
+preload_app = bool(_settings["PRELOAD"])
 wsgi_app = "api:create_app()"
 # gunicorn's control socket lives at one path per user ($HOME/.gunicorn/gunicorn.ctl): two servers
 # on one host would fight over it, and the container's home is read-only. Signals do the job.
@@ -71,7 +64,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # prometheus_client picks multiprocess mode when it is imported, so the directory must be in the
 # environment before any worker imports the app. A reload re-reads this file: reuse the directory.
 _metrics_dir = (
-    _env("METRICS_DIR", "")
+    str(_settings["METRICS_DIR"])
     or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     or tempfile.mkdtemp(prefix=f"briefing-metrics-{os.getpid()}-")
 )
@@ -80,14 +73,14 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 # -- logs --------------------------------------------------------------------------------------
 
-loglevel = _env("LOG_LEVEL", "INFO").lower()
-_ACCESS_LOG = _flag("ACCESS_LOG", False)
+loglevel = str(_settings["LOG_LEVEL"]).lower()
+_ACCESS_LOG = bool(_settings["ACCESS_LOG"])
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         # The same line format as the workers' and the watcher's own logs.
-        "line": {"()": "index.logformat.make_formatter", "fmt": _env("LOG_FORMAT", "json")},
+        "line": {"()": "index.logformat.make_formatter", "fmt": str(_settings["LOG_FORMAT"])},
     },
     "handlers": {
         "stderr": {
@@ -103,7 +96,7 @@ logconfig_dict: dict[str, Any] = {
     },
     # Everything goes to stderr through the root logger, the access log alone to stdout: a log
     # shipper can tell them apart, and nothing is written twice.
-    "root": {"level": _env("LOG_LEVEL", "INFO").upper(), "handlers": ["stderr"]},
+    "root": {"level": loglevel.upper(), "handlers": ["stderr"]},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": [], "propagate": True},
         "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
@@ -158,7 +151,7 @@ def on_starting(server):  # type: ignore[no-untyped-def]
 def when_ready(server):  # type: ignore[no-untyped-def]
     """Start the one folder watcher (the single index writer) beside the master."""
     # WATCH off: no watcher anywhere. START_WATCHER off: one runs elsewhere (unit, other host).
-    if not _flag("WATCH", True) or not _flag("START_WATCHER", True):
+    if not _settings["WATCH"] or not _settings["START_WATCHER"]:
         return
     cmd = [sys.executable, "-m", "index.watcher", "--parent-pid", str(os.getpid())]
     server.log.info("starting watcher: %s", " ".join(cmd))

@@ -18,7 +18,15 @@ from index.model import ParsedDocument
 from index.pipeline import content_hash, doc_id_for, parse_document
 from index.readers import DEFAULT_MAX_BYTES
 from search.embedding import Encoder, shared_encoder, to_bytes
-from search.schema import create_or_open_index
+from search.facet_registry import FacetRegistry, default_registry
+from search.store import (
+    IndexedDocument,
+    IndexView,
+    WritableIndex,
+    activate,
+    open_for_writing,
+    passage_fields,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +71,6 @@ class SyncReport:
         return data
 
 
-@dataclass(frozen=True)
-class IndexedDocument:
-    """What the index remembers of a file, enough to tell whether it changed."""
-
-    content_hash: str
-    size: int
-    mtime: float
-    # Whether its passages carry embeddings: turning semantic rescoring on re-embeds the rest.
-    embedded: bool = False
-
-
 def is_ignored(path: Path) -> bool:
     """True for hidden, temporary and partial files that must never be indexed."""
     name = path.name
@@ -101,77 +98,15 @@ def scan_folder(docs_dir: Path) -> dict[str, Path]:
 def indexed_documents(
     ix: Index, doc_ids: Iterable[str] | None = None, embeddings: bool = False
 ) -> dict[str, IndexedDocument]:
-    """doc_id → what the index recorded about the file when it was last indexed.
-
-    With doc_ids, only those documents are looked up: a watcher batch costs what it touches, not
-    what the index holds. With embeddings, `embedded` is read too (otherwise always False): only
-    a semantic sync needs it, and a rescan should not read a vector per document.
-    """
-    state: dict[str, IndexedDocument] = {}
+    """doc_id → what the index recorded about each file (see IndexView.known_documents)."""
     with ix.searcher() as searcher:
-        if doc_ids is None:
-            docnums: Iterable[int] = searcher.document_numbers(ordinal=0)
-        else:
-            found = (searcher.document_number(passage_id=f"{d}#0") for d in doc_ids)
-            docnums = [n for n in found if n is not None]
-        reader = searcher.reader()
-        if not reader.has_column("doc_id"):
-            return state  # an empty index has no columns yet
-        ids, hashes, sizes, mtimes = (
-            reader.column_reader(name)
-            for name in ("doc_id", "file_hash", "file_size", "file_mtime")
-        )
-        vectors = None
-        if embeddings and reader.has_column("embedding"):
-            vectors = reader.column_reader("embedding")
-        for docnum in docnums:
-            digest = hashes[docnum].decode("ascii")
-            embedded = vectors is not None and len(vectors[docnum]) > 0
-            state[ids[docnum]] = IndexedDocument(digest, sizes[docnum], mtimes[docnum], embedded)
-    return state
+        return IndexView(searcher).known_documents(doc_ids, embeddings=embeddings)
 
 
 def indexed_below(ix: Index, folder: str) -> set[str]:
     """doc_ids indexed below a folder (a removed or moved folder takes these with it)."""
-    prefix = folder.rstrip("/") + "/"
     with ix.searcher() as searcher:
-        return set(searcher.reader().expand_prefix("doc_id", prefix))
-
-
-def passage_records(doc: ParsedDocument) -> Iterator[dict[str, object]]:
-    """The Whoosh documents (one per passage) that represent doc in the index."""
-    meta = doc.metadata
-    for passage in doc.passages:
-        record: dict[str, object] = {
-            "passage_id": doc.passage_id(passage.ordinal),
-            "doc_id": doc.doc_id,
-            "ordinal": passage.ordinal,
-            "start": passage.start,
-            "end": passage.end,
-            # The title is indexed with every passage's text (one BM25 field scores better than
-            # separate title and text fields: docs/relevance.md); the stored text stays the passage.
-            "text": f"{meta.title}\n{passage.text}" if meta.title else passage.text,
-            "_stored_text": passage.text,
-            "title": meta.title,
-            "byline": meta.byline,
-            "countries": ",".join(passage.countries),
-            "topics": ",".join(passage.topics),
-            "content_hash": doc.content_hash,
-            "size": doc.size,
-            "file_hash": doc.content_hash.encode("ascii"),
-            "file_size": doc.size,
-            "file_mtime": doc.mtime,
-        }
-        if meta.date:
-            record["date"] = meta.date
-        if meta.source:
-            record["source"] = meta.source
-            record["source_text"] = meta.source
-        if passage.ordinal == 0:
-            record["doc_text"] = doc.text
-        if passage.embedding is not None:
-            record["embedding"] = passage.embedding
-        yield record
+        return IndexView(searcher).indexed_below(folder)
 
 
 def open_writer(ix: Index, timeout: float = WRITER_LOCK_TIMEOUT) -> IndexWriter:
@@ -223,8 +158,10 @@ class IndexSyncer:
         max_bytes: int = DEFAULT_MAX_BYTES,
         workers: int | None = None,
         semantic: bool = False,
+        facets: FacetRegistry | None = None,
     ) -> None:
         self.docs_dir = Path(docs_dir).resolve()
+        self.facets = facets or default_registry()
         self.index_dir = Path(index_dir)
         self.max_bytes = max_bytes
         # Parsing processes beside the writer (0: parse here). One is right: Whoosh's writing is single-threaded and the
@@ -232,7 +169,8 @@ class IndexSyncer:
         self.workers = workers if workers is not None else 1
         # Embed passages for semantic rescoring (search/embedding.py); the encoder loads lazily.
         self.semantic = semantic
-        self.ix = create_or_open_index(self.index_dir)
+        self.writable: WritableIndex = open_for_writing(self.index_dir, self.facets)
+        self.ix = self.writable.index
 
     def sync_all(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
         """Sync the whole folder: add new files, replace changed ones, drop removed ones."""
@@ -274,6 +212,12 @@ class IndexSyncer:
         started = time.perf_counter()
         report = SyncReport()
         self.ix = self._fresh_index()
+        if self.writable.rebuilding and not full:
+            # The index readers serve was built for another schema: rebuild it whole (readers
+            # keep the old one until this commits), whatever batch asked for the sync.
+            files, full = scan_folder(self.docs_dir), True
+        if self.writable.rebuilding:
+            log.warning("rebuilding the index from %s: %s", self.docs_dir, self.writable.reason)
         if full:
             state = indexed_documents(self.ix, embeddings=self.semantic)
             removed = set(state) - set(files)
@@ -336,7 +280,7 @@ class IndexSyncer:
                     report.updated += 1
                 else:
                     report.added += 1
-                for record in passage_records(result):
+                for record in passage_fields(result, self.facets):
                     writer.add_document(**record)
                 report.changed_doc_ids.append(result.doc_id)
                 pending_docs += 1
@@ -359,10 +303,14 @@ class IndexSyncer:
             if writer is not None:
                 # Interrupted mid-batch: drop the uncommitted batch, the last commit stays readable.
                 writer.cancel()
+        if self.writable.rebuilding:
+            activate(self.index_dir, self.writable)
+            log.warning("rebuilt index is now served (%s)", self.writable.target.name)
         self.ix = self._fresh_index()
         with self.ix.searcher() as searcher:
-            report.passages = searcher.doc_count()
-            report.documents = sum(1 for _ in searcher.document_numbers(ordinal=0))
+            view = IndexView(searcher)
+            report.passages = view.passage_count()
+            report.documents = view.document_count()
         report.seconds = time.perf_counter() - started
         if report.added or report.updated or report.removed:
             log.info(
@@ -377,8 +325,9 @@ class IndexSyncer:
         return report
 
     def _fresh_index(self) -> Index:
-        # Reopen so the TOC generation and schema reflect commits made by any other process.
-        return create_or_open_index(self.index_dir)
+        # Reopen so the TOC generation reflects commits made by any other process.
+        self.writable = open_for_writing(self.index_dir, self.facets)
+        return self.writable.index
 
     def _embedded(
         self, results: Iterator[ParsedDocument | tuple[str, str]]

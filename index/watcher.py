@@ -54,6 +54,7 @@ from index.logformat import make_formatter
 from index.readers import DEFAULT_MAX_BYTES
 from index.status import now_iso, pid_alive, write_watcher_status
 from index.sync import IndexBusy, IndexSyncer, SyncReport, is_ignored
+from search.settings import load_settings
 
 log = logging.getLogger("index.watcher")
 
@@ -400,10 +401,10 @@ class Watcher:
             log.info("watcher stopped after %d batches", self.batches)
 
 
-def _configure_logging() -> None:
-    level = os.environ.get("BRIEFING_LOG_LEVEL", "INFO").upper()
+def _configure_logging(settings: dict[str, object]) -> None:
+    level = str(settings["LOG_LEVEL"]).upper()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(make_formatter(os.environ.get("BRIEFING_LOG_FORMAT", "json")))
+    handler.setFormatter(make_formatter(str(settings["LOG_FORMAT"])))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -411,26 +412,26 @@ def _configure_logging() -> None:
 
 def main(argv: Iterable[str] | None = None) -> int:
     """Entry point of `python -m index.watcher`; settings default to the BRIEFING_* variables."""
-    env = os.environ
+    settings = load_settings()
     parser = argparse.ArgumentParser(prog="python -m index.watcher", description=__doc__)
-    parser.add_argument("--docs", default=env.get("BRIEFING_DOCS_DIR", "seeds"))
-    parser.add_argument("--index-dir", default=env.get("BRIEFING_INDEX_DIR", "var/index"))
+    parser.add_argument("--docs", default=settings["DOCS_DIR"])
+    parser.add_argument("--index-dir", default=settings["INDEX_DIR"])
     parser.add_argument("--parent-pid", type=int, default=None, help="Exit when it dies.")
     parser.add_argument(
         "--rescan-interval",
         type=float,
-        default=float(env.get("BRIEFING_RESCAN_INTERVAL", RESCAN_INTERVAL)),
+        default=float(settings["RESCAN_INTERVAL"]),
         help="Seconds between full rescans (safety net for missed events).",
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
-    _configure_logging()
+    _configure_logging(settings)
     watcher = Watcher(
         args.docs,
         args.index_dir,
         parent_pid=args.parent_pid,
-        max_bytes=int(env.get("BRIEFING_MAX_DOCUMENT_BYTES", DEFAULT_MAX_BYTES)),
+        max_bytes=int(settings["MAX_DOCUMENT_BYTES"]),
         rescan_interval=args.rescan_interval,
-        semantic=env.get("BRIEFING_SEMANTIC", "").strip().lower() in {"1", "true", "yes", "on"},
+        semantic=bool(settings["SEMANTIC"]),
     )
 
     def _graceful(signum: int, frame: FrameType | None) -> None:

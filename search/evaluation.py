@@ -185,9 +185,9 @@ def engine_ranking(
     page = 1
     while True:
         result = engine.search(SearchRequest(q=text, page=page, per_page=PAGE_SIZE))
-        hits.extend((h["doc_id"], float(h["score"] or 0.0)) for h in result["hits"])
+        hits.extend((h.doc_id, float(h.score or 0.0)) for h in result.hits)
         docs = documents_from_passages(hits)
-        if len(docs) >= depth or page >= result["pages"] or len(hits) >= MAX_PASSAGES:
+        if len(docs) >= depth or page >= result.pages or len(hits) >= MAX_PASSAGES:
             return rank_documents(docs, depth), docs
         page += 1
 
@@ -314,8 +314,8 @@ def evaluate(
         **{m: round(v, 4) for m, v in run.means.items()},
         "queries": len(run.per_query),
         "qps": round(run.qps, 1),
-        "documents": stats["documents"],
-        "passages": stats["passages"],
+        "documents": stats.documents,
+        "passages": stats.passages,
         "index_seconds": round(index_seconds, 1),
         "semantic": semantic,
         "aggregation": "max passage score per document",

@@ -1,4 +1,8 @@
-"""Columnar facet data built once per searcher, so counting a result set is a numpy bincount."""
+"""Columnar facet data built once per searcher, so counting a result set is a numpy bincount.
+
+Which facets exist is the registry's business (search/facet_registry.py); this module builds
+their arrays, turns filters into masks and counts disjunctively.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from whoosh.reading import IndexReader
 
-# Facet name in the API → (index field, multi-valued).
-FACET_FIELDS = {"country": "countries", "topic": "topics", "source": "source"}
+from search.facet_registry import YEAR, FacetRegistry
+
 NO_DATE = 0
 
 
@@ -55,12 +59,14 @@ class FacetColumn:
 class FacetIndex:
     """Per-searcher arrays: facet columns and each passage's date as an int YYYYMMDD."""
 
-    def __init__(self, reader: IndexReader) -> None:
+    def __init__(self, reader: IndexReader, facets: FacetRegistry) -> None:
         self.size = reader.doc_count_all()
         self.live = np.zeros(self.size, dtype=bool)
         self.live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
         self.columns = {
-            name: FacetColumn.from_reader(reader, f) for name, f in FACET_FIELDS.items()
+            facet.name: FacetColumn.from_reader(reader, facet.field)
+            for facet in facets
+            if facet.kind != YEAR and facet.field
         }
         self.dates = np.full(self.size, NO_DATE, dtype=np.int32)
         date_column = FacetColumn.from_reader(reader, "date")
@@ -132,3 +138,59 @@ def buckets(
         ],
         truncated,
     )
+
+
+def filter_masks(
+    facets: FacetRegistry,
+    fx: FacetIndex,
+    filters: dict[str, list[str]],
+    date_from: str | None,
+    date_to: str | None,
+    doc_docnums: list[int] | None,
+) -> dict[str, np.ndarray]:
+    """One boolean mask per active filter, keyed by the facet it narrows ("doc_id" for ids)."""
+    masks: dict[str, np.ndarray] = {}
+    for facet in facets.filters():
+        wanted = filters.get(facet.param or "")
+        if wanted and facet.name in fx.columns:
+            masks[facet.name] = fx.columns[facet.name].mask_for(wanted, fx.size)
+    if date_from or date_to:
+        for facet in facets:
+            if facet.kind == YEAR:
+                masks[facet.name] = fx.date_mask(date_from, date_to)
+                break
+        else:
+            masks["date"] = fx.date_mask(date_from, date_to)
+    if doc_docnums is not None:
+        masks["doc_id"] = fx.mask(doc_docnums)
+    return masks
+
+
+def count_facets(
+    facets: FacetRegistry,
+    fx: FacetIndex,
+    matched: np.ndarray,
+    masks: dict[str, np.ndarray],
+    selected: dict[str, list[str]],
+    size: int,
+) -> tuple[dict[str, list[dict[str, object]]], dict[str, bool]]:
+    """Disjunctive buckets per facet: each facet's counts apply every filter but its own."""
+    out: dict[str, list[dict[str, object]]] = {}
+    truncated: dict[str, bool] = {}
+    for facet in facets:
+        mask = matched.copy()
+        for other, fmask in masks.items():
+            if other != facet.name:
+                mask &= fmask
+        if facet.kind == YEAR:
+            counts = fx.year_counts(mask)
+            chosen: list[str] = []
+        else:
+            column = fx.columns[facet.name]
+            raw = column.counts(mask)
+            counts = {v: int(c) for v, c in zip(column.values, raw, strict=True)}
+            chosen = selected.get(facet.param or "", []) if facet.param else []
+        out[facet.name], truncated[facet.name] = buckets(
+            counts, chosen, facet.label, size, order_by_value=facet.kind == YEAR
+        )
+    return out, truncated

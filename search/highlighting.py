@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from html import escape
 
+from whoosh import query as wq
 from whoosh.analysis import Analyzer
 
 SNIPPET_CHARS = 320
@@ -57,6 +58,39 @@ class TokenMatcher:
             if (starts and word.startswith(starts)) or (wanted and self._stem(word) in wanted):
                 found.append(match.span())
         return found
+
+
+# Fields whose words are marked in a passage's text (the text itself and its document's title).
+MARKED_FIELDS = ("text", "title")
+
+
+def query_terms(query: wq.Query) -> tuple[set[str], set[str]]:
+    """The stems and prefixes a query looks for in passage text; excluded words are left out."""
+    terms: set[str] = set()
+    prefixes: set[str] = set()
+    for node in query.leaves():
+        if getattr(node, "fieldname", None) not in MARKED_FIELDS:
+            continue
+        if isinstance(node, (wq.Prefix, wq.Wildcard)):
+            prefixes.add(str(node.text).rstrip("*?").lower())
+        elif isinstance(node, wq.Phrase):
+            terms.update(str(w) for w in node.words)
+        elif isinstance(node, wq.Term):
+            terms.add(str(node.text))
+    # Leaves under a NOT are excluded words, not matches to mark.
+    for node in _negated_leaves(query):
+        terms.discard(str(getattr(node, "text", "")))
+    return terms, prefixes
+
+
+def _negated_leaves(query: wq.Query) -> Iterator[wq.Query]:
+    for node in query.children() if hasattr(query, "children") else []:
+        if isinstance(node, wq.Not):
+            yield from node.leaves()
+        else:
+            yield from _negated_leaves(node)
+    if isinstance(query, wq.AndNot):
+        yield from query.b.leaves()
 
 
 def snippet(text: str, spans: list[tuple[int, int]], width: int = SNIPPET_CHARS) -> Highlight:

@@ -15,18 +15,12 @@ from whoosh.qparser import (
     PlusMinusPlugin,
 )
 
-from search.labels import resolve_country
+from search.facet_registry import FacetRegistry, default_registry
 
 # The indexed text of every passage starts with its document title, so one field serves both.
 SEARCH_FIELDS = ("text",)
-# Query-syntax field names → schema fields.
-FIELD_ALIASES = {
-    "title": "title",
-    "text": "text",
-    "country": "countries",
-    "topic": "topics",
-    "source": "source_text",
-}
+# Query-syntax field names → schema fields, besides each facet's own alias (facet_registry.py).
+TEXT_FIELD_ALIASES = {"title": "title", "text": "text"}
 # Up to this many content words, every word must match; longer queries (questions, pasted
 # sentences) match any word and rank passages that match more words higher.
 MAX_ALL_REQUIRED = 3
@@ -57,7 +51,7 @@ class ParsedQuery:
         return self.query is wq.NullQuery or isinstance(self.query, type(wq.NullQuery))
 
 
-def _problem(text: str) -> str | None:
+def _problem(text: str, aliases: dict[str, str]) -> str | None:
     """Why text is not well-formed query syntax, or None if it is."""
     if text.count('"') % 2:
         return "unbalanced quote"
@@ -70,7 +64,7 @@ def _problem(text: str) -> str | None:
     if depth:
         return "unbalanced parenthesis"
     for match in _FIELD_RE.finditer(text):
-        if match.group(1).lower() not in FIELD_ALIASES:
+        if match.group(1).lower() not in aliases:
             return f"unknown field '{match.group(1)}'"
     tokens = text.split()
     if tokens and (_OPERATOR_RE.fullmatch(tokens[0]) or _OPERATOR_RE.fullmatch(tokens[-1])):
@@ -86,9 +80,20 @@ def _problem(text: str) -> str | None:
 class QueryReader:
     """Parses query text against a schema; one instance serves every request."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, facets: FacetRegistry | None = None) -> None:
         self.schema = schema
-        aliases = {field: [alias] for alias, field in FIELD_ALIASES.items() if alias != field}
+        self.facets = facets or default_registry()
+        self.field_aliases = {**TEXT_FIELD_ALIASES, **self.facets.query_aliases()}
+        # Index field → how a typed value becomes an indexed one ("ecuador" → "EC").
+        self._resolvers = {
+            f.query_field or f.field: f.resolve_query_value
+            for f in self.facets
+            if f.query_alias and f.resolve_query_value
+        }
+        aliases: dict[str, list[str]] = {}
+        for alias, fieldname in self.field_aliases.items():
+            if alias != fieldname:
+                aliases.setdefault(fieldname, []).append(alias)
         self._parsers = {}
         for name, group in (("and", AndGroup), ("or", OrGroup.factory(OR_COORDINATION))):
             parser = MultifieldParser(list(SEARCH_FIELDS), schema, group=group)
@@ -110,7 +115,7 @@ class QueryReader:
         syntax = _QUESTION_MARK_RE.sub("", text)
         # A hyphen inside a word joins ("damage-induced", "COVID-19"); it is not a NOT.
         syntax = _JOINING_HYPHEN_RE.sub(" ", syntax)
-        problem = _problem(syntax)
+        problem = _problem(syntax, self.field_aliases)
         plain = _SYNTAX_RE.search(syntax) is None
         if problem:
             return self._fallback(text, problem)
@@ -125,11 +130,31 @@ class QueryReader:
         except (NotImplementedError, ValueError, TypeError):
             # Whoosh's parser raises on some operator placements, e.g. "alpha (+)- trait".
             return self._fallback(text, "unreadable operators")
-        query = _resolve_countries(query)
+        query = self._resolve_values(query)
         if query is wq.NullQuery and words and not _FIELD_RE.search(syntax):
             # Words glued to operators ("CD4+ T cells") can parse to nothing: search the words.
             return self._fallback(text, "unreadable operators")
         return ParsedQuery(text, query, plain=False, words=tuple(words))
+
+    def _resolve_values(self, query: wq.Query) -> wq.Query:
+        """Map typed facet values to indexed ones ("country:ecuador" → countries:EC)."""
+        resolvers = self._resolvers
+
+        def fix(node: wq.Query) -> wq.Query:
+            fieldname = getattr(node, "fieldname", None)
+            resolve = resolvers.get(fieldname) if fieldname else None
+            if resolve is not None and fieldname is not None:
+                if isinstance(node, wq.Term):
+                    value = resolve(str(node.text))
+                    return wq.Term(fieldname, value) if value else wq.NullQuery
+                if isinstance(node, wq.Phrase):
+                    value = resolve(" ".join(str(w) for w in node.words))
+                    return wq.Term(fieldname, value) if value else wq.NullQuery
+                if isinstance(node, (wq.Prefix, wq.Wildcard)):
+                    return wq.NullQuery
+            return node.apply(fix)
+
+        return fix(query).normalize()
 
     def _fallback(self, text: str, problem: str) -> ParsedQuery:
         parsed = self._parse_plain(" ".join(_WORD_RE.findall(text)))
@@ -156,20 +181,3 @@ def _grouping(words: list[str]) -> str:
 
 def _strip_fields(text: str) -> str:
     return _FIELD_RE.sub(" ", _OPERATOR_RE.sub(" ", text))
-
-
-def _resolve_countries(query: wq.Query) -> wq.Query:
-    """Map country names in `country:` clauses to codes ("country:ecuador" → countries:EC)."""
-
-    def fix(node: wq.Query) -> wq.Query:
-        if isinstance(node, wq.Term) and node.fieldname == "countries":
-            code = resolve_country(str(node.text))
-            return wq.Term("countries", code) if code else wq.NullQuery
-        if isinstance(node, wq.Phrase) and node.fieldname == "countries":
-            code = resolve_country(" ".join(str(w) for w in node.words))
-            return wq.Term("countries", code) if code else wq.NullQuery
-        if isinstance(node, (wq.Prefix, wq.Wildcard)) and node.fieldname == "countries":
-            return wq.NullQuery
-        return node.apply(fix)
-
-    return fix(query).normalize()

@@ -377,7 +377,7 @@ def _write_corpus(docs: Path, count: int) -> None:
 
 
 def _indexed_count(index_dir: Path) -> int:
-    from search.schema import index_exists, open_index
+    from search.store import index_exists, open_index
 
     if not index_exists(index_dir):
         return 0

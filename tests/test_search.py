@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from index.model import Metadata, ParsedDocument, Passage
-from index.sync import open_writer, passage_records
+from index.sync import open_writer, passage_fields
 from search.facets import buckets
 from search.highlighting import snippet
 from search.querying import QueryReader
-from search.schema import build_schema, create_or_open_index
 from search.searching import SearchEngine, SearchRequest
+from search.store import build_schema, open_for_writing
 
 
 def add_doc(index_dir: Path, doc_id: str, texts: list[tuple[str, list[str]]], date=None) -> None:
@@ -21,8 +22,8 @@ def add_doc(index_dir: Path, doc_id: str, texts: list[tuple[str, list[str]]], da
         doc_id, "\n".join(t for t, _ in texts), Metadata(f"Title {doc_id}", date), passages,
         "hash", 1, 1.0, "txt",
     )  # fmt: skip
-    writer = open_writer(create_or_open_index(index_dir))
-    for record in passage_records(doc):
+    writer = open_writer(open_for_writing(index_dir).index)
+    for record in passage_fields(doc):
         writer.add_document(**record)
     writer.commit()
 
@@ -34,24 +35,24 @@ def engine(tmp_path: Path) -> SearchEngine:
 
 
 def test_searcher_is_reused_until_the_index_changes(engine: SearchEngine, tmp_path: Path) -> None:
-    assert engine.search(SearchRequest(q="panama"))["total"] == 1
+    assert engine.search(SearchRequest(q="panama")).total == 1
     opened = engine.reopens
     for _ in range(5):
         engine.search(SearchRequest(q="panama"))
     assert engine.reopens == opened, "no change on disk: the same searcher serves"
     add_doc(tmp_path, "b.txt", [("Panama canal traffic rises.", ["PA"])])
-    assert engine.search(SearchRequest(q="panama"))["total"] == 2, "never served stale"
+    assert engine.search(SearchRequest(q="panama")).total == 2, "never served stale"
     assert engine.reopens == opened + 1
 
 
 def test_deleted_passages_leave_results_and_facets(engine: SearchEngine, tmp_path: Path) -> None:
     add_doc(tmp_path, "b.txt", [("Panama canal traffic rises.", ["PA"])])
-    writer = open_writer(create_or_open_index(tmp_path))
+    writer = open_writer(open_for_writing(tmp_path).index)
     writer.delete_by_term("doc_id", "a.txt")
     writer.commit()
     body = engine.search(SearchRequest(q="panama"))
-    assert [h["doc_id"] for h in body["hits"]] == ["b.txt"]
-    assert body["facets"]["country"] == [
+    assert [h.doc_id for h in body.hits] == ["b.txt"]
+    assert [asdict(b) for b in body.facets["country"]] == [
         {"value": "PA", "label": "Panama", "count": 1, "selected": False}
     ]
 
@@ -121,8 +122,8 @@ def test_vectorised_ranking_equals_whoosh(tmp_path: Path) -> None:
             assert ranked is not None, text
             body = engine.search(SearchRequest(q=text, per_page=50))
             whoosh = state.searcher.search(parsed.query, limit=50)
-            assert body["total"] == len(state.searcher.search(parsed.query, limit=None))
-            assert [(h["passage_id"], h["score"]) for h in body["hits"]] == [
+            assert body.total == len(state.searcher.search(parsed.query, limit=None))
+            assert [(h.passage_id, h.score) for h in body.hits] == [
                 (hit["passage_id"], round(float(hit.score), 4)) for hit in whoosh
             ], text
 
@@ -132,4 +133,4 @@ def test_queries_beyond_plain_words_use_whoosh(engine: SearchEngine) -> None:
         parsed = engine.query_reader.parse(text)
         with engine.reading() as state:
             assert state.match(parsed.query)[1] is None, text
-    assert engine.search(SearchRequest(q='"cross panama"'))["total"] == 1
+    assert engine.search(SearchRequest(q='"cross panama"')).total == 1

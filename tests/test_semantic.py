@@ -10,8 +10,8 @@ import pytest
 
 from index.sync import IndexSyncer
 from search.embedding import DIMENSIONS, from_bytes, shared_encoder, to_bytes
-from search.schema import open_index
 from search.searching import RESCORE_WINDOW, SearchEngine, SearchRequest
+from search.store import open_index
 from tests.serving import Server
 
 # A query in plain words, the two documents it matches and one it does not. Lexically the
@@ -74,7 +74,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
 
 
 def ranked_docs(engine: SearchEngine, q: str = QUERY, **kwargs: object) -> list[str]:
-    return [h["doc_id"] for h in engine.search(SearchRequest(q=q, **kwargs))["hits"]]
+    return [h.doc_id for h in engine.search(SearchRequest(q=q, **kwargs)).hits]
 
 
 def test_semantic_indexing_stores_one_vector_per_passage(folders) -> None:
@@ -92,12 +92,12 @@ def test_rescoring_puts_the_passage_that_means_the_query_first(folders) -> None:
     assert ranked_docs(lexical) == ["security.txt", "cardiology.txt"]
     semantic = SearchEngine(semantic_index, semantic=True)
     result = semantic.search(SearchRequest(q=QUERY))
-    assert [h["doc_id"] for h in result["hits"]] == ["cardiology.txt", "security.txt"]
-    assert result["query_info"]["rescored"] is True
-    assert lexical.search(SearchRequest(q=QUERY))["query_info"]["rescored"] is False
+    assert [h.doc_id for h in result.hits] == ["cardiology.txt", "security.txt"]
+    assert result.query_info.rescored is True
+    assert lexical.search(SearchRequest(q=QUERY)).query_info.rescored is False
     # Rescoring reorders, it does not add or drop matches: totals and facets are BM25's.
-    assert result["total"] == 2
-    scores = [h["score"] for h in result["hits"]]
+    assert result.total == 2
+    scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
     # Pages are cut from the same rescored window.
     paged = [ranked_docs(semantic, page=p, per_page=1)[0] for p in (1, 2)]
@@ -109,30 +109,30 @@ def test_rescoring_ranks_within_filters_and_on_whoosh_queries(folders) -> None:
     engine = SearchEngine(semantic_index, semantic=True)
     # The window is drawn from the filtered matches only.
     filtered = engine.search(SearchRequest(q=QUERY, doc_id=["security.txt"]))
-    assert [h["doc_id"] for h in filtered["hits"]] == ["security.txt"]
-    assert filtered["total"] == 1
-    assert filtered["query_info"]["rescored"] is True
+    assert [h.doc_id for h in filtered.hits] == ["security.txt"]
+    assert filtered.total == 1
+    assert filtered.query_info.rescored is True
     # A phrase goes through Whoosh's own matcher, not the vectorised ranker; still rescored.
     lexical = SearchEngine(semantic_index)
     phrase = '"ransomware attack" OR infarction'
     assert ranked_docs(lexical, q=phrase) == ["security.txt", "cardiology.txt"]
     result = engine.search(SearchRequest(q=phrase))
-    assert result["query_info"]["rescored"] is True
-    scores = [h["score"] for h in result["hits"]]
+    assert result.query_info.rescored is True
+    scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
-    assert scores[0] > lexical.search(SearchRequest(q=phrase))["hits"][0]["score"]
+    assert scores[0] > lexical.search(SearchRequest(q=phrase)).hits[0].score
 
 
 def test_rescoring_leaves_date_sorts_and_lexical_indexes_alone(folders) -> None:
     _, semantic_index, lexical_index = folders
     semantic = SearchEngine(semantic_index, semantic=True)
     by_date = semantic.search(SearchRequest(q=QUERY, sort="newest"))
-    assert all(h["score"] is None for h in by_date["hits"])
-    assert by_date["query_info"]["rescored"] is False
+    assert all(h.score is None for h in by_date.hits)
+    assert by_date.query_info.rescored is False
     # An index built without embeddings keeps BM25 order even when rescoring is on.
     unembedded = SearchEngine(lexical_index, semantic=True).search(SearchRequest(q=QUERY))
-    assert [h["doc_id"] for h in unembedded["hits"]] == ["security.txt", "cardiology.txt"]
-    assert unembedded["query_info"]["rescored"] is False
+    assert [h.doc_id for h in unembedded.hits] == ["security.txt", "cardiology.txt"]
+    assert unembedded.query_info.rescored is False
 
 
 def test_hits_past_the_window_keep_bm25_order_below_it(tmp_path: Path) -> None:
@@ -148,19 +148,19 @@ def test_hits_past_the_window_keep_bm25_order_below_it(tmp_path: Path) -> None:
     hits: list[dict] = []
     pages = -(-count // 25)
     for page in range(1, pages + 1):  # the last pages straddle the window's end
-        hits += engine.search(SearchRequest(q="harvest", page=page, per_page=25))["hits"]
+        hits += engine.search(SearchRequest(q="harvest", page=page, per_page=25)).hits
     assert len(hits) == count
-    assert len({h["passage_id"] for h in hits}) == count
-    scores = [h["score"] for h in hits]
+    assert len({h.passage_id for h in hits}) == count
+    scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     lexical = SearchEngine(tmp_path / "index")
-    tail = lexical.search(SearchRequest(q="harvest", page=1, per_page=count))["hits"]
+    tail = lexical.search(SearchRequest(q="harvest", page=1, per_page=count)).hits
     # The window holds BM25's top passages, reordered; past it, BM25's own order.
-    assert {h["passage_id"] for h in hits[:RESCORE_WINDOW]} == {
-        h["passage_id"] for h in tail[:RESCORE_WINDOW]
+    assert {h.passage_id for h in hits[:RESCORE_WINDOW]} == {
+        h.passage_id for h in tail[:RESCORE_WINDOW]
     }
-    assert [h["passage_id"] for h in hits[RESCORE_WINDOW:]] == [
-        h["passage_id"] for h in tail[RESCORE_WINDOW:]
+    assert [h.passage_id for h in hits[RESCORE_WINDOW:]] == [
+        h.passage_id for h in tail[RESCORE_WINDOW:]
     ]
 
 

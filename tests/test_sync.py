@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.sync import IndexSyncer, is_ignored
-from search.schema import open_index
+from search.store import open_index
 from tests.serving import BRIEFING, copy_seeds
 
 SEED_IDS = [

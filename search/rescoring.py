@@ -1,0 +1,67 @@
+"""Semantic rescoring, like Elasticsearch's `rescore`: re-rank the top BM25 hits by meaning.
+
+The top RESCORE_WINDOW passages by BM25 are re-ranked by BM25 + RESCORE_WEIGHT x (best BM25 in
+the window) x the cosine similarity of query and passage embeddings. Passages past the window
+keep BM25 order, below the window, so scores still fall page after page (docs/relevance.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+
+from search.embedding import Encoder
+from search.snapshots import Snapshot
+
+RESCORE_WINDOW = 100
+RESCORE_WEIGHT = 2.0
+# Query embeddings remembered per rescorer (paging and facet clicks repeat the query).
+QUERY_VECTOR_CACHE = 256
+
+
+class Rescorer:
+    """Re-ranks a BM25 ranking's window with passage embeddings; the encoder loads on first use."""
+
+    def __init__(self, encoder: Callable[[], Encoder]) -> None:
+        self._encoder = encoder
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def rescore(
+        self, snapshot: Snapshot, text: str, ranking: list[tuple[int, float]]
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """The ranking with its first RESCORE_WINDOW passages re-ranked, and whether it was.
+
+        An index built without embeddings ranks by BM25 alone.
+        """
+        window = ranking[:RESCORE_WINDOW]
+        docnums = np.array([d for d, _ in window], dtype=np.int64)
+        vectors, present = snapshot.embeddings(docnums.tolist())
+        if not window or not present.any():
+            return ranking, False
+        bm25 = np.array([s for _, s in window], dtype=np.float64)
+        similarity = np.clip(vectors @ self.query_vector(text), 0.0, None)
+        similarity[~present] = 0.0
+        # Scaled by the window's best BM25 so the weight means the same for every query, and
+        # never below the passage's own BM25, so the window stays above the passages after it.
+        fused = bm25 + RESCORE_WEIGHT * bm25.max() * similarity
+        order = np.lexsort((docnums, -fused))
+        rescored = [(int(docnums[i]), float(fused[i])) for i in order]
+        return rescored + ranking[RESCORE_WINDOW:], True
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """The query's embedding, remembered for repeats."""
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+                return vector
+        vector = self._encoder().encode([text])[0]
+        with self._lock:
+            self._vectors[text] = vector
+            if len(self._vectors) > QUERY_VECTOR_CACHE:
+                self._vectors.popitem(last=False)
+        return vector
