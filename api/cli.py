@@ -20,7 +20,7 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def _index_dir_option(func):  # type: ignore[no-untyped-def]
+def _index_dir_option(func: Any) -> Any:
     return click.option(
         "--index-dir",
         type=click.Path(file_okay=False),
@@ -30,7 +30,7 @@ def _index_dir_option(func):  # type: ignore[no-untyped-def]
     )(func)
 
 
-def _docs_option(func):  # type: ignore[no-untyped-def]
+def _docs_option(func: Any) -> Any:
     return click.option(
         "--docs",
         type=click.Path(file_okay=False),
@@ -123,7 +123,7 @@ def docs_command(index_dir: str, as_json: bool) -> None:
 
     engine = SearchEngine(index_dir)
     listing = engine.documents(page=1, per_page=10**9).documents
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "doc_id": d.doc_id,
             "title": d.title,
@@ -208,8 +208,8 @@ def make_search_command(facets: FacetRegistry) -> click.Command:
             click.echo(f"  {tags}")
             click.echo(f"  {snippet}")
 
-    command = search_command
-    decorators = [
+    command: Any = search_command
+    decorators: list[Any] = [
         click.argument("query", required=False, default=""),
         _index_dir_option,
         *(

@@ -60,7 +60,7 @@ class BriefingApi(Api):
 
     ERROR_SCHEMA = ErrorSchema
 
-    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Any:
         """Render any HTTPException in the common error shape."""
         data = getattr(error, "data", None) or {}
         errors = _flatten(data.get("errors") or data.get("messages") or {})
@@ -101,7 +101,7 @@ def register_error_handlers(app: Flask, api: BriefingApi) -> None:
     """Every failure in the one error shape: mapped engine errors, HTTP errors, else a 500."""
 
     @app.errorhandler(Exception)
-    def any_error(exc: Exception):  # type: ignore[no-untyped-def]
+    def any_error(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):
             return api.handle_http_exception(exc)
         status = status_for(exc)

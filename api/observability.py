@@ -31,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from index.logformat import make_formatter
 from index.status import parse_time, pid_alive, read_watcher_status
+from search.results import IndexStats
 
 log = logging.getLogger("briefing.request")
 
@@ -121,7 +122,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
 class IndexCollector:
     """Index and watcher gauges, computed when scraped (never stale, nothing to keep in step)."""
 
-    def __init__(self, stats: Callable[[], dict[str, Any]], index_dir: str) -> None:
+    def __init__(self, stats: Callable[[], IndexStats], index_dir: str) -> None:
         self.stats = stats
         self.index_dir = index_dir
 
@@ -192,7 +193,7 @@ class _Forward:
         yield from self.registry.collect()
 
 
-def metrics_registry(stats: Callable[[], dict[str, Any]], index_dir: str) -> CollectorRegistry:
+def metrics_registry(stats: Callable[[], IndexStats], index_dir: str) -> CollectorRegistry:
     """A registry for one scrape: every worker's request metrics plus the index gauges."""
     registry = CollectorRegistry(auto_describe=False)
     if MULTIPROCESS:

@@ -66,7 +66,10 @@ def security_headers(response: Response) -> Response:
 @bp.get("/")
 def index() -> str:
     """The search page: its whole state lives in the query string."""
-    return render_template("search.html")
+    from api import facets
+    from api.schemas import facet_definitions
+
+    return render_template("search.html", facet_definitions=facet_definitions(facets()))
 
 
 @bp.get("/documents/<path:doc_id>")

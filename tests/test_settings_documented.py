@@ -62,3 +62,31 @@ def test_settings_have_unique_names_and_help() -> None:
     names = [s.name for s in SETTINGS]
     assert len(names) == len(set(names))
     assert all(s.help.strip() for s in SETTINGS)
+
+
+def test_one_rule_for_blank_boolean_and_numeric_values() -> None:
+    from search.settings import SettingError, load_settings
+
+    env = {"BRIEFING_WATCH": "OFF", "BRIEFING_PORT": " ", "BRIEFING_PRELOAD": "Yes"}
+    values = load_settings(environ=env)
+    assert (values["WATCH"], values["PORT"], values["PRELOAD"]) == (False, 8000, True)
+    for bad in ({"BRIEFING_WATCH": "maybe"}, {"BRIEFING_WORKERS": "two"}):
+        try:
+            load_settings(environ=bad)
+        except SettingError as exc:
+            assert next(iter(bad)) in str(exc)
+        else:
+            raise AssertionError(f"{bad} was accepted")
+
+
+def test_settings_are_read_by_the_one_module_only() -> None:
+    """The watcher, the gunicorn config and the API read BRIEFING_* through search/settings.py."""
+    offenders = []
+    for folder in ("api", "index", "search", "deploy"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            if path.name != "settings.py" and (
+                'environ.get("BRIEFING_' in text or "getenv(" in text
+            ):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, offenders

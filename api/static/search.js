@@ -14,13 +14,12 @@ import {
   similarPassages,
 } from "./common.js";
 
-const LIST_KEYS = ["country", "topic", "source"];
-const FACETS = [
-  { name: "country", title: "Countries" },
-  { name: "topic", title: "Topics" },
-  { name: "source", title: "Sources" },
-  { name: "year", title: "Years" },
-];
+// The facets as the server declares them (search/facet_registry.py): {name, title, param, multi}.
+// A facet without a parameter of its own (years) filters through date_from/date_to.
+const FACETS = JSON.parse(document.getElementById("facet-definitions").textContent);
+const LIST_KEYS = FACETS.filter((f) => f.param).map((f) => f.param);
+/** The state with every facet filter cleared. */
+const noFacetFilters = () => Object.fromEntries(LIST_KEYS.map((key) => [key, []]));
 const PER_PAGE = 10;
 const FACET_SIZE = 50;
 const FACET_VISIBLE = 8;
@@ -44,9 +43,8 @@ function readState(search = window.location.search) {
   const perPage = Number.parseInt(params.get("per_page") || "", 10);
   return {
     q: params.get("q") || "",
-    country: list("country").map((c) => c.toUpperCase()),
-    topic: list("topic"),
-    source: list("source"),
+    // Country codes are upper case wherever they are shown or compared.
+    ...Object.fromEntries(LIST_KEYS.map((key) => [key, key === "country" ? list(key).map((c) => c.toUpperCase()) : list(key)])),
     date_from: params.get("date_from") || "",
     date_to: params.get("date_to") || "",
     sort: params.get("sort") || "",
@@ -149,7 +147,7 @@ function syncControls(state) {
   badge.textContent = String(count);
   const clear = $("clear-filters");
   clear.hidden = count === 0;
-  clear.href = pageHref({ ...state, country: [], topic: [], source: [], date_from: "", date_to: "", page: 1 });
+  clear.href = pageHref({ ...state, ...noFacetFilters(), date_from: "", date_to: "", page: 1 });
   document.title = state.q ? `${state.q} · Briefing Search` : "Briefing Search";
 }
 
@@ -269,7 +267,7 @@ function renderHits(state, data) {
         "li",
         {},
         el("a", {
-          href: pageHref({ ...state, country: [], topic: [], source: [], date_from: "", date_to: "", page: 1 }),
+          href: pageHref({ ...state, ...noFacetFilters(), date_from: "", date_to: "", page: 1 }),
           "data-nav": true,
           text: "Search without filters",
         }),
@@ -343,14 +341,14 @@ function renderFacets(state, data) {
   const focused = document.activeElement;
   const focusKey = focused && focused.dataset && focused.dataset.facet ? `${focused.dataset.facet}\u0000${focused.dataset.value || ""}` : null;
   const groups = [];
-  for (const { name, title } of FACETS) {
+  for (const { name, title, param } of FACETS) {
     let buckets = (data.facets && data.facets[name]) || [];
-    if (name === "year") {
+    if (!param) {
       buckets = buckets.map((b) => ({ ...b, selected: yearChecked(state, b.value) }));
     } else {
       // A ticked value always stays visible, even when it matches nothing now.
       const present = new Set(buckets.map((b) => b.value));
-      const missing = state[name].filter((v) => !present.has(v));
+      const missing = state[param].filter((v) => !present.has(v));
       buckets = [
         ...buckets,
         ...missing.map((value) => ({ value, label: labelFor(name, value), count: 0, selected: true })),
@@ -366,9 +364,9 @@ function renderFacets(state, data) {
         const box = el("input", {
           type: "checkbox",
           checked: Boolean(bucket.selected),
-          dataset: { facet: name, value: bucket.value },
+          dataset: { facet: param || name, value: bucket.value },
         });
-        const label = name === "year" ? bucket.value : bucket.label || labelFor(name, bucket.value);
+        const label = !param ? bucket.value : bucket.label || labelFor(name, bucket.value);
         return el(
           "li",
           {},

@@ -1,0 +1,39 @@
+"""Numbers the README states that come from code: a change to either side fails here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import index.sync as sync
+from api.schemas import ApiSchemas
+from index.readers import DEFAULT_MAX_BYTES
+from search.facet_registry import default_registry
+from search.ranking import POSTINGS_CACHE_BYTES
+from search.rescoring import RESCORE_WINDOW
+from search.snapshots import MATCH_CACHE_SIZE
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+# README text is wrapped: compare with runs of white space folded.
+FOLDED = " ".join(README.split())
+
+
+def _facet_size_default() -> int:
+    field = ApiSchemas.build(default_registry()).search_args().fields["facet_size"]
+    return int(field.load_default)
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        f"batches ({sync.BATCH_DOCUMENTS:,} documents or {sync.BATCH_PASSAGES:,} passages)",
+        f"size limit ({DEFAULT_MAX_BYTES // (1024 * 1024)} MB,",
+        f"(default {_facet_size_default()}) per facet",
+        f"re-ranks its top {RESCORE_WINDOW}",
+        f"Decoded postings (up to {POSTINGS_CACHE_BYTES // (1024 * 1024)} MB) and the last "
+        f"{MATCH_CACHE_SIZE} match sets",
+    ],
+)
+def test_readme_states_the_codes_number(phrase: str) -> None:
+    assert phrase in FOLDED
