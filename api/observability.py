@@ -45,35 +45,51 @@ SEARCH_ENDPOINTS = frozenset({"api.Search"})
 UNMATCHED = "<unmatched>"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-# True when prometheus_client was imported with PROMETHEUS_MULTIPROC_DIR set (it decides then).
-MULTIPROCESS = values.ValueClass is not values.MutexValue
 
-# `*_created` series double the output for nothing a dashboard of this service uses.
-disable_created_metrics()
+def multiprocess_mode() -> bool:
+    """True when prometheus_client keeps values in PROMETHEUS_MULTIPROC_DIR (gunicorn).
 
-# This process's metrics; in multiprocess mode their values live in the shared directory and the
-# scrape reads them from there instead.
-_LOCAL = CollectorRegistry()
-HTTP_REQUESTS = Counter(
-    "briefing_http_requests",
-    "HTTP requests answered, by endpoint (URL rule), method and status.",
-    ["endpoint", "method", "status"],
-    registry=_LOCAL,
-)
-HTTP_LATENCY = Histogram(
-    "briefing_http_request_duration_seconds",
-    "Time to answer an HTTP request, by endpoint (URL rule) and status.",
-    ["endpoint", "status"],
-    buckets=LATENCY_BUCKETS,
-    registry=_LOCAL,
-)
-SEARCH_LATENCY = Histogram(
-    "briefing_search_duration_seconds",
-    "Time to answer a passage search (/api/search), by outcome (ok or error).",
-    ["outcome"],
-    buckets=LATENCY_BUCKETS,
-    registry=_LOCAL,
-)
+    prometheus_client decides this when it is first imported, from the environment then;
+    deploy/gunicorn.conf.py sets the directory before any worker imports the app.
+    """
+    return values.ValueClass is not values.MutexValue
+
+
+class RequestMetrics:
+    """The app's own request metrics, in a registry that belongs to the app."""
+
+    def __init__(self) -> None:
+        # `*_created` series double the output for nothing a dashboard of this service uses.
+        disable_created_metrics()
+        # In multiprocess mode the values live in the shared directory and a scrape reads them
+        # from there (every worker's); otherwise this registry is what a scrape shows.
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "briefing_http_requests",
+            "HTTP requests answered, by endpoint (URL rule), method and status.",
+            ["endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "briefing_http_request_duration_seconds",
+            "Time to answer an HTTP request, by endpoint (URL rule) and status.",
+            ["endpoint", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.search_latency = Histogram(
+            "briefing_search_duration_seconds",
+            "Time to answer a passage search (/api/search), by outcome (ok or error).",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+
+def app_metrics(app: Flask | None = None) -> RequestMetrics:
+    """The request metrics of the app (the current one by default)."""
+    metrics: RequestMetrics = (app or current_app).extensions["briefing_metrics"]
+    return metrics
 
 
 # -- request ids and logs ----------------------------------------------------------------------
@@ -193,13 +209,15 @@ class _Forward:
         yield from self.registry.collect()
 
 
-def metrics_registry(stats: Callable[[], IndexStats], index_dir: str) -> CollectorRegistry:
+def metrics_registry(
+    stats: Callable[[], IndexStats], index_dir: str, local: CollectorRegistry
+) -> CollectorRegistry:
     """A registry for one scrape: every worker's request metrics plus the index gauges."""
     registry = CollectorRegistry(auto_describe=False)
-    if MULTIPROCESS:
+    if multiprocess_mode():
         MultiProcessCollector(registry)
     else:
-        registry.register(_Forward(_LOCAL))
+        registry.register(_Forward(local))
     registry.register(IndexCollector(stats, index_dir))
     return registry
 
@@ -208,7 +226,9 @@ def metrics_view() -> Response:
     """GET /metrics: Prometheus text format; open to scrapers, no read key needed."""
     from api import get_engine
 
-    registry = metrics_registry(lambda: get_engine().stats(), current_app.config["INDEX_DIR"])
+    registry = metrics_registry(
+        lambda: get_engine().stats(), current_app.config["INDEX_DIR"], app_metrics().registry
+    )
     # Text format 0.0.4 by default (every Prometheus reads it); OpenMetrics when asked for.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encode(registry), headers={"Content-Type": content_type})
@@ -231,10 +251,13 @@ def _after_request(response: Response) -> Response:
     # The URL rule, not the path: /api/documents/<path:doc_id> is one series, not one per document.
     endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
     status = str(response.status_code)
-    HTTP_REQUESTS.labels(endpoint, request.method, status).inc()
-    HTTP_LATENCY.labels(endpoint, status).observe(duration)
+    metrics = app_metrics()
+    metrics.requests.labels(endpoint, request.method, status).inc()
+    metrics.latency.labels(endpoint, status).observe(duration)
     if request.endpoint in SEARCH_ENDPOINTS:
-        SEARCH_LATENCY.labels("ok" if response.status_code < 400 else "error").observe(duration)
+        metrics.search_latency.labels("ok" if response.status_code < 400 else "error").observe(
+            duration
+        )
     level = (
         logging.DEBUG if request.endpoint in QUIET_ENDPOINTS and status < "400" else logging.INFO
     )
@@ -263,6 +286,7 @@ def _after_request(response: Response) -> Response:
 def init_observability(app: Flask) -> None:
     """Install request ids, request metrics, the per-request log line and GET /metrics."""
     configure_logging(str(app.config["LOG_LEVEL"]), str(app.config["LOG_FORMAT"]))
+    app.extensions["briefing_metrics"] = RequestMetrics()
     # Registered first among app hooks: the id exists before any other hook (auth) may log.
     app.before_request(_before_request)
     app.after_request(_after_request)

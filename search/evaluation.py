@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.analysis import snowball_stems
 from search.searching import SearchEngine, SearchRequest
 
 # Depth of the document ranking that is scored (Recall@100 needs 100 documents).
@@ -249,20 +250,8 @@ def run_engine(
 
 def baseline_tokens(text: str) -> list[str]:
     """Lowercase word tokens, Lucene English stop words removed, Porter (Snowball) stemmed."""
-    import Stemmer  # PyStemmer
-
-    stemmer = _stemmer(Stemmer)
     words = [w for w in _TOKEN_RE.findall(text.lower()) if w not in LUCENE_STOPWORDS]
-    return list(stemmer.stemWords(words))
-
-
-_STEMMERS: dict[str, Any] = {}
-
-
-def _stemmer(module: Any) -> Any:
-    if "english" not in _STEMMERS:
-        _STEMMERS["english"] = module.Stemmer("english")
-    return _STEMMERS["english"]
+    return snowball_stems(words)
 
 
 def run_baseline(
