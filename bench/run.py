@@ -232,9 +232,8 @@ def percentiles(values_ms: list[float]) -> dict[str, float]:
 def _request(spec: dict[str, Any]) -> Any:
     from search.searching import SearchRequest
 
-    return SearchRequest(
-        q=spec["q"], country=list(spec.get("country", [])), sort=spec.get("sort", "relevance")
-    )
+    filters = {"country": list(spec["country"])} if "country" in spec else {}
+    return SearchRequest(q=spec["q"], filters=filters, sort=spec.get("sort", "relevance"))
 
 
 def bench_engine(index_dir: Path, rounds: int, match_cache_size: int = 0) -> dict[str, Any]:
