@@ -13,6 +13,7 @@ import click
 import search  # noqa: F401  (Whoosh warning filters first)
 from api.settings import load_settings
 from search.facet_registry import FacetRegistry, default_registry
+from search.querying import MATCH_MODES
 from search.results import SORTS
 
 
@@ -196,17 +197,36 @@ def make_search_command(facets: FacetRegistry) -> click.Command:
         if as_json:
             _echo_json(ApiSchemas.build(facets).search_response().dump(result))
             return
+        info = result.query_info
         click.echo(f"{result.total} hits ({result.took_ms} ms)")
-        if result.query_info.message:
-            click.echo(f"note: {result.query_info.message}")
-        if result.suggestion:
+        if info.match is not None and info.match.mode == "at_least":
+            click.echo(f"passages with at least {info.match.required} of {info.match.of} words")
+        if info.message:
+            click.echo(f"note: {info.message}")
+        if info.showing_results_for:
+            click.echo(f"showing results for: {info.showing_results_for}")
+        elif result.suggestion:
             click.echo(f"did you mean: {result.suggestion}")
+        if info.diagnosis is not None:
+            for term in info.diagnosis.terms:
+                click.echo(f"  {term.term}: {term.matches} alone")
+            for flt in info.diagnosis.filters:
+                click.echo(f"  without {flt.filter} {flt.value}: {flt.matches}")
+            if info.diagnosis.relaxed is not None:
+                relaxed = info.diagnosis.relaxed
+                click.echo(f"try: {relaxed.q!r} without {relaxed.dropped} ({relaxed.total})")
         for hit in result.hits:
             snippet = re.sub(r"</?mark>", "**", hit.highlight)
             tags = " ".join(f"[{','.join(values)}]" for values in hit.tags.values())
             click.echo(f"\n{hit.passage_id}  {hit.title}  ({hit.date or 'undated'})")
             click.echo(f"  {tags}")
             click.echo(f"  {snippet}")
+            if hit.explain is not None:
+                parts = " + ".join(f"{t.term}[{t.field}] {t.score}" for t in hit.explain.terms)
+                click.echo(f"  score {hit.score} = BM25 {hit.explain.bm25} ({parts})")
+                if hit.explain.semantic is not None:
+                    sem = hit.explain.semantic
+                    click.echo(f"    + semantic {sem.score} = {sem.weight} x {sem.similarity}")
 
     command: Any = search_command
     decorators: list[Any] = [
@@ -221,6 +241,13 @@ def make_search_command(facets: FacetRegistry) -> click.Command:
             for facet in facets.filters()
         ),
         click.option("--sort", type=click.Choice(SORTS), default="relevance"),
+        click.option(
+            "--match",
+            type=click.Choice(MATCH_MODES),
+            default="auto",
+            help="Words required: auto (graded), all or any.",
+        ),
+        click.option("--explain", is_flag=True, help="Break each hit's score down."),
         click.option("--page", type=click.IntRange(min=1), default=1),
         click.option("--per-page", type=click.IntRange(1, 100), default=10),
         click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response."),

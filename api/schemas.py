@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_dump, pre_load, validate, validates_schema
 
 from search.facet_registry import TAGS, Facet, FacetRegistry, unknown_values
+from search.querying import MATCH_MODES
 from search.results import DOCUMENT_SORTS, SORTS
 
 MAX_QUERY_CHARS = 1000
@@ -60,6 +61,76 @@ class BucketSchema(ma.Schema):
     selected = fields.Boolean(required=True)
 
 
+class MatchSchema(ma.Schema):
+    """How many of the query's words a passage needed."""
+
+    mode = fields.String(
+        required=True,
+        validate=validate.OneOf(("all", "at_least", "any")),
+        metadata={"description": "all words, at least `required` of `of`, or any one"},
+    )
+    required = fields.Integer(required=True)
+    of = fields.Integer(required=True, metadata={"description": "words (clauses) in the query"})
+
+
+class TermCountSchema(ma.Schema):
+    """One word's matches on its own, under the active filters."""
+
+    term = fields.String(required=True)
+    matches = fields.Integer(required=True)
+
+
+class FilterCountSchema(ma.Schema):
+    """The query's matches without one active filter."""
+
+    filter = fields.String(required=True, metadata={"description": "parameter, or `date`"})
+    value = fields.String(required=True)
+    matches = fields.Integer(required=True)
+
+
+class RelaxedSchema(ma.Schema):
+    """A nearby search that has hits: one word or one filter fewer."""
+
+    q = fields.String(required=True)
+    filters = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
+    date_from = fields.String(allow_none=True)
+    date_to = fields.String(allow_none=True)
+    dropped = fields.String(required=True, metadata={"description": "what was dropped"})
+    total = fields.Integer(required=True)
+
+
+class DiagnosisSchema(ma.Schema):
+    """Why a search found nothing."""
+
+    terms = fields.List(fields.Nested(TermCountSchema))
+    filters = fields.List(fields.Nested(FilterCountSchema))
+    relaxed = fields.Nested(RelaxedSchema, allow_none=True)
+
+
+class TermScoreSchema(ma.Schema):
+    """One term's BM25 part of a hit's score."""
+
+    term = fields.String(required=True)
+    field = fields.String(required=True)
+    score = fields.Float(required=True)
+
+
+class SemanticScoreSchema(ma.Schema):
+    """What semantic rescoring added: weight x similarity."""
+
+    similarity = fields.Float(required=True)
+    weight = fields.Float(required=True)
+    score = fields.Float(required=True)
+
+
+class ExplainSchema(ma.Schema):
+    """A hit's score broken down."""
+
+    bm25 = fields.Float(allow_none=True)
+    terms = fields.List(fields.Nested(TermScoreSchema))
+    semantic = fields.Nested(SemanticScoreSchema, allow_none=True)
+
+
 class QueryInfoSchema(ma.Schema):
     """How the query text was read."""
 
@@ -71,6 +142,18 @@ class QueryInfoSchema(ma.Schema):
             "description": "True when semantic rescoring (BRIEFING_SEMANTIC) ordered these hits: "
             "relevance sort, within the top 100, on an index holding passage embeddings"
         }
+    )
+    match = fields.Nested(
+        MatchSchema,
+        allow_none=True,
+        metadata={"description": "The words' minimum-should-match; null when operators decide"},
+    )
+    diagnosis = fields.Nested(
+        DiagnosisSchema, allow_none=True, metadata={"description": "Only when nothing matched"}
+    )
+    showing_results_for = fields.String(
+        allow_none=True,
+        metadata={"description": "The spelling correction whose results are shown, or null"},
     )
 
 
@@ -104,6 +187,17 @@ def _tag_fields(facets: FacetRegistry) -> dict[str, fields.Field]:
         for f in facets.tags()
         if f.record_key
     }
+
+
+class HitBaseSchema(ma.Schema):
+    """What every hit schema shares: `explain` appears only when it was asked for."""
+
+    @post_dump
+    def drop_unrequested_explain(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Leave `explain` out of hits that were not asked to explain themselves."""
+        if data.get("explain") is None:
+            data.pop("explain", None)
+        return data
 
 
 def _per_facet(facets: FacetRegistry, make: Any) -> dict[str, fields.Field]:
@@ -155,7 +249,7 @@ class ApiSchemas:
             "score": fields.Float(allow_none=True),
         }
         passage = ma.Schema.from_dict(passage_fields, name="Passage")
-        hit = ma.Schema.from_dict(
+        hit = HitBaseSchema.from_dict(
             {
                 **passage_fields,
                 "highlight": fields.String(
@@ -164,6 +258,9 @@ class ApiSchemas:
                 "matches": fields.List(
                     fields.List(fields.Integer()),
                     metadata={"description": "[start, end] of each match within the passage text"},
+                ),
+                "explain": fields.Nested(
+                    ExplainSchema, metadata={"description": "With explain=true only"}
                 ),
             },
             name="Hit",
@@ -280,6 +377,18 @@ def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
         date_from=fields.Date(load_default=None, metadata={"description": "Inclusive, YYYY-MM-DD"}),
         date_to=fields.Date(load_default=None, metadata={"description": "Inclusive, YYYY-MM-DD"}),
         sort=fields.String(load_default="relevance", validate=validate.OneOf(SORTS)),
+        match=fields.String(
+            load_default="auto",
+            validate=validate.OneOf(MATCH_MODES),
+            metadata={"description": "Words required: auto (graded), all or any"},
+        ),
+        explain=fields.Boolean(
+            load_default=False, metadata={"description": "Add each hit's score breakdown"}
+        ),
+        autocorrect=fields.Boolean(
+            load_default=True,
+            metadata={"description": "With no hits, show a spelling correction's results"},
+        ),
         page=fields.Integer(load_default=1, validate=validate.Range(min=1)),
         per_page=fields.Integer(load_default=10, validate=validate.Range(min=1, max=MAX_PER_PAGE)),
         facet_size=fields.Integer(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from whoosh import query as wq
 from whoosh.fields import Schema
@@ -21,10 +23,18 @@ from search.facet_registry import FacetRegistry, default_registry
 SEARCH_FIELDS = ("text",)
 # Query-syntax field names → schema fields, besides each facet's own alias (facet_registry.py).
 TEXT_FIELD_ALIASES = {"title": "title", "text": "text"}
-# Up to this many content words, every word must match; longer queries (questions, pasted
-# sentences) match any word and rank passages that match more words higher.
+# How many of the query's content words a passage must contain, as Elasticsearch's
+# minimum_should_match or edismax's mm: every word of a short keyword query; most words of a
+# longer one; half of a pasted sentence, whose filler words ("during", "visit") must not decide.
+# Measured on SciFact's training claims (docs/relevance.md): see GRADED_RULE below.
 MAX_ALL_REQUIRED = 3
+# Up to this many words, AT_LEAST_SHARE of them (rounded down) must match ...
+MAX_MOSTLY_REQUIRED = 8
+AT_LEAST_SHARE = 0.75
+# ... and beyond it, this share.
+LONG_QUERY_SHARE = 0.5
 OR_COORDINATION = 0.9
+MATCH_MODES = ("auto", "all", "any")
 
 _FIELD_RE = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
 _OPERATOR_RE = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
@@ -32,6 +42,34 @@ _SYNTAX_RE = re.compile(r"[\"()*?+\-]|\b(AND|OR|NOT)\b|\w+:")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _QUESTION_MARK_RE = re.compile(r"(?<=\w)\?+(?=\s|$)")
 _JOINING_HYPHEN_RE = re.compile(r"(?<=\w)-(?=\w)")
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """How many of a query's words a passage needs: all, at least `required`, or any one."""
+
+    mode: str  # "all" | "at_least" | "any"
+    required: int
+    of: int
+
+
+def match_rule(words: int, match: str = "auto") -> MatchRule:
+    """The graded minimum-should-match for a query of `words` distinct content words."""
+    if words <= 1 or match == "all":
+        return MatchRule("all", words, words)
+    if match == "any":
+        return MatchRule("any", 1, words)
+    if words <= MAX_ALL_REQUIRED:
+        required = words
+    elif words <= MAX_MOSTLY_REQUIRED:
+        required = int(words * AT_LEAST_SHARE)
+    else:
+        required = int(words * LONG_QUERY_SHARE)
+    if required >= words:
+        return MatchRule("all", words, words)
+    if required <= 1:
+        return MatchRule("any", 1, words)
+    return MatchRule("at_least", required, words)
 
 
 @dataclass
@@ -44,6 +82,23 @@ class ParsedQuery:
     message: str | None = None
     plain: bool = True
     words: tuple[str, ...] = ()
+    # The words' minimum-should-match; None when written operators decide (a OR b, +a -b).
+    rule: MatchRule | None = None
+    # Stems of common words ("what", "during"): they score but never count toward `required`.
+    optional: frozenset[str] = frozenset()
+
+    @property
+    def required(self) -> int:
+        """How many counted clauses of an implicit OR a passage must match (1: any).
+
+        An AND needs no count; an OR with common words counts its other clauses, all of them
+        when the rule says "all".
+        """
+        if self.rule is None:
+            return 1
+        if self.optional or self.rule.mode == "at_least":
+            return self.rule.required
+        return 1
 
     @property
     def is_empty(self) -> bool:
@@ -101,13 +156,17 @@ class QueryReader:
             parser.add_plugin(FieldAliasPlugin(aliases))
             self._parsers[name] = parser
         self.analyzer = schema["text"].analyzer
+        self._common: frozenset[str] | None = None
 
     def content_words(self, text: str) -> list[str]:
         """The words of text that survive stop-word removal, as typed (lowercased)."""
         return [t.text for t in self.analyzer(text, mode="query", removestops=True, no_morph=True)]
 
-    def parse(self, text: str) -> ParsedQuery:
-        """Read text as query syntax; on malformed syntax fall back to its plain words and say so."""
+    def parse(self, text: str, match: str = "auto") -> ParsedQuery:
+        """Read text as query syntax; on malformed syntax fall back to its plain words and say so.
+
+        `match` chooses how many words are required: "auto" (the graded rule), "all" or "any".
+        """
         text = (text or "").strip()
         if not text:
             return ParsedQuery(text, wq.NullQuery)
@@ -118,23 +177,30 @@ class QueryReader:
         problem = _problem(syntax, self.field_aliases)
         plain = _SYNTAX_RE.search(syntax) is None
         if problem:
-            return self._fallback(text, problem)
+            return self._fallback(text, problem, match)
         if plain:
-            return self._parse_plain(syntax)
+            return self._parse_plain(syntax, match)
         words = self.content_words(_strip_fields(syntax))
+        # Written boolean operators ask for boolean logic: "a b NOT c" must not become "a OR b
+        # OR NOT c", so such queries keep AND between their words whatever their length.
+        operators = _OPERATOR_RE.search(syntax) is not None
+        rule = None if operators else match_rule(len(dict.fromkeys(words)), match)
         try:
-            # Written boolean operators ask for boolean logic: "a b NOT c" must not become "a OR b
-            # OR NOT c", so such queries keep AND between their words whatever their length.
-            group = "and" if _OPERATOR_RE.search(syntax) else _grouping(words)
+            group = "and" if rule is None else self._group(words, rule)
             query = self._parsers[group].parse(syntax)
         except (NotImplementedError, ValueError, TypeError):
             # Whoosh's parser raises on some operator placements, e.g. "alpha (+)- trait".
-            return self._fallback(text, "unreadable operators")
+            return self._fallback(text, "unreadable operators", match)
         query = self._resolve_values(query)
         if query is wq.NullQuery and words and not _FIELD_RE.search(syntax):
             # Words glued to operators ("CD4+ T cells") can parse to nothing: search the words.
-            return self._fallback(text, "unreadable operators")
-        return ParsedQuery(text, query, plain=False, words=tuple(words))
+            return self._fallback(text, "unreadable operators", match)
+        optional: frozenset[str] = frozenset()
+        if rule is not None:
+            rule, optional = self._clause_rule(query, rule, match)
+        return ParsedQuery(
+            text, query, plain=False, words=tuple(words), rule=rule, optional=optional
+        )
 
     def _resolve_values(self, query: wq.Query) -> wq.Query:
         """Map typed facet values to indexed ones ("country:ecuador" → countries:EC)."""
@@ -156,27 +222,90 @@ class QueryReader:
 
         return fix(query).normalize()
 
-    def _fallback(self, text: str, problem: str) -> ParsedQuery:
-        parsed = self._parse_plain(" ".join(_WORD_RE.findall(text)))
+    def _fallback(self, text: str, problem: str, match: str = "auto") -> ParsedQuery:
+        parsed = self._parse_plain(" ".join(_WORD_RE.findall(text)), match)
         parsed.text = text
         parsed.fallback = True
         parsed.message = f"{problem}: searched for the plain words instead"
         return parsed
 
-    def _parse_plain(self, text: str) -> ParsedQuery:
+    def _parse_plain(self, text: str, match: str = "auto") -> ParsedQuery:
         words = self.content_words(text)
-        query = self._parsers[_grouping(words)].parse(" ".join(words)) if words else wq.NullQuery
-        return ParsedQuery(text, query, plain=True, words=tuple(words))
+        if not words:
+            return ParsedQuery(text, wq.NullQuery, plain=True)
+        # The same rule for plain and syntax queries, so a pasted sentence with a hyphen or a
+        # parenthesis is read like the same sentence without it.
+        rule = match_rule(len(dict.fromkeys(words)), match)
+        group = self._group(words, rule)
+        query = self._parsers[group].parse(" ".join(words))
+        rule, optional = self._clause_rule(query, rule, match)
+        return ParsedQuery(
+            text, query, plain=True, words=tuple(words), rule=rule, optional=optional
+        )
+
+    def _clause_rule(
+        self, query: wq.Query, rule: MatchRule, match: str
+    ) -> tuple[MatchRule, frozenset[str]]:
+        """The rule counted over the OR's clauses (words that stem alike, or a phrase, are one
+        clause), common words left out of the count; and those words' stems."""
+        if not isinstance(query, wq.Or):
+            if rule.mode == "all":
+                # What must match: the query's positive clauses ("huawei -panama" needs one).
+                positive = len(positive_leaves(query)) or rule.of
+                return MatchRule("all", positive, positive), frozenset()
+            # Exclusions or fields wrap the words (AndNot, And): there is no flat OR to count
+            # the clauses of, so the words are read as "any", and the response says so.
+            return MatchRule("any", 1, rule.of), frozenset()
+        common = self._common_stems()
+        optional = frozenset(
+            str(c.text)
+            for c in query.subqueries
+            if isinstance(c, wq.Term) and c.fieldname in SEARCH_FIELDS and str(c.text) in common
+        )
+        counted = len(query.subqueries) - len(optional)
+        if counted == 0:  # nothing but common words: every word counts
+            return match_rule(len(query.subqueries), match), frozenset()
+        return match_rule(counted, match), optional
+
+    def _group(self, words: list[str], rule: MatchRule) -> str:
+        """AND when every word is required and none is a common word; else a counted OR."""
+        if rule.mode != "all":
+            return "or"
+        common = common_words()
+        mixed = any(w in common for w in words) and not all(w in common for w in words)
+        return "or" if mixed else "and"
+
+    def _common_stems(self) -> frozenset[str]:
+        if self._common is None:
+            stems: set[str] = set()
+            for word in common_words():
+                stems.update(t.text for t in self.analyzer(word, mode="query", removestops=False))
+            self._common = frozenset(stems)
+        return self._common
 
 
-def _grouping(words: list[str]) -> str:
-    """The implicit operator between words: "and" for short queries, "or" (coordinated) else.
+def positive_leaves(query: wq.Query) -> list[wq.Query]:
+    """The query's leaves that are not excluded (under NOT or the right of ANDNOT)."""
+    excluded = {id(node) for node in _negated(query)}
+    return [leaf for leaf in query.leaves() if id(leaf) not in excluded]
 
-    Applies to plain and syntax queries alike, so a pasted sentence with a hyphen or a
-    parenthesis is read like the same sentence without it; explicit AND/OR/NOT, +/- and
-    phrases keep their meaning either way.
-    """
-    return "and" if len(words) <= MAX_ALL_REQUIRED else "or"
+
+def _negated(query: wq.Query) -> list[wq.Query]:
+    if isinstance(query, wq.Not):
+        return list(query.leaves())
+    if isinstance(query, wq.AndNot):
+        return list(query.b.leaves()) + _negated(query.a)
+    return [n for child in getattr(query, "subqueries", ()) for n in _negated(child)]
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """Words that never count toward the minimum-should-match (search/common_words.txt)."""
+    text = (Path(__file__).with_name("common_words.txt")).read_text(encoding="utf-8")
+    words = {line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"}
+    if not words:
+        raise ValueError("search/common_words.txt lists no words")
+    return frozenset(words)
 
 
 def _strip_fields(text: str) -> str:

@@ -139,8 +139,18 @@ class VectorRanker:
         total = self.searcher.doc_count_all()
         return math.log(1 + (total - n + 0.5) / (n + 0.5))
 
-    def rank(self, mode: str, terms: list[str], live: np.ndarray) -> RankedMatches | None:
-        """Match set and BM25 scores for the terms, all required ("and") or any ("or")."""
+    def rank(
+        self,
+        mode: str,
+        terms: list[str],
+        live: np.ndarray,
+        required: int = 1,
+        optional: frozenset[str] = frozenset(),
+    ) -> RankedMatches | None:
+        """Match set and BM25 scores: all terms ("and"), or at least `required` of them ("or").
+
+        Optional terms (common words) add to the score but not to the count of matched terms.
+        """
         scores = np.zeros(self.size, dtype=np.float64)
         counts = np.zeros(self.size, dtype=np.int16)
         for term in dict.fromkeys(terms):
@@ -150,8 +160,9 @@ class VectorRanker:
             ids, tf = found
             norm = self.k1 * ((1 - self.b) + self.b * self.lengths[ids] / self.avg_length)
             scores[ids] += self._idf(term) * (tf * (self.k1 + 1)) / (tf + norm)
-            counts[ids] += 1
-        needed = len(dict.fromkeys(terms)) if mode == "and" else 1
+            if term not in optional:
+                counts[ids] += 1
+        needed = len(dict.fromkeys(terms)) if mode == "and" else max(1, required)
         mask = (counts >= needed) & live
         return RankedMatches(mask, scores)
 

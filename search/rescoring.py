@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,6 +23,16 @@ RESCORE_WEIGHT = 2.0
 QUERY_VECTOR_CACHE = 256
 
 
+@dataclass(frozen=True)
+class SemanticPart:
+    """What rescoring added to a passage: weight x cosine similarity, on top of its BM25."""
+
+    bm25: float
+    similarity: float
+    weight: float
+    score: float
+
+
 class Rescorer:
     """Re-ranks a BM25 ranking's window with passage embeddings; the encoder loads on first use."""
 
@@ -32,8 +43,9 @@ class Rescorer:
 
     def rescore(
         self, snapshot: Snapshot, text: str, ranking: list[tuple[int, float]]
-    ) -> tuple[list[tuple[int, float]], bool]:
-        """The ranking with its first RESCORE_WINDOW passages re-ranked, and whether it was.
+    ) -> tuple[list[tuple[int, float]], bool, dict[int, SemanticPart]]:
+        """The ranking with its first RESCORE_WINDOW passages re-ranked, whether it was, and
+        each rescored passage's semantic part (for `explain`).
 
         An index built without embeddings ranks by BM25 alone.
         """
@@ -41,16 +53,26 @@ class Rescorer:
         docnums = np.array([d for d, _ in window], dtype=np.int64)
         vectors, present = snapshot.embeddings(docnums.tolist())
         if not window or not present.any():
-            return ranking, False
+            return ranking, False, {}
         bm25 = np.array([s for _, s in window], dtype=np.float64)
         similarity = np.clip(vectors @ self.query_vector(text), 0.0, None)
         similarity[~present] = 0.0
         # Scaled by the window's best BM25 so the weight means the same for every query, and
         # never below the passage's own BM25, so the window stays above the passages after it.
-        fused = bm25 + RESCORE_WEIGHT * bm25.max() * similarity
+        weight = RESCORE_WEIGHT * float(bm25.max())
+        fused = bm25 + weight * similarity
         order = np.lexsort((docnums, -fused))
         rescored = [(int(docnums[i]), float(fused[i])) for i in order]
-        return rescored + ranking[RESCORE_WINDOW:], True
+        parts = {
+            int(docnums[i]): SemanticPart(
+                bm25=float(bm25[i]),
+                similarity=round(float(similarity[i]), 4),
+                weight=round(weight, 4),
+                score=round(weight * float(similarity[i]), 4),
+            )
+            for i in range(len(window))
+        }
+        return rescored + ranking[RESCORE_WINDOW:], True, parts
 
     def query_vector(self, text: str) -> np.ndarray:
         """The query's embedding, remembered for repeats."""

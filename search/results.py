@@ -25,10 +25,63 @@ class SearchRequest:
     page: int = 1
     per_page: int = 10
     facet_size: int = 20
+    # How many words are required: "auto" (the graded rule), "all" or "any".
+    match: str = "auto"
+    # Add each hit's score broken down by term and rescoring.
+    explain: bool = False
+    # With no hits and a spelling correction that has some, show the correction's results.
+    autocorrect: bool = True
 
     def wanted(self, param: str | None) -> list[str]:
         """The values asked for under a filter parameter (none when it is not set)."""
         return list(self.filters.get(param, ())) if param else []
+
+
+@dataclass
+class MatchInfo:
+    """How many of the query's words a hit needed: all, at least `required` of `of`, or any."""
+
+    mode: str
+    required: int
+    of: int
+
+
+@dataclass
+class TermCount:
+    """How many passages one word of a query matches on its own (under the filters)."""
+
+    term: str
+    matches: int
+
+
+@dataclass
+class FilterCount:
+    """How many passages the query would match without one of the active filters."""
+
+    filter: str
+    value: str
+    matches: int
+
+
+@dataclass
+class RelaxedQuery:
+    """A nearby search that has hits: the query or filters minus what emptied the result."""
+
+    q: str
+    filters: dict[str, list[str]]
+    date_from: str | None
+    date_to: str | None
+    dropped: str
+    total: int
+
+
+@dataclass
+class Diagnosis:
+    """Why a search found nothing: per word and per filter counts, and a way out."""
+
+    terms: list[TermCount]
+    filters: list[FilterCount]
+    relaxed: RelaxedQuery | None
 
 
 @dataclass
@@ -39,6 +92,36 @@ class QueryInfo:
     fallback: bool
     message: str | None
     rescored: bool
+    match: MatchInfo | None = None
+    diagnosis: Diagnosis | None = None
+    showing_results_for: str | None = None
+
+
+@dataclass
+class TermScore:
+    """One query term's BM25 part of a hit's score."""
+
+    term: str
+    field: str
+    score: float
+
+
+@dataclass
+class SemanticScore:
+    """What semantic rescoring added: weight x cosine similarity."""
+
+    similarity: float
+    weight: float
+    score: float
+
+
+@dataclass
+class Explanation:
+    """A hit's score broken down: BM25 (with its terms) and the rescoring part."""
+
+    bm25: float | None
+    terms: list[TermScore]
+    semantic: SemanticScore | None
 
 
 @dataclass
@@ -59,6 +142,7 @@ class Hit:
     highlight: str
     matches: list[list[int]]
     score: float | None
+    explain: Explanation | None = None
 
     def __getattr__(self, name: str) -> Any:
         # A hit reads like its passage (hit.doc_id, hit.tags): the API schema dumps both alike.

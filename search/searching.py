@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,14 +19,16 @@ from whoosh import scoring
 from whoosh.index import Index
 from whoosh.searching import Searcher
 
+from search.diagnosis import diagnose
 from search.embedding import shared_encoder
 from search.errors import DocumentNotFound, PassageNotFound
+from search.explaining import explain_hit
 from search.facet_registry import FacetRegistry, default_registry
 from search.facets import count_facets, filter_masks
 from search.highlighting import TokenMatcher, query_terms, snippet
 from search.querying import ParsedQuery, QueryReader
 from search.ranking import top_docnums
-from search.rescoring import RESCORE_WINDOW, Rescorer
+from search.rescoring import RESCORE_WINDOW, Rescorer, SemanticPart
 from search.results import (
     SORTS,
     Bucket,
@@ -34,6 +37,7 @@ from search.results import (
     DocumentSummary,
     Hit,
     IndexStats,
+    MatchInfo,
     QueryInfo,
     ScoredPassage,
     SearchRequest,
@@ -132,12 +136,20 @@ class SearchEngine:
     # -- search --------------------------------------------------------------------------------
 
     def search(self, request: SearchRequest) -> SearchResult:
-        """Run a search: hits for the requested page, exact total, disjunctive facets, suggestion."""
+        """Run a search: hits for the requested page, exact total, disjunctive facets, suggestion.
+
+        With no hits, the query_info carries a diagnosis (per word, per filter, a relaxed search
+        that has hits); with autocorrect on and a spelling correction that has hits, the
+        correction's results are shown instead and `showing_results_for` says so.
+        """
         started = time.perf_counter()
-        parsed = self.query_reader.parse(request.q)
+        parsed = self.query_reader.parse(request.q, request.match)
         with self.reading() as snap:
             fx = snap.facets
-            matched, ranked = (fx.live, None) if parsed.is_empty else snap.match(parsed.query)
+            if parsed.is_empty:
+                matched, ranked = fx.live, None
+            else:
+                matched, ranked = snap.match(parsed.query, parsed.required, parsed.optional)
             doc_docnums = None
             if request.doc_id:
                 doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
@@ -152,9 +164,20 @@ class SearchEngine:
             raw, truncated = count_facets(
                 self.facets, fx, matched, masks, request.filters, request.facet_size
             )
-            suggestion = None
+            suggestion = diagnosis = None
             if not parsed.is_empty and total < SUGGEST_BELOW:
                 suggestion = suggest(snap.searcher, self.query_reader, fx, parsed, masks, total)
+            if not parsed.is_empty and total == 0:
+                diagnosis = diagnose(self, snap, parsed, request, masks)
+        if total == 0 and suggestion and request.autocorrect:
+            corrected = self.search(replace(request, q=suggestion, autocorrect=False))
+            if corrected.total:
+                corrected.query = request.q
+                corrected.query_info.showing_results_for = suggestion
+                corrected.suggestion = suggestion
+                corrected.took_ms = round((time.perf_counter() - started) * 1000, 2)
+                return corrected
+        rule = parsed.rule
         return SearchResult(
             query=request.q,
             query_info=QueryInfo(
@@ -162,6 +185,8 @@ class SearchEngine:
                 fallback=parsed.fallback,
                 message=parsed.message,
                 rescored=rescored,
+                match=MatchInfo(rule.mode, rule.required, rule.of) if rule else None,
+                diagnosis=diagnosis,
             ),
             total=total,
             page=request.page,
@@ -174,6 +199,17 @@ class SearchEngine:
             facets_truncated=truncated,
             suggestion=suggestion,
         )
+
+    def count(self, snap: Snapshot, parsed: ParsedQuery, masks: dict[str, np.ndarray]) -> int:
+        """How many passages a parsed query matches under the given filter masks."""
+        if parsed.is_empty:
+            matched = snap.facets.live
+        else:
+            matched, _ = snap.match(parsed.query, parsed.required, parsed.optional)
+        final = matched.copy()
+        for mask in masks.values():
+            final &= mask
+        return int(final.sum())
 
     def _page_hits(
         self,
@@ -194,6 +230,7 @@ class SearchEngine:
         limit = offset + request.per_page
         rescore = self.rescorer is not None and offset < RESCORE_WINDOW
         rescored = False
+        semantic: dict[int, SemanticPart] = {}
         # A rescored page is cut from the rescored window, so the window is ranked from the top.
         start, stop = (0, max(limit, RESCORE_WINDOW)) if rescore else (offset, limit)
         if parsed.is_empty or request.sort != "relevance":
@@ -212,14 +249,20 @@ class SearchEngine:
                 top = top_docnums(ranked, final, start, stop)
                 ranking = [(int(d), float(ranked.scores[d])) for d in top]
             else:
-                # Only filters need a filter set: the query's own matches need no second check.
-                filter_set = set(np.flatnonzero(final).tolist()) if masks else None
+                # Filters, or a minimum-should-match, narrow the query's own matches: only
+                # then does Whoosh need the final set as a filter.
+                narrowed = bool(masks) or parsed.required > 1 or bool(parsed.optional)
+                filter_set = set(np.flatnonzero(final).tolist()) if narrowed else None
                 results = searcher.search(parsed.query, limit=stop, filter=filter_set)
                 ranking = [(hit.docnum, float(hit.score)) for hit in results[start:stop]]
             if rescore and self.rescorer is not None:
-                ranking, rescored = self.rescorer.rescore(snap, request.q, ranking)
+                ranking, rescored, semantic = self.rescorer.rescore(snap, request.q, ranking)
             scored = list(ranking[offset - start : limit - start])
-        return [self._hit(searcher, parsed, docnum, score) for docnum, score in scored], rescored
+        hits = [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]
+        if request.explain and not parsed.is_empty:
+            for hit, (docnum, score) in zip(hits, scored, strict=True):
+                hit.explain = explain_hit(searcher, parsed, docnum, score, semantic.get(docnum))
+        return hits, rescored
 
     def _hit(
         self, searcher: Searcher, parsed: ParsedQuery, docnum: int, score: float | None

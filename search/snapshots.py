@@ -56,13 +56,18 @@ class Snapshot:
         self._embedding_column: Any = None
         self._lock = threading.Lock()
 
-    def match(self, query: wq.Query) -> tuple[np.ndarray, RankedMatches | None]:
+    def match(
+        self, query: wq.Query, required: int = 1, optional: frozenset[str] = frozenset()
+    ) -> tuple[np.ndarray, RankedMatches | None]:
         """Every passage the query matches (mask) and, for plain word queries, all their scores.
 
-        Remembered for this view: an analyst ticking facets or paging repeats the query with
-        other filters, and the full matching pass runs once per query and index version.
+        With `required` > 1 the query is an OR of which a passage must match that many clauses
+        (minimum-should-match), word clauses in `optional` (common words) not counted.
+        Remembered for this view: an analyst ticking facets or paging
+        repeats the query with other filters, and the full matching pass runs once per query and
+        index version.
         """
-        key = repr(query)
+        key = f"{query!r}>{required}-{sorted(optional)}"
         with self._lock:
             found = self._matches.get(key)
             if found is not None:
@@ -71,17 +76,28 @@ class Snapshot:
         ranked = None
         shape = plain_terms(query)
         if shape is not None:
-            ranked = self.ranker.rank(shape[0], shape[1], self.facets.live)
+            ranked = self.ranker.rank(shape[0], shape[1], self.facets.live, required, optional)
         if ranked is not None:
             found = (ranked.mask, ranked)
+        elif (required > 1 or optional) and isinstance(query, wq.Or):
+            # Whoosh has no minimum-should-match (Or's minmatch is "not yet implemented"):
+            # count each clause's matches and keep passages with enough of them.
+            counts = np.zeros(self.facets.size, dtype=np.int16)
+            for clause in query.subqueries:
+                if not (isinstance(clause, wq.Term) and str(clause.text) in optional):
+                    counts += self.mask_of(clause)
+            found = ((counts >= required) & self.facets.live, None)
         else:
-            ids = np.fromiter(self.searcher.docs_for_query(query), np.int64)
-            found = (self.facets.mask(ids), None)
+            found = (self.mask_of(query), None)
         with self._lock:
             self._matches[key] = found
             if len(self._matches) > self.match_cache_size:
                 self._matches.popitem(last=False)
         return found
+
+    def mask_of(self, query: wq.Query) -> np.ndarray:
+        """Boolean mask of the passages a Whoosh query matches (one matching pass)."""
+        return self.facets.mask(np.fromiter(self.searcher.docs_for_query(query), np.int64))
 
     @property
     def ranker(self) -> VectorRanker:

@@ -9,7 +9,7 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from search.facets import FacetIndex
-from search.querying import ParsedQuery, QueryReader
+from search.querying import ParsedQuery, QueryReader, common_words
 
 # A query that finds fewer hits than this gets a "did you mean" when a correction finds more.
 SUGGEST_BELOW = 3
@@ -29,7 +29,12 @@ def suggest(
     analyzer = reader.analyzer
     corrector = searcher.corrector("text")
     corrected, changed = [], False
+    common = common_words()
     for word in parsed.words:
+        if word in common:
+            # "did" is no misspelling of "due": common words are left as typed.
+            corrected.append(word)
+            continue
         stems = [t.text for t in analyzer(word, mode="query")]
         stem = stems[0] if stems else word
         options = []

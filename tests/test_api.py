@@ -80,6 +80,9 @@ def test_huawei_ranks_seed_002_first(server: Server) -> None:
         "fallback": False,
         "message": None,
         "rescored": False,
+        "match": {"mode": "all", "required": 1, "of": 1},
+        "diagnosis": None,
+        "showing_results_for": None,
     }
     hit = body["hits"][0]
     assert set(hit) >= {
@@ -213,7 +216,7 @@ def test_malformed_query_falls_back_to_plain_words(server: Server, q: str) -> No
 
 
 def test_did_you_mean(server: Server) -> None:
-    body = search(server, q="migraton")
+    body = search(server, q="migraton", autocorrect="false")
     assert body["total"] == 0
     assert body["suggestion"] == "migration"
     assert search(server, q=body["suggestion"])["total"] > 0
@@ -319,3 +322,98 @@ def test_cli_search_prints_the_same_results(server: Server) -> None:
     api = search(server, q="Huawei")
     assert [h["passage_id"] for h in body["hits"]] == [h["passage_id"] for h in api["hits"]]
     assert body["total"] == api["total"]
+
+
+def test_graded_match_reading(server: Server) -> None:
+    short = search(server, q="huawei costa")
+    assert short["query_info"]["match"] == {"mode": "all", "required": 2, "of": 2}
+    four = search(server, q="Huawei 5G Costa Rica")
+    assert four["query_info"]["match"] == {"mode": "at_least", "required": 3, "of": 4}
+    # Every hit has at least three of the four words; "any" finds more, "all" fewer.
+    for hit in all_hits(server, q="Huawei 5G Costa Rica"):
+        words = {w for w in ("huawei", "5g", "costa", "rica") if w in hit["text"].lower()}
+        words |= {w for w in ("huawei", "5g", "costa", "rica") if w in hit["title"].lower()}
+        assert len(words) >= 3, hit["passage_id"]
+    anyone = search(server, q="Huawei 5G Costa Rica", match="any")
+    every = search(server, q="Huawei 5G Costa Rica", match="all")
+    assert anyone["query_info"]["match"] == {"mode": "any", "required": 1, "of": 4}
+    assert every["query_info"]["match"] == {"mode": "all", "required": 4, "of": 4}
+    assert anyone["total"] > four["total"] >= every["total"] > 0
+    # Common words ("what", "did", "say", "about", "during", "his") never count.
+    pasted = search(server, q="what did Rubio say about deportation agreements during his visit")
+    assert pasted["query_info"]["match"] == {"mode": "at_least", "required": 3, "of": 4}
+    assert search(server, q="huawei OR fentanyl")["query_info"]["match"] is None
+    bad = server.get("/api/search", params={"q": "huawei", "match": "some"})
+    assert bad.status_code == 422 and "match" in bad.json()["errors"]
+
+
+def test_zero_results_get_a_diagnosis_and_a_way_out(server: Server) -> None:
+    body = search(server, q="zanzibar security")
+    assert body["total"] == 0
+    security = search(server, q="security")["total"]
+    assert body["query_info"]["diagnosis"] == {
+        "terms": [{"term": "zanzibar", "matches": 0}, {"term": "security", "matches": security}],
+        "filters": [],
+        "relaxed": {
+            "q": "security",
+            "filters": {},
+            "date_from": None,
+            "date_to": None,
+            "dropped": "word: zanzibar",
+            "total": security,
+        },
+    }
+    filtered = search(server, q="huawei", country="EC")
+    huawei = search(server, q="huawei")["total"]
+    assert filtered["total"] == 0
+    assert filtered["query_info"]["diagnosis"]["filters"] == [
+        {"filter": "country", "value": "EC", "matches": huawei}
+    ]
+    assert filtered["query_info"]["diagnosis"]["relaxed"]["filters"] == {}
+    assert filtered["query_info"]["diagnosis"]["relaxed"]["total"] == huawei
+    assert search(server, q="huawei")["query_info"]["diagnosis"] is None
+
+
+def test_a_misspelling_shows_the_corrections_results(server: Server) -> None:
+    body = search(server, q="migraton")
+    assert body["query"] == "migraton"
+    assert body["query_info"]["showing_results_for"] == "migration"
+    assert body["suggestion"] == "migration"
+    assert body["total"] == search(server, q="migration")["total"] > 0
+    assert "<mark>" in body["hits"][0]["highlight"]
+
+
+def test_explain_breaks_the_score_down(server: Server) -> None:
+    body = search(server, q="huawei costa rica", explain="true")
+    hit = body["hits"][0]
+    explain = hit["explain"]
+    assert explain["semantic"] is None and explain["bm25"] == hit["score"]
+    assert {t["term"] for t in explain["terms"]} <= {"huawei", "costa", "rica"}
+    assert all(t["field"] == "text" and t["score"] > 0 for t in explain["terms"])
+    assert abs(sum(t["score"] for t in explain["terms"]) - hit["score"]) < 0.01
+    assert "explain" not in search(server, q="huawei")["hits"][0]
+
+
+def test_cli_explain_and_match(server: Server) -> None:
+    import json
+    import subprocess
+
+    from tests.serving import BRIEFING
+
+    def cli(*args: str) -> str:
+        return subprocess.run(
+            [BRIEFING, "search", *args, "--index-dir", str(server.index_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    text = cli("huawei costa rica", "--explain")
+    top = search(server, q="huawei costa rica", explain="true")["hits"][0]
+    assert f"score {top['score']} = BM25 {top['explain']['bm25']} (" in text
+    assert "huawei[text]" in text
+    body = json.loads(cli("Huawei 5G Costa Rica", "--match", "any", "--json", "--explain"))
+    api = search(server, q="Huawei 5G Costa Rica", match="any", explain="true")
+    assert body["query_info"] == api["query_info"]
+    assert [h["explain"] for h in body["hits"]] == [h["explain"] for h in api["hits"]]
+    assert "at least 3 of 4 words" in cli("Huawei 5G Costa Rica")

@@ -212,8 +212,8 @@ def test_similar_passages(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_did_you_mean(page) -> None:  # type: ignore[no-untyped-def]
-    """A misspelt query offers its correction as a link that runs it."""
-    page.goto("/?q=migraton")
+    """A misspelt query searched as typed offers its correction as a link that runs it."""
+    page.goto("/?q=migraton&autocorrect=false")
     link = page.locator("#suggestion a")
     expect(link).to_have_text("migration")
     link.click()
@@ -314,3 +314,45 @@ def test_security_headers(server: Server) -> None:
         response = server.get(asset)
         assert response.status_code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_graded_match_message_and_its_links(page) -> None:  # type: ignore[no-untyped-def]
+    """Four words: the page says three are needed and offers all or any."""
+    search(page, "Huawei 5G Costa Rica")
+    reading = page.locator("#reading")
+    expect(reading).to_have_text(
+        "Showing passages with at least 3 of your 4 words — require all / allow any"
+    )
+    graded = int(page.locator("#summary").inner_text().split()[0])
+    reading.get_by_role("link", name="allow any").click()
+    expect(page).to_have_url(re.compile(r"match=any"))
+    expect(reading).to_contain_text("any of your 4 words")
+    expect(page.locator("#summary")).not_to_have_text(re.compile(rf"^{graded} passage"))
+    assert int(page.locator("#summary").inner_text().split()[0]) > graded
+    reading.get_by_role("link", name="require most").click()
+    expect(page).not_to_have_url(re.compile(r"match="))
+    expect(reading).to_contain_text("at least 3 of your 4 words")
+
+
+def test_zero_results_offer_the_relaxed_search(page) -> None:  # type: ignore[no-untyped-def]
+    """An empty result names each word's matches and links the search without the culprit."""
+    search(page, "zanzibar security")
+    expect(page.locator("#summary")).to_have_text(re.compile(r"^No passages"))
+    expect(page.locator(".state .diagnosis")).to_contain_text("zanzibar 0")
+    relaxed = page.locator(".state .relaxed a")
+    expect(relaxed).to_have_text("security")
+    relaxed.click()
+    expect(page).to_have_url(re.compile(r"q=security"))
+    expect(page.locator(".hit").first).to_be_visible()
+
+
+def test_a_misspelling_shows_the_corrected_results(page) -> None:  # type: ignore[no-untyped-def]
+    """ "migraton" shows migration's results, and a link searches the typed word instead."""
+    search(page, "migraton")
+    suggestion = page.locator("#suggestion")
+    expect(suggestion).to_have_text("Showing results for migration; search instead for migraton")
+    expect(page.locator(".hit").first).to_be_visible()
+    suggestion.get_by_role("link", name="migraton").click()
+    expect(page).to_have_url(re.compile(r"autocorrect=false"))
+    expect(page.locator("#summary")).to_have_text(re.compile(r"^No passages"))
+    expect(suggestion).to_have_text("Did you mean migration?")

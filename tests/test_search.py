@@ -6,6 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from whoosh import query as wq
 
 from index.model import Metadata, ParsedDocument, Passage
 from index.sync import open_writer, passage_fields
@@ -107,7 +108,9 @@ def test_snippet_windows_long_text_around_matches() -> None:
 
 
 def test_vectorised_ranking_equals_whoosh(tmp_path: Path) -> None:
-    """The numpy BM25 fast path ranks and scores exactly as Whoosh's own search does."""
+    """The numpy BM25 fast path ranks, scores and counts words exactly as Whoosh does."""
+    import numpy as np
+
     from index.sync import IndexSyncer
     from tests.serving import copy_seeds
 
@@ -118,11 +121,23 @@ def test_vectorised_ranking_equals_whoosh(tmp_path: Path) -> None:
     with engine.reading() as state:
         for text in queries:
             parsed = engine.query_reader.parse(text)
-            _, ranked = state.match(parsed.query)
+            mask, ranked = state.match(parsed.query, parsed.required, parsed.optional)
             assert ranked is not None, text
             body = engine.search(SearchRequest(q=text, per_page=50))
-            whoosh = state.searcher.search(parsed.query, limit=50)
-            assert body.total == len(state.searcher.search(parsed.query, limit=None))
+            # Whoosh has no minimum-should-match: count each word's matches the slow way.
+            counted = [
+                c
+                for c in getattr(parsed.query, "subqueries", [parsed.query])
+                if str(getattr(c, "text", "")) not in parsed.optional
+            ]
+            counts = sum(state.mask_of(c).astype(int) for c in counted)
+            needed = parsed.required if parsed.required > 1 or parsed.optional else len(counted)
+            if not isinstance(parsed.query, wq.Or):
+                needed = len(counted)
+            expected = set(np.flatnonzero(counts >= needed).tolist())
+            assert set(np.flatnonzero(mask).tolist()) == expected, text
+            whoosh = state.searcher.search(parsed.query, limit=50, filter=expected)
+            assert body.total == len(expected)
             assert [(h.passage_id, h.score) for h in body.hits] == [
                 (hit["passage_id"], round(float(hit.score), 4)) for hit in whoosh
             ], text

@@ -18,6 +18,9 @@ from tests.serving import Server
 # security story wins (it repeats "attack" and "surgery"); in meaning the cardiology study does
 # ("myocardial infarction" is a heart attack).
 QUERY = "risk of heart attack after surgery"
+# Each story has two of the query's four words: the graded rule would require three, so these
+# tests ask for any word (match=any) — they are about how rescoring orders BM25's candidates.
+ANY = "any"
 SECURITY = (
     "Ransomware attack hits surgery software vendor\n\n"
     "A ransomware attack on the servers of a surgery scheduling software vendor exposed surgery "
@@ -74,6 +77,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
 
 
 def ranked_docs(engine: SearchEngine, q: str = QUERY, **kwargs: object) -> list[str]:
+    kwargs.setdefault("match", ANY)
     return [h.doc_id for h in engine.search(SearchRequest(q=q, **kwargs)).hits]
 
 
@@ -91,10 +95,10 @@ def test_rescoring_puts_the_passage_that_means_the_query_first(folders) -> None:
     lexical = SearchEngine(semantic_index)  # same index, rescoring off
     assert ranked_docs(lexical) == ["security.txt", "cardiology.txt"]
     semantic = SearchEngine(semantic_index, semantic=True)
-    result = semantic.search(SearchRequest(q=QUERY))
+    result = semantic.search(SearchRequest(q=QUERY, match=ANY))
     assert [h.doc_id for h in result.hits] == ["cardiology.txt", "security.txt"]
     assert result.query_info.rescored is True
-    assert lexical.search(SearchRequest(q=QUERY)).query_info.rescored is False
+    assert lexical.search(SearchRequest(q=QUERY, match=ANY)).query_info.rescored is False
     # Rescoring reorders, it does not add or drop matches: totals and facets are BM25's.
     assert result.total == 2
     scores = [h.score for h in result.hits]
@@ -108,7 +112,7 @@ def test_rescoring_ranks_within_filters_and_on_whoosh_queries(folders) -> None:
     _, semantic_index, _ = folders
     engine = SearchEngine(semantic_index, semantic=True)
     # The window is drawn from the filtered matches only.
-    filtered = engine.search(SearchRequest(q=QUERY, doc_id=["security.txt"]))
+    filtered = engine.search(SearchRequest(q=QUERY, doc_id=["security.txt"], match=ANY))
     assert [h.doc_id for h in filtered.hits] == ["security.txt"]
     assert filtered.total == 1
     assert filtered.query_info.rescored is True
@@ -126,11 +130,11 @@ def test_rescoring_ranks_within_filters_and_on_whoosh_queries(folders) -> None:
 def test_rescoring_leaves_date_sorts_and_lexical_indexes_alone(folders) -> None:
     _, semantic_index, lexical_index = folders
     semantic = SearchEngine(semantic_index, semantic=True)
-    by_date = semantic.search(SearchRequest(q=QUERY, sort="newest"))
+    by_date = semantic.search(SearchRequest(q=QUERY, sort="newest", match=ANY))
     assert all(h.score is None for h in by_date.hits)
     assert by_date.query_info.rescored is False
     # An index built without embeddings keeps BM25 order even when rescoring is on.
-    unembedded = SearchEngine(lexical_index, semantic=True).search(SearchRequest(q=QUERY))
+    unembedded = SearchEngine(lexical_index, semantic=True).search(SearchRequest(q=QUERY, match=ANY))
     assert [h.doc_id for h in unembedded.hits] == ["security.txt", "cardiology.txt"]
     assert unembedded.query_info.rescored is False
 
@@ -188,7 +192,7 @@ def test_server_with_semantic_setting_rescores_and_embeds_drops(tmp_path: Path) 
         (docs / "cardiology.txt").write_text(CARDIOLOGY, encoding="utf-8")  # a drop
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            body = server.get("/api/search", params={"q": QUERY}).json()
+            body = server.get("/api/search", params={"q": QUERY, "match": ANY}).json()
             if body["total"] == 2:
                 break
             time.sleep(0.2)

@@ -48,6 +48,10 @@ function readState(search = window.location.search) {
     date_from: params.get("date_from") || "",
     date_to: params.get("date_to") || "",
     sort: params.get("sort") || "",
+    // How many words are required: "" (the graded rule), "all" or "any".
+    match: ["all", "any"].includes(params.get("match")) ? params.get("match") : "",
+    // "false" asks for the words as typed, not a spelling correction's results.
+    autocorrect: params.get("autocorrect") === "false" ? "false" : "",
     page: Number.isFinite(page) && page > 0 ? page : 1,
     per_page: Number.isFinite(perPage) && perPage > 0 ? perPage : null,
   };
@@ -61,6 +65,8 @@ function toParams(state) {
   if (state.date_from) params.set("date_from", state.date_from);
   if (state.date_to) params.set("date_to", state.date_to);
   if (state.sort && state.sort !== "relevance") params.set("sort", state.sort);
+  if (state.match) params.set("match", state.match);
+  if (state.autocorrect) params.set("autocorrect", state.autocorrect);
   if (state.page > 1) params.set("page", String(state.page));
   if (state.per_page) params.set("per_page", String(state.per_page));
   return params;
@@ -88,7 +94,9 @@ function navigate(state, { focusResults = false } = {}) {
 }
 
 function withChange(change) {
-  return { ...readState(), page: 1, ...change };
+  // A new query starts with the graded rule and spelling correction again.
+  const fresh = "q" in change ? { match: "", autocorrect: "" } : {};
+  return { ...readState(), page: 1, ...fresh, ...change };
 }
 
 // ---- searching -------------------------------------------------------------------------------
@@ -173,10 +181,24 @@ function render(state, data) {
   notice.hidden = !(info.fallback && info.message);
   notice.textContent = info.fallback && info.message ? `Note: ${info.message}.` : "";
 
+  renderReading(state, info);
+
   const suggestion = $("suggestion");
   suggestion.replaceChildren();
   suggestion.hidden = !data.suggestion;
-  if (data.suggestion) {
+  if (info.showing_results_for) {
+    // The typed words found nothing and the correction did: its results are shown.
+    suggestion.append(
+      "Showing results for ",
+      el("strong", { text: info.showing_results_for }),
+      "; search instead for ",
+      el("a", {
+        href: pageHref({ ...state, autocorrect: "false", page: 1 }),
+        "data-nav": true,
+        text: state.q.trim(),
+      }),
+    );
+  } else if (data.suggestion) {
     suggestion.append(
       "Did you mean ",
       el("a", { href: pageHref(withChange({ q: data.suggestion })), "data-nav": true, text: data.suggestion }),
@@ -188,6 +210,28 @@ function render(state, data) {
   renderHits(state, data);
   renderPagination(data);
   announce(summary.textContent);
+}
+
+/** Say how many of the words a passage needed, with links to require all or allow any. */
+function renderReading(state, info) {
+  const reading = $("reading");
+  reading.replaceChildren();
+  const match = info.match;
+  const link = (text, value) =>
+    el("a", { href: pageHref({ ...state, match: value, page: 1 }), "data-nav": true, text });
+  if (match && match.mode === "at_least") {
+    reading.append(
+      `Showing passages with at least ${match.required} of your ${match.of} words — `,
+      link("require all", "all"),
+      " / ",
+      link("allow any", "any"),
+    );
+  } else if (match && state.match === "all" && match.of > 1) {
+    reading.append(`Showing passages with all ${match.of} of your words — `, link("allow some to be missing", ""));
+  } else if (match && state.match === "any" && match.of > 1) {
+    reading.append(`Showing passages with any of your ${match.of} words — `, link("require most", ""));
+  }
+  reading.hidden = reading.childNodes.length === 0;
 }
 
 /** Insert the server's highlight: only text and <mark> survive, whatever the string holds. */
@@ -261,6 +305,33 @@ function renderHits(state, data) {
     return;
   }
   const tips = el("ul", { class: "tips" });
+  const diagnosis = (data.query_info || {}).diagnosis;
+  if (diagnosis && diagnosis.relaxed) {
+    const relaxed = diagnosis.relaxed;
+    const next = { ...state, ...noFacetFilters(), ...relaxed.filters, q: relaxed.q, date_from: relaxed.date_from || "", date_to: relaxed.date_to || "", page: 1 };
+    tips.append(
+      el(
+        "li",
+        { class: "relaxed" },
+        "Try ",
+        el("a", { href: pageHref(next), "data-nav": true, text: relaxed.q || "all passages" }),
+        ` without ${relaxed.dropped} (${numbers.format(relaxed.total)} passage${relaxed.total === 1 ? "" : "s"})`,
+      ),
+    );
+  }
+  if (diagnosis && diagnosis.terms.length > 1) {
+    tips.append(
+      el(
+        "li",
+        { class: "diagnosis" },
+        "Alone: ",
+        diagnosis.terms.map((t) => `${t.term} ${numbers.format(t.matches)}`).join(" · "),
+      ),
+    );
+  }
+  for (const f of (diagnosis && diagnosis.filters) || []) {
+    tips.append(el("li", { class: "diagnosis", text: `Without ${f.filter} ${f.value}: ${numbers.format(f.matches)} passages` }));
+  }
   if (filtered) {
     tips.append(
       el(
@@ -292,6 +363,7 @@ function renderError(state, err) {
   $("pagination").hidden = true;
   $("suggestion").hidden = true;
   $("notice").hidden = true;
+  $("reading").hidden = true;
   const box = $("state");
   box.className = "state is-error";
   box.hidden = false;
