@@ -134,7 +134,9 @@ def test_rescoring_leaves_date_sorts_and_lexical_indexes_alone(folders) -> None:
     assert all(h.score is None for h in by_date.hits)
     assert by_date.query_info.rescored is False
     # An index built without embeddings keeps BM25 order even when rescoring is on.
-    unembedded = SearchEngine(lexical_index, semantic=True).search(SearchRequest(q=QUERY, match=ANY))
+    unembedded = SearchEngine(lexical_index, semantic=True).search(
+        SearchRequest(q=QUERY, match=ANY)
+    )
     assert [h.doc_id for h in unembedded.hits] == ["security.txt", "cardiology.txt"]
     assert unembedded.query_info.rescored is False
 
