@@ -6,7 +6,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, render_template, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -54,9 +54,20 @@ def _template_helpers() -> dict[str, object]:
     return {"asset_url": asset_url}
 
 
+# A fingerprinted asset URL names one version of the file for good.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
 @bp.after_request
 def security_headers(response: Response) -> Response:
-    """Send the page's Content-Security-Policy and forbid MIME sniffing on page routes."""
+    """Send the page's CSP, forbid MIME sniffing, and cache fingerprinted assets for good."""
+    if request.endpoint == "web.static":
+        filename = (request.view_args or {}).get("filename", "")
+        if request.args.get("v") and request.args.get("v") == _fingerprint(filename):
+            response.headers["Cache-Control"] = IMMUTABLE
+        else:
+            # Unversioned (a module's own imports): revalidate, the ETag makes that cheap.
+            response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -417,3 +417,20 @@ def test_cli_explain_and_match(server: Server) -> None:
     assert body["query_info"] == api["query_info"]
     assert [h["explain"] for h in body["hits"]] == [h["explain"] for h in api["hits"]]
     assert "at least 3 of 4 words" in cli("Huawei 5G Costa Rica")
+
+
+def test_responses_are_compressed_and_assets_cached_for_good(server: Server) -> None:
+    import re
+
+    body = server.get("/api/search", params={"q": "migration"}, headers={"Accept-Encoding": "gzip"})
+    assert body.headers["Content-Encoding"] == "gzip" and body.json()["total"] > 0
+    plain = server.get("/api/search", params={"q": "migration"}, headers={"Accept-Encoding": ""})
+    assert "Content-Encoding" not in plain.headers
+    page = server.get("/")
+    assert '<meta name="description" content="Search briefing documents' in page.text
+    src = re.search(r'src="(/assets/search\.js\?v=[0-9a-f]+)"', page.text)
+    assert src is not None
+    versioned = server.get(src.group(1))
+    assert versioned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert server.get("/assets/common.js").headers["Cache-Control"] == "no-cache"
+    assert server.get("/assets/search.js?v=stale").headers["Cache-Control"] == "no-cache"

@@ -183,7 +183,7 @@ def test_document_view_scrolls_to_passage(page) -> None:  # type: ignore[no-unty
     link = page.locator(f'.hit-title a[href*="{HUAWEI_DOC}"]').first
     passage_id = parse_qs(urlparse(link.get_attribute("href") or "").query)["passage"][0]
     link.click()
-    expect(page).to_have_url(re.compile(rf"/documents/{re.escape(HUAWEI_DOC)}\?passage="))
+    expect(page).to_have_url(re.compile(rf"/documents/{re.escape(HUAWEI_DOC)}\?passage=.*q=Huawei"))
     current = page.locator(".passage.is-current")
     expect(current).to_have_count(1)
     expect(current).to_have_attribute("data-passage-id", passage_id)
@@ -193,6 +193,24 @@ def test_document_view_scrolls_to_passage(page) -> None:  # type: ignore[no-unty
     expect(page.locator("#doc-title")).not_to_have_text("Loading…")
     citation = current.get_by_role("button", name="Copy citation")
     assert passage_id in (citation.get_attribute("data-citation") or "")
+    # One numbering: the passage labelled ¶ n is the one whose id ends in #n.
+    number = passage_id.rsplit("#", 1)[1]
+    expect(current.locator(".passage-link")).to_have_text(f"¶ {number}")
+    expect(current).to_have_attribute("aria-label", f"Passage {number} (selected)")
+    # The query that led here is marked, kept in the search box, and walkable match by match.
+    expect(page.locator("#q")).to_have_value("Huawei")
+    marks = page.locator("mark.query-match")
+    expect(marks.first).to_have_text(re.compile("huawei", re.I))
+    count = marks.count()
+    expect(page.locator("#match-status")).to_have_text(
+        f"{count} match{'es' if count > 1 else ''} for “Huawei”"
+    )
+    page.get_by_role("button", name="Next match →").click()
+    expect(page.locator("#match-status")).to_have_text(f"Match 1 of {count}")
+    expect(marks.first).to_have_class(re.compile("is-active"))
+    expect(marks.first).to_be_in_viewport()
+    page.get_by_role("button", name="← Previous match").click()
+    expect(page.locator("#match-status")).to_have_text(f"Match {count} of {count}")
     citation.click()
     expect(current.get_by_role("button", name=re.compile("Cop(ied|y failed)"))).to_be_visible()
     shot(page, "document-view")
@@ -356,3 +374,14 @@ def test_a_misspelling_shows_the_corrected_results(page) -> None:  # type: ignor
     expect(page).to_have_url(re.compile(r"autocorrect=false"))
     expect(page.locator("#summary")).to_have_text(re.compile(r"^No passages"))
     expect(suggestion).to_have_text("Did you mean migration?")
+
+
+def test_results_per_page_control(page) -> None:  # type: ignore[no-untyped-def]
+    """Choosing 20 per page shows up to 20 hits and keeps the choice in the URL."""
+    page.goto("/")
+    expect(page.locator(".hit")).to_have_count(10)
+    page.get_by_label("Per page").select_option("20")
+    expect(page).to_have_url(re.compile(r"per_page=20"))
+    expect(page.locator(".hit")).to_have_count(20)
+    page.reload()
+    expect(page.get_by_label("Per page")).to_have_value("20")

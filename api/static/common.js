@@ -66,9 +66,13 @@ export function encodePath(id) {
 }
 
 /** The document view URL for a document, optionally at a passage. */
-export function documentUrl(docId, passageId) {
-  const base = `/documents/${encodePath(docId)}`;
-  return passageId ? `${base}?passage=${encodeURIComponent(passageId)}` : base;
+export function documentUrl(docId, passageId, query = "") {
+  const params = new URLSearchParams();
+  if (passageId) params.set("passage", passageId);
+  // The query that led here: the document view marks its matches.
+  if (query && query.trim()) params.set("q", query.trim());
+  const search = params.toString();
+  return `/documents/${encodePath(docId)}${search ? `?${search}` : ""}`;
 }
 
 // Human labels for facet values: from the API's facet buckets, else the browser's region names.

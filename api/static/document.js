@@ -15,23 +15,45 @@ import {
 const $ = (id) => document.getElementById(id);
 const main = $("main");
 const docId = main.dataset.docId;
-const wanted = new URLSearchParams(window.location.search).get("passage");
+const params = new URLSearchParams(window.location.search);
+const wanted = params.get("passage");
+// The query that led here (from a result link): its matches are marked in the text.
+const query = (params.get("q") || "").trim();
 
-function passageSection(doc, passage, text, index) {
+/** The passage's number as its id says it (`…txt#5` is ¶ 5): one numbering everywhere. */
+function ordinalOf(passage, index) {
+  return Number.isInteger(passage.ordinal) ? passage.ordinal : index;
+}
+
+/** Text with the given [start, end) spans wrapped in <mark>, as DOM nodes (never HTML). */
+function marked(text, spans) {
+  const out = [];
+  let cursor = 0;
+  for (const [start, end] of [...spans].sort((a, b) => a[0] - b[0])) {
+    if (start < cursor || end > text.length) continue;
+    out.push(text.slice(cursor, start), el("mark", { class: "query-match", text: text.slice(start, end) }));
+    cursor = end;
+  }
+  out.push(text.slice(cursor));
+  return out;
+}
+
+function passageSection(doc, passage, text, index, spans) {
   const item = { ...passage, title: passage.title || doc.title, source: passage.source || doc.source, date: passage.date || doc.date };
   const current = passage.passage_id === wanted;
-  const id = `passage-${index + 1}`;
+  const number = ordinalOf(passage, index);
+  const id = `passage-${number}`;
   const section = el(
     "section",
     {
       id,
       class: `passage${current ? " is-current" : ""}`,
-      "aria-label": `Passage ${index + 1}${current ? " (selected)" : ""}`,
+      "aria-label": `Passage ${number}${current ? " (selected)" : ""}`,
       "aria-current": current ? "true" : undefined,
       tabindex: "-1",
       dataset: { passageId: passage.passage_id },
     },
-    el("p", { class: "passage-text", text }),
+    el("p", { class: "passage-text" }, marked(text, spans)),
   );
   const tags = el(
     "div",
@@ -40,8 +62,8 @@ function passageSection(doc, passage, text, index) {
       class: "passage-link",
       href: documentUrl(doc.doc_id, passage.passage_id),
       title: "Link to this passage",
-      "aria-label": `Link to passage ${index + 1}`,
-      text: `¶ ${index + 1}`,
+      "aria-label": `Link to passage ${number}`,
+      text: `¶ ${number}`,
     }),
     chips(passage.countries, passage.topics),
   );
@@ -51,7 +73,7 @@ function passageSection(doc, passage, text, index) {
 }
 
 /** Split the full text at the passages' offsets; text outside passages is shown plainly. */
-function renderBody(doc) {
+function renderBody(doc, matches) {
   const text = doc.text || "";
   const passages = [...(doc.passages || [])].sort((a, b) => (a.ordinal ?? 0) - (b.ordinal ?? 0));
   const usable = passages.every(
@@ -61,24 +83,71 @@ function renderBody(doc) {
   let cursor = 0;
   passages.forEach((passage, i) => {
     let body = passage.text || "";
+    let shift = 0; // where the shown text starts within the passage's own text
     if (usable && text) {
       const start = Math.max(passage.start, cursor);
       const gap = text.slice(cursor, start);
       if (gap.trim()) nodes.push(el("p", { class: "between", text: gap.trim() }));
       body = text.slice(start, passage.end);
+      shift = start - passage.start;
       cursor = Math.max(cursor, passage.end);
     }
-    nodes.push(passageSection(doc, passage, body.trim(), i));
+    const lead = body.length - body.trimStart().length;
+    const shown = body.trim();
+    const spans = (matches.get(passage.passage_id) || [])
+      .map(([s, e]) => [s - shift - lead, e - shift - lead])
+      .filter(([s, e]) => s >= 0 && e <= shown.length);
+    nodes.push(passageSection(doc, passage, shown, i, spans));
   });
   if (usable && text.slice(cursor).trim()) nodes.push(el("p", { class: "between", text: text.slice(cursor).trim() }));
   if (!passages.length && text) nodes.push(el("p", { class: "passage-text", text }));
   return nodes;
 }
 
+/** passage_id → match offsets of the query that led here, from the search API itself. */
+async function queryMatches() {
+  const found = new Map();
+  if (!query) return found;
+  const params = new URLSearchParams({ q: query, doc_id: docId, per_page: "100", autocorrect: "false" });
+  try {
+    const data = await getJson(`/api/search?${params}`);
+    for (const hit of data.hits || []) found.set(hit.passage_id, hit.matches || []);
+  } catch {
+    // Marking is a help, not the document: show it unmarked rather than not at all.
+  }
+  return found;
+}
+
+/** "Previous / next match" controls that walk the marked matches in reading order. */
+function matchNavigation() {
+  const marks = [...document.querySelectorAll("mark.query-match")];
+  const nav = $("match-nav");
+  nav.hidden = marks.length === 0;
+  if (!marks.length) return;
+  let current = -1;
+  const status = $("match-status");
+  const go = (step) => {
+    if (current >= 0) marks[current].classList.remove("is-active");
+    current = (current + step + marks.length) % marks.length;
+    const mark = marks[current];
+    mark.classList.add("is-active");
+    mark.scrollIntoView({ block: "center" });
+    status.textContent = `Match ${current + 1} of ${marks.length}`;
+  };
+  status.textContent = `${marks.length} match${marks.length === 1 ? "" : "es"} for “${query}”`;
+  $("match-prev").addEventListener("click", () => go(-1));
+  $("match-next").addEventListener("click", () => go(1));
+}
+
 async function load() {
   const article = $("doc");
+  if (query) $("q").value = query;
   try {
-    const [doc] = await Promise.all([getJson(`/api/documents/${encodePath(docId)}`), loadVocabulary()]);
+    const [doc, , matches] = await Promise.all([
+      getJson(`/api/documents/${encodePath(docId)}`),
+      loadVocabulary(),
+      queryMatches(),
+    ]);
     document.title = `${doc.title || doc.doc_id} · Briefing Search`;
     $("doc-title").textContent = doc.title || doc.doc_id;
     const count = (doc.passages || []).length;
@@ -90,10 +159,12 @@ async function load() {
       el("code", { class: "doc-id", text: doc.doc_id }),
     );
     $("doc-tags").replaceChildren(chips(doc.countries, doc.topics, (facet, value) => `/?${facet}=${encodeURIComponent(value)}`));
-    $("doc-body").replaceChildren(...renderBody(doc));
+    $("doc-body").replaceChildren(...renderBody(doc, matches));
+    matchNavigation();
     article.removeAttribute("aria-busy");
     const target = wanted && [...document.querySelectorAll(".passage")].find((s) => s.dataset.passageId === wanted);
     if (target) {
+      // The passage in view, with the document's title still above it where the page allows.
       target.scrollIntoView({ block: "center" });
       target.focus({ preventScroll: true });
     } else if (wanted) {

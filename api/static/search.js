@@ -149,6 +149,10 @@ function syncControls(state) {
   const sort = $("sort");
   sort.querySelector('option[value="relevance"]').disabled = !state.q.trim();
   sort.value = state.sort || (state.q.trim() ? "relevance" : "newest");
+  const perPage = $("per-page");
+  const wantedPerPage = String(state.per_page || PER_PAGE);
+  if (![...perPage.options].some((o) => o.value === wantedPerPage)) perPage.append(el("option", { value: wantedPerPage, text: wantedPerPage }));
+  perPage.value = wantedPerPage;
   const count = activeFilters(state);
   const badge = $("filter-count");
   badge.hidden = count === 0;
@@ -274,7 +278,7 @@ function renderHits(state, data) {
           el(
             "h2",
             { class: "hit-title" },
-            el("a", { id: titleId, href: documentUrl(hit.doc_id, hit.passage_id), text: hit.title || hit.doc_id }),
+            el("a", { id: titleId, href: documentUrl(hit.doc_id, hit.passage_id, state.q), text: hit.title || hit.doc_id }),
           ),
           el("p", { class: "meta" }, metaLine(hit)),
           snippet,
@@ -447,7 +451,9 @@ function renderFacets(state, data) {
             { class: `facet-option${bucket.count === 0 ? " is-empty" : ""}` },
             box,
             el("span", { class: "facet-label", text: label }),
-            el("span", { class: "count", "aria-label": `${bucket.count} passages`, text: numbers.format(bucket.count) }),
+            // The count is read out with its unit; aria-label on a plain span would be ignored.
+            el("span", { class: "count", text: numbers.format(bucket.count) }),
+            el("span", { class: "visually-hidden", text: bucket.count === 1 ? " passage" : " passages" }),
           ),
         );
       }),
@@ -557,6 +563,11 @@ for (const [id, key] of [
 
 $("sort").addEventListener("change", (event) => {
   navigate(withChange({ sort: event.target.value }));
+});
+
+$("per-page").addEventListener("change", (event) => {
+  const value = Number.parseInt(event.target.value, 10);
+  navigate(withChange({ per_page: value === PER_PAGE ? null : value }));
 });
 
 // Links that only change the page state (pagination, chips, suggestion) stay in the page.
