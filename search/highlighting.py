@@ -93,6 +93,24 @@ def _negated_leaves(query: wq.Query) -> Iterator[wq.Query]:
         yield from query.b.leaves()
 
 
+_OPEN, _CLOSE = "\ue000", "\ue001"
+# Markdown table rules ("|---|:--:|") carry no words; a snippet leaves them out.
+_TABLE_RULE = re.compile(r"\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?")
+# Cell separators of a table row ("Panama | 2024 | 12"), with the row's outer pipes.
+_CELL_SEPARATOR = re.compile(r"[ \t]*\|[ \t]*")
+
+
+def readable(fragment: str) -> str:
+    """A fragment of passage text as one line that reads: no table rules, cells and lines apart.
+
+    A heading stays apart from its text ("Regional Security — Security cooperation …") and
+    a table row reads as its cells ("Panama · 2024"), not as the markup the readers keep.
+    """
+    fragment = _TABLE_RULE.sub(" ", fragment)
+    lines = [_CELL_SEPARATOR.sub(" · ", line).strip(" ·") for line in fragment.split("\n")]
+    return " — ".join(line for line in lines if line)
+
+
 def snippet(text: str, spans: list[tuple[int, int]], width: int = SNIPPET_CHARS) -> Highlight:
     """The window of text richest in matches, escaped, with each match wrapped in <mark>."""
     spans = sorted(set(spans))
@@ -103,17 +121,19 @@ def snippet(text: str, spans: list[tuple[int, int]], width: int = SNIPPET_CHARS)
         lo = _word_start(text, lo)
         hi = min(len(text), lo + width)
         hi = _word_end(text, hi)
-    parts = ["…" if lo > 0 else ""]
+    # Matches are fenced with private-use characters, the window is made readable whole (so a
+    # table row or a heading reads the same with or without a match in it), then escaped.
+    parts = []
     cursor = lo
     for start, end in spans:
         if start < lo or end > hi:
             continue
-        parts.append(escape(text[cursor:start]))
-        parts.append(f"<mark>{escape(text[start:end])}</mark>")
+        parts.append(text[cursor:start])
+        parts.append(f"{_OPEN}{text[start:end]}{_CLOSE}")
         cursor = end
-    parts.append(escape(text[cursor:hi]))
-    parts.append("…" if hi < len(text) else "")
-    return Highlight("".join(parts), spans)
+    parts.append(text[cursor:hi])
+    body = escape(readable("".join(parts))).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+    return Highlight(f"{'…' if lo > 0 else ''}{body}{'…' if hi < len(text) else ''}", spans)
 
 
 def _best_window(spans: list[tuple[int, int]], width: int, length: int) -> int:

@@ -385,3 +385,15 @@ def test_results_per_page_control(page) -> None:  # type: ignore[no-untyped-def]
     expect(page.locator(".hit")).to_have_count(20)
     page.reload()
     expect(page.get_by_label("Per page")).to_have_value("20")
+
+
+def test_document_view_is_metadata_plus_passages(page) -> None:  # type: ignore[no-untyped-def]
+    """Header lines and boilerplate ("image source from:…") never show as body text."""
+    doc_id = "003_ea86780b6957a22a.txt"
+    raw = (Path(__file__).resolve().parent.parent / "seeds" / doc_id).read_text(encoding="utf-8")
+    assert "image source from" in raw
+    page.goto(f"/documents/{doc_id}")
+    expect(page.locator(".passage").first).to_be_visible()
+    body = page.locator("#doc-body").inner_text()
+    assert "image source from" not in body
+    assert page.locator("#doc-body > :not(section.passage)").count() == 0

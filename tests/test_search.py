@@ -149,3 +149,19 @@ def test_queries_beyond_plain_words_use_whoosh(engine: SearchEngine) -> None:
         with engine.reading() as state:
             assert state.match(parsed.query)[1] is None, text
     assert engine.search(SearchRequest(q='"cross panama"')).total == 1
+
+
+def test_snippets_read_as_text_not_markup() -> None:
+    from search.highlighting import readable
+
+    assert readable("Regional Security\nSecurity cooperation") == (
+        "Regional Security — Security cooperation"
+    )
+    assert readable("| Country | Year |\n|---|:---:|\n| Panama | 2024 |") == (
+        "Country · Year — Panama · 2024"
+    )
+    text = "| Country | Year |\n|---|---|\n| Panama | 2024 |"
+    start = text.index("Panama")
+    assert snippet(text, [(start, start + 6)]).snippet == (
+        "Country · Year — <mark>Panama</mark> · 2024"
+    )

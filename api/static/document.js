@@ -72,7 +72,10 @@ function passageSection(doc, passage, text, index, spans) {
   return section;
 }
 
-/** Split the full text at the passages' offsets; text outside passages is shown plainly. */
+/** The passages in order, cut from the full text at their offsets.
+
+Text outside every passage (header lines, dates, "image source from:…", boilerplate) is what the
+metadata above already says, or noise: the document is shown as its metadata plus its passages. */
 function renderBody(doc, matches) {
   const text = doc.text || "";
   const passages = [...(doc.passages || [])].sort((a, b) => (a.ordinal ?? 0) - (b.ordinal ?? 0));
@@ -86,8 +89,6 @@ function renderBody(doc, matches) {
     let shift = 0; // where the shown text starts within the passage's own text
     if (usable && text) {
       const start = Math.max(passage.start, cursor);
-      const gap = text.slice(cursor, start);
-      if (gap.trim()) nodes.push(el("p", { class: "between", text: gap.trim() }));
       body = text.slice(start, passage.end);
       shift = start - passage.start;
       cursor = Math.max(cursor, passage.end);
@@ -99,7 +100,6 @@ function renderBody(doc, matches) {
       .filter(([s, e]) => s >= 0 && e <= shown.length);
     nodes.push(passageSection(doc, passage, shown, i, spans));
   });
-  if (usable && text.slice(cursor).trim()) nodes.push(el("p", { class: "between", text: text.slice(cursor).trim() }));
   if (!passages.length && text) nodes.push(el("p", { class: "passage-text", text }));
   return nodes;
 }
