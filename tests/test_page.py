@@ -397,3 +397,39 @@ def test_document_view_is_metadata_plus_passages(page) -> None:  # type: ignore[
     body = page.locator("#doc-body").inner_text()
     assert "image source from" not in body
     assert page.locator("#doc-body > :not(section.passage)").count() == 0
+
+
+AXE_VIEWS = [
+    "/",
+    "/?q=huawei",
+    "/?q=Huawei+5G+Costa+Rica",
+    "/?q=zanzibar+security",
+    "/?q=migraton",
+    "/?q=huawei&country=EC",
+    f"/documents/{HUAWEI_DOC}?passage={HUAWEI_DOC}%231&q=huawei",
+    "/documents/no-such-document.txt",
+]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [1280, 390])
+def test_axe_finds_no_violation_on_any_view(browser, server: Server, scheme, width) -> None:  # type: ignore[no-untyped-def]
+    """axe-core (Deque's engine) on every view, light and dark, desktop and phone: 0 violations."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, color_scheme=scheme, base_url=server.url
+    )
+    tab = context.new_page()
+    try:
+        for url in AXE_VIEWS:
+            tab.goto(url)
+            expect(tab.locator("[aria-busy=true]")).to_have_count(0)
+            expect(tab.locator("#summary, #doc-title").first).not_to_have_text(
+                re.compile(r"^(Loading…)?$")
+            )
+            result = axe.run(tab)
+            assert result.violations_count == 0, f"{url}\n{result.generate_report()}"
+    finally:
+        context.close()
