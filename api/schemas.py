@@ -148,6 +148,11 @@ class QueryInfoSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "The words' minimum-should-match; null when operators decide"},
     )
+    relaxed_from = fields.Nested(
+        MatchSchema,
+        allow_none=True,
+        metadata={"description": "The graded reading relaxed to `any` for finding too few"},
+    )
     diagnosis = fields.Nested(
         DiagnosisSchema, allow_none=True, metadata={"description": "Only when nothing matched"}
     )

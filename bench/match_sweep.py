@@ -25,28 +25,29 @@ from search.evaluation import (
 from search.searching import SearchEngine
 
 SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "scifact-train"
-# (words all required up to, mostly required up to, share then, share beyond); None: any word.
-RULES: list[tuple[int, int, float, float] | None] = [
+# (words all required up to, mostly required up to, share then, share beyond, at most this
+# many required, sentences match any word); None: any word.
+Rule = tuple[int, int, float, float, int | None, bool]
+RULES: list[Rule | None] = [
+    (3, 8, 0.75, 0.5, None, True),
+    (3, 8, 0.75, 0.5, None, False),
     None,
-    (3, 8, 0.75, 0.5),
-    (3, 5, 0.75, 0.0),
-    (3, 4, 0.75, 0.0),
-    (2, 4, 0.75, 0.0),
-    (3, 8, 0.5, 0.25),
-    (3, 8, 0.5, 0.0),
-    (3, 3, 0.0, 0.0),
+    (3, 3, 0.0, 0.0, None, False),
+    (3, 8, 0.75, 0.5, 2, False),
 ]
 
 
-def apply(rule: tuple[int, int, float, float] | None) -> None:
+def apply(rule: Rule | None) -> None:
     """Set the graded rule's constants (None: every query reads as "any word")."""
     if rule is None:
-        rule = (1, 1, 0.0, 0.0)
+        rule = (1, 1, 0.0, 0.0, None, False)
     (
         querying.MAX_ALL_REQUIRED,
         querying.MAX_MOSTLY_REQUIRED,
         querying.AT_LEAST_SHARE,
         querying.LONG_QUERY_SHARE,
+        querying.MAX_REQUIRED,
+        querying.SENTENCES_MATCH_ANY,
     ) = rule
 
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.match_sweep", description=__doc__)
     parser.add_argument("--workdir", type=Path, default=Path("var/match-sweep"))
     parser.add_argument("--queries", type=int, default=0, help="first N judged claims (0: all)")
+    parser.add_argument("--skip", type=int, default=0, help="rules to skip (resume a sweep)")
     args = parser.parse_args(argv)
     collection = load_collection(
         SCIFACT / "corpus.jsonl", SCIFACT / "queries.jsonl", SCIFACT / "qrels" / "train.tsv"
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     queries = list(collection.judged_queries.items())
     if args.queries:
         queries = queries[: args.queries]
-    for rule in RULES:
+    for rule in RULES[args.skip :]:
         apply(rule)
         engine = SearchEngine(index_dir)
         per_query = {}

@@ -31,8 +31,12 @@ MAX_ALL_REQUIRED = 3
 # Up to this many words, AT_LEAST_SHARE of them (rounded down) must match ...
 MAX_MOSTLY_REQUIRED = 8
 AT_LEAST_SHARE = 0.75
-# ... and beyond it, this share.
+# ... and beyond it, this share ...
 LONG_QUERY_SHARE = 0.5
+# ... but never more than this many words (None: no cap).
+MAX_REQUIRED: int | None = None
+# Sentences and questions (function words present) match any content word past three.
+SENTENCES_MATCH_ANY = True
 OR_COORDINATION = 0.9
 MATCH_MODES = ("auto", "all", "any")
 
@@ -53,11 +57,17 @@ class MatchRule:
     of: int
 
 
-def match_rule(words: int, match: str = "auto") -> MatchRule:
-    """The graded minimum-should-match for a query of `words` distinct content words."""
+def match_rule(words: int, match: str = "auto", sentence: bool = False) -> MatchRule:
+    """The graded minimum-should-match for a query of `words` distinct content words.
+
+    A sentence or question (it has function words: "the", "what", "is") past MAX_ALL_REQUIRED
+    content words matches any of them: a pasted line shares only some words with the passages
+    that answer it, and requiring more lost a fifth of SciFact's relevant abstracts
+    (docs/relevance.md). Keyword queries get the graded rule.
+    """
     if words <= 1 or match == "all":
         return MatchRule("all", words, words)
-    if match == "any":
+    if match == "any" or (sentence and SENTENCES_MATCH_ANY and words > MAX_ALL_REQUIRED):
         return MatchRule("any", 1, words)
     if words <= MAX_ALL_REQUIRED:
         required = words
@@ -65,6 +75,8 @@ def match_rule(words: int, match: str = "auto") -> MatchRule:
         required = int(words * AT_LEAST_SHARE)
     else:
         required = int(words * LONG_QUERY_SHARE)
+    if MAX_REQUIRED is not None and words > MAX_ALL_REQUIRED:
+        required = min(required, MAX_REQUIRED)
     if required >= words:
         return MatchRule("all", words, words)
     if required <= 1:
@@ -184,7 +196,8 @@ class QueryReader:
         # Written boolean operators ask for boolean logic: "a b NOT c" must not become "a OR b
         # OR NOT c", so such queries keep AND between their words whatever their length.
         operators = _OPERATOR_RE.search(syntax) is not None
-        rule = None if operators else match_rule(len(dict.fromkeys(words)), match)
+        sentence = is_sentence(syntax)
+        rule = None if operators else match_rule(len(dict.fromkeys(words)), match, sentence)
         try:
             group = "and" if rule is None else self._group(words, rule)
             query = self._parsers[group].parse(syntax)
@@ -197,7 +210,7 @@ class QueryReader:
             return self._fallback(text, "unreadable operators", match)
         optional: frozenset[str] = frozenset()
         if rule is not None:
-            rule, optional = self._clause_rule(query, rule, match)
+            rule, optional = self._clause_rule(query, rule, match, sentence)
         return ParsedQuery(
             text, query, plain=False, words=tuple(words), rule=rule, optional=optional
         )
@@ -235,16 +248,17 @@ class QueryReader:
             return ParsedQuery(text, wq.NullQuery, plain=True)
         # The same rule for plain and syntax queries, so a pasted sentence with a hyphen or a
         # parenthesis is read like the same sentence without it.
-        rule = match_rule(len(dict.fromkeys(words)), match)
+        sentence = is_sentence(text)
+        rule = match_rule(len(dict.fromkeys(words)), match, sentence)
         group = self._group(words, rule)
         query = self._parsers[group].parse(" ".join(words))
-        rule, optional = self._clause_rule(query, rule, match)
+        rule, optional = self._clause_rule(query, rule, match, sentence)
         return ParsedQuery(
             text, query, plain=True, words=tuple(words), rule=rule, optional=optional
         )
 
     def _clause_rule(
-        self, query: wq.Query, rule: MatchRule, match: str
+        self, query: wq.Query, rule: MatchRule, match: str, sentence: bool
     ) -> tuple[MatchRule, frozenset[str]]:
         """The rule counted over the OR's clauses (words that stem alike, or a phrase, are one
         clause), common words left out of the count; and those words' stems."""
@@ -264,8 +278,8 @@ class QueryReader:
         )
         counted = len(query.subqueries) - len(optional)
         if counted == 0:  # nothing but common words: every word counts
-            return match_rule(len(query.subqueries), match), frozenset()
-        return match_rule(counted, match), optional
+            return match_rule(len(query.subqueries), match, sentence), frozenset()
+        return match_rule(counted, match, sentence), optional
 
     def _group(self, words: list[str], rule: MatchRule) -> str:
         """AND when every word is required and none is a common word; else a counted OR."""
@@ -282,6 +296,12 @@ class QueryReader:
                 stems.update(t.text for t in self.analyzer(word, mode="query", removestops=False))
             self._common = frozenset(stems)
         return self._common
+
+
+def is_sentence(text: str) -> bool:
+    """True when text reads as a sentence or question: it has a function word ("the", "what")."""
+    common = common_words()
+    return any(word in common for word in _WORD_RE.findall(text.lower()))
 
 
 def positive_leaves(query: wq.Query) -> list[wq.Query]:

@@ -93,6 +93,8 @@ class QueryInfo:
     message: str | None
     rescored: bool
     match: MatchInfo | None = None
+    # The graded reading that found too few passages and was relaxed to "any", or None.
+    relaxed_from: MatchInfo | None = None
     diagnosis: Diagnosis | None = None
     showing_results_for: str | None = None
 

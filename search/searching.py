@@ -50,6 +50,10 @@ from search.suggesting import SUGGEST_BELOW, suggest
 
 __all__ = ["RESCORE_WINDOW", "SORTS", "SearchEngine", "SearchRequest"]
 
+# A graded reading ("at least 3 of 4 words") that finds fewer passages than one page of results
+# is relaxed to "any word": an analyst is never left with a near-empty page when the words
+# exist, and on SciFact's claims the strict reading alone lost relevant abstracts.
+RELAX_BELOW = 10
 # BM25F parameters; tuned on SciFact training claims (docs/relevance.md).
 BM25_B = 0.75
 BM25_K1 = 1.2
@@ -144,22 +148,23 @@ class SearchEngine:
         """
         started = time.perf_counter()
         parsed = self.query_reader.parse(request.q, request.match)
+        relaxed_from: MatchInfo | None = None
         with self.reading() as snap:
             fx = snap.facets
-            if parsed.is_empty:
-                matched, ranked = fx.live, None
-            else:
-                matched, ranked = snap.match(parsed.query, parsed.required, parsed.optional)
             doc_docnums = None
             if request.doc_id:
                 doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
             masks = filter_masks(
                 self.facets, fx, request.filters, request.date_from, request.date_to, doc_docnums
             )
-            final = matched.copy()
-            for mask in masks.values():
-                final &= mask
-            total = int(final.sum())
+            matched, ranked, final, total = self._matches(snap, parsed, masks)
+            rule = parsed.rule
+            if rule is not None and rule.mode == "at_least" and total < RELAX_BELOW:
+                # Too few passages have most of the words: show those with any of them,
+                # ranked by how many and how well they match, and say so.
+                relaxed_from = MatchInfo(rule.mode, rule.required, rule.of)
+                parsed = self.query_reader.parse(request.q, "any")
+                matched, ranked, final, total = self._matches(snap, parsed, masks)
             hits, rescored = self._page_hits(snap, parsed, request, final, total, masks, ranked)
             raw, truncated = count_facets(
                 self.facets, fx, matched, masks, request.filters, request.facet_size
@@ -178,12 +183,19 @@ class SearchEngine:
                 corrected.took_ms = round((time.perf_counter() - started) * 1000, 2)
                 return corrected
         rule = parsed.rule
+        message = parsed.message
+        if relaxed_from is not None:
+            message = (
+                f"fewer than {RELAX_BELOW} passages have at least {relaxed_from.required} of "
+                f"the {relaxed_from.of} words: showing passages with any of them"
+            )
         return SearchResult(
             query=request.q,
             query_info=QueryInfo(
                 interpreted="" if parsed.is_empty else str(parsed.query),
                 fallback=parsed.fallback,
-                message=parsed.message,
+                message=message,
+                relaxed_from=relaxed_from,
                 rescored=rescored,
                 match=MatchInfo(rule.mode, rule.required, rule.of) if rule else None,
                 diagnosis=diagnosis,
@@ -199,6 +211,19 @@ class SearchEngine:
             facets_truncated=truncated,
             suggestion=suggestion,
         )
+
+    def _matches(
+        self, snap: Snapshot, parsed: ParsedQuery, masks: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, Any, np.ndarray, int]:
+        """The query's own matches (and scores), the final set under the filters, its size."""
+        if parsed.is_empty:
+            matched, ranked = snap.facets.live, None
+        else:
+            matched, ranked = snap.match(parsed.query, parsed.required, parsed.optional)
+        final = matched.copy()
+        for mask in masks.values():
+            final &= mask
+        return matched, ranked, final, int(final.sum())
 
     def count(self, snap: Snapshot, parsed: ParsedQuery, masks: dict[str, np.ndarray]) -> int:
         """How many passages a parsed query matches under the given filter masks."""

@@ -223,7 +223,12 @@ function renderReading(state, info) {
   const match = info.match;
   const link = (text, value) =>
     el("a", { href: pageHref({ ...state, match: value, page: 1 }), "data-nav": true, text });
-  if (match && match.mode === "at_least") {
+  if (info.relaxed_from) {
+    const from = info.relaxed_from;
+    // The server says why (its threshold included); the link asks for every word after all.
+    const why = info.message || `showing passages with any of your ${from.of} words`;
+    reading.append(`${why[0].toUpperCase()}${why.slice(1)} — `, link("require all", "all"));
+  } else if (match && match.mode === "at_least") {
     reading.append(
       `Showing passages with at least ${match.required} of your ${match.of} words — `,
       link("require all", "all"),
