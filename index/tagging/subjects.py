@@ -1,0 +1,209 @@
+"""Document-level country analysis: datelines, salience and the subject countries.
+
+`countries` is every country a text concerns; `subject_countries` are the ones it is *about*,
+strongest first, scored the way an editor reads a story: the headline and the dateline count
+most, then the lead, then how often a country recurs. The weights live in `subjects.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from index.tagging import places
+from index.tagging.countries import CountryTagger, Match
+
+WEIGHTS_FILE = Path(__file__).parent / "subjects.json"
+
+_MONTH = (
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+    r"|(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?"
+)
+# "DARIEN, Conn., March 13 -", "NEW YORK, June 1 -", "TAIPEI (Taiwan News) —", "Tokyo (AP) -":
+# a place of one to three comma-separated parts, an optional agency, an optional date, a dash.
+_DATELINE = re.compile(
+    r"^[ \t]*(?P<place>[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){0,3}"
+    r"(?:,[ \t]*[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){0,2}){0,2}?)"
+    r"[ \t]*(?:\((?P<agency>[^)\n]{2,60})\))?"
+    rf"[ \t]*(?:,[ \t]*(?P<date>(?:{_MONTH})[ \t]+\d{{1,2}}))?"
+    r"[ \t]*[—–-]+(?=\s|$)",
+    re.M,
+)
+# Datelines open a story: look no further than this into the text.
+_DATELINE_REACH = 600
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+
+
+@dataclass(frozen=True)
+class Dateline:
+    """The dateline of a story: where the place part is and which country it resolves to."""
+
+    start: int
+    end: int
+    place: str
+    code: str
+    how: str
+    agency: str | None = None
+
+
+@dataclass
+class Analysis:
+    """What a document says about countries, with the evidence for each."""
+
+    countries: list[str]
+    subject_countries: list[str]
+    scores: dict[str, float]
+    matches: list[Match]
+    dateline: Dateline | None
+    headline: tuple[int, int] | None
+    lead: tuple[int, int] | None
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, float]:
+    """The salience weights, every one a number (loud on a missing or malformed entry)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    weights = {k: v for k, v in data.items() if not k.startswith("_")}
+    required = {
+        "headline",
+        "dateline",
+        "lead",
+        "mention",
+        "relative_threshold",
+        "absolute_threshold",
+        "lead_chars",
+        "max_subjects",
+    }
+    missing = required - set(weights)
+    if missing:
+        raise ValueError(f"{path}: missing weights {sorted(missing)}")
+    for key, value in weights.items():
+        if key == "kind" and isinstance(value, dict):
+            continue
+        if not isinstance(value, int | float):
+            raise ValueError(f"{path}: weight {key!r} must be a number")
+    return weights
+
+
+def find_dateline(text: str, tagger: CountryTagger) -> Dateline | None:
+    """The dateline near the top of text whose place resolves to a country, if any."""
+    for m in _DATELINE.finditer(text, 0, min(len(text), _DATELINE_REACH)):
+        place = m.group("place")
+        # A place in ordinary case needs an agency or a date to read as a dateline, not a
+        # sentence with a dash ("Costa Rica - Taiwan ties").
+        if not place.isupper() and not (m.group("agency") or m.group("date")):
+            continue
+        if len(place.split()) > 6:
+            continue
+        resolved = resolve_place(place, tagger)
+        if resolved is None:
+            continue
+        code, how = resolved
+        start = m.start("place")
+        return Dateline(start, start + len(place), place, code, how, m.group("agency"))
+    return None
+
+
+def resolve_place(place: str, tagger: CountryTagger) -> tuple[str, str] | None:
+    """The country of a dateline place ("DARIEN, Conn." → US) and how it was found."""
+    parts = [p.strip() for p in place.split(",") if p.strip()]
+    # The most specific qualifier is last ("Cambridge, Mass."): try it first, then the city.
+    for part in reversed(parts):
+        alias = tagger.lookup(part)
+        if alias is not None and alias.code is not None:
+            code, _ = alias.resolve(part, 0, len(part))
+            if code is not None:
+                return code, places.CITY if alias.kind == places.CITY else alias.kind
+    code = places.city_lookup().get(places.fold(parts[0])) if parts else None
+    return (code, places.CITY) if code else None
+
+
+def _headline(text: str) -> tuple[int, int] | None:
+    """The first non-blank line when it reads as a headline (short, no closing full stop)."""
+    m = re.search(r"\S[^\n]*", text)
+    if m is None:
+        return None
+    line = m.group().rstrip()
+    if len(line.split()) > 25 or line.endswith((".", ",", ";", ":")):
+        return None
+    return m.start(), m.start() + len(line)
+
+
+def _lead(text: str, after: int, chars: int) -> tuple[int, int]:
+    """The lead: from `after` to the end of the first sentence ending past `chars` characters."""
+    start = after
+    while start < len(text) and text[start].isspace():
+        start += 1
+    end = min(len(text), start + chars)
+    m = _SENTENCE_END.search(text, end)
+    if m is not None and m.start() - end < 200:
+        end = m.start() + 1
+    return start, end
+
+
+def analyze(text: str, tagger: CountryTagger | None = None) -> Analysis:
+    """Countries, subject countries (strongest first) and their evidence for a whole document."""
+    from index.tagging import country_tagger
+
+    tagger = tagger or country_tagger()
+    weights = _weights()
+    kind_weights: dict[str, float] = weights.get("kind", {})  # type: ignore[assignment]
+    matches = list(tagger.matches(text))
+    headline = _headline(text)
+    dateline = find_dateline(text, tagger)
+    body_from = headline[1] if headline else 0
+    if dateline is not None and dateline.end > body_from:
+        body_from = dateline.end
+    lead = _lead(text, body_from, int(weights["lead_chars"]))
+    scores: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    in_headline: set[str] = set()
+    in_lead: set[str] = set()
+    for m in matches:
+        counts[m.code] = counts.get(m.code, 0.0) + kind_weights.get(m.kind, 1.0)
+        if headline and headline[0] <= m.start < headline[1]:
+            in_headline.add(m.code)
+        elif lead[0] <= m.start < lead[1]:
+            in_lead.add(m.code)
+    for code, count in counts.items():
+        # Repetition counts with diminishing returns: the tenth mention adds little.
+        scores[code] = weights["mention"] * math.log1p(count)
+    for code in in_headline:
+        scores[code] += weights["headline"]
+    for code in in_lead:
+        scores[code] += weights["lead"]
+    countries = list(dict.fromkeys(m.code for m in matches))
+    if dateline is not None:
+        scores[dateline.code] = scores.get(dateline.code, 0.0) + weights["dateline"]
+        if dateline.code not in countries:
+            countries.insert(0, dateline.code)
+    ranked = sorted(scores, key=lambda c: (-scores[c], countries.index(c)))
+    subjects: list[str] = []
+    if ranked:
+        top = scores[ranked[0]]
+        floor = max(weights["absolute_threshold"], weights["relative_threshold"] * top)
+        subjects = [c for c in ranked if scores[c] >= floor][: int(weights["max_subjects"])]
+    return Analysis(
+        countries=countries,
+        subject_countries=subjects,
+        scores={c: round(scores[c], 3) for c in ranked},
+        matches=matches,
+        dateline=dateline,
+        headline=headline,
+        lead=lead,
+    )
+
+
+def subject_countries(text: str) -> list[str]:
+    """The countries a document is about, strongest first."""
+    return analyze(text).subject_countries
+
+
+@lru_cache(maxsize=1)
+def _weights() -> dict[str, Any]:
+    return load_weights()
