@@ -431,7 +431,8 @@ def build_alias_table(
 
 def _add_places(table: dict[str, Alias], data: dict[str, Any], named: dict[str, str]) -> None:
     """Add states, divisions, abbreviations and cities; country names and curated aliases win."""
-    common = set(data["common_words"])
+    # Folded, so that "Salé" and its variant "Sale" are both common words.
+    common = {places.fold(word) for word in data["common_words"]}
     after = Rule(only_after=re.compile(f"(?:{data['abbreviation_after']})"))
     # States before divisions before cities: "New York" is the state, "Victoria" the AU state.
     for place in places.us_state_places(data):
@@ -440,12 +441,15 @@ def _add_places(table: dict[str, Alias], data: dict[str, Any], named: dict[str, 
             table.setdefault(place.name, Alias(place.code, after, place.kind))
         else:
             table.setdefault(place.name, Alias(place.code, None, place.kind))
+    running = set(data.get("division_running_text", []))
     for place in places.division_places(data):
-        table.setdefault(place.name, Alias(place.code, None, place.kind, (), place.name in common))
+        flag = place.code not in running or places.fold(place.name) in common
+        table.setdefault(place.name, Alias(place.code, None, place.kind, (), flag))
     for place in places.city_places(data):
         name = re.sub(r"\s*\([^)]*\)", "", place.name)
         if name and name[:1].isupper():
-            table.setdefault(name, Alias(place.code, None, place.kind, (), name in common))
+            flag = places.fold(name) in common
+            table.setdefault(name, Alias(place.code, None, place.kind, (), flag))
     for key, spec in data.get("readings", {}).items():
         default = spec["default"]
         kind = spec.get("kind", places.CITY)
@@ -455,7 +459,7 @@ def _add_places(table: dict[str, Alias], data: dict[str, Any], named: dict[str, 
         base = {k: v for k, v in spec.items() if k not in ("default", "kind", "readings")}
         rule = _rule(base, named) if base else None
         for name in key.split("|"):
-            table[name] = Alias(default, rule, kind, readings, name in common)
+            table[name] = Alias(default, rule, kind, readings, places.fold(name) in common)
 
 
 def trie_regex(words: Iterable[str]) -> str:

@@ -116,6 +116,9 @@ def resolve_place(place: str, tagger: CountryTagger) -> tuple[str, str] | None:
     for part in reversed(parts):
         alias = tagger.lookup(part)
         if alias is not None and alias.code is not None:
+            # An abbreviation's rule wants "Place, " before it: here the dateline gives that.
+            if alias.kind == places.ABBREVIATION:
+                return alias.code, alias.kind
             code, _ = alias.resolve(part, 0, len(part))
             if code is not None:
                 return code, places.CITY if alias.kind == places.CITY else alias.kind
