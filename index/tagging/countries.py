@@ -228,9 +228,7 @@ class CountryTagger:
             if match.code in confirmed:
                 yield match
 
-    def _qualifier(
-        self, text: str, raw: list[tuple[int, int, str, Alias]], i: int
-    ) -> str | None:
+    def _qualifier(self, text: str, raw: list[tuple[int, int, str, Alias]], i: int) -> str | None:
         """The country of a region right after raw[i] and a comma ("Paris, Texas"), if any."""
         if i + 1 >= len(raw):
             return None
@@ -453,9 +451,7 @@ def _add_places(table: dict[str, Alias], data: dict[str, Any], named: dict[str, 
     for key, spec in data.get("readings", {}).items():
         default = spec["default"]
         kind = spec.get("kind", places.CITY)
-        readings = tuple(
-            Reading(r["code"], _rule(r, named)) for r in spec.get("readings", [])
-        )
+        readings = tuple(Reading(r["code"], _rule(r, named)) for r in spec.get("readings", []))
         base = {k: v for k, v in spec.items() if k not in ("default", "kind", "readings")}
         rule = _rule(base, named) if base else None
         for name in key.split("|"):

@@ -65,7 +65,7 @@ class Analysis:
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, float]:
+def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, Any]:
     """The salience weights, every one a number (loud on a missing or malformed entry)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     weights = {k: v for k, v in data.items() if not k.startswith("_")}
@@ -155,7 +155,7 @@ def analyze(text: str, tagger: CountryTagger | None = None) -> Analysis:
 
     tagger = tagger or country_tagger()
     weights = _weights()
-    kind_weights: dict[str, float] = weights.get("kind", {})  # type: ignore[assignment]
+    kind_weights: dict[str, float] = weights.get("kind", {})
     matches = list(tagger.matches(text))
     headline = _headline(text)
     dateline = find_dateline(text, tagger)
@@ -209,4 +209,5 @@ def subject_countries(text: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _weights() -> dict[str, Any]:
+    """The salience weights, read once per process."""
     return load_weights()

@@ -118,3 +118,38 @@ class TopicTagger:
         passed = [t.id for t in self._topics if scores.get(t.id, 0.0) >= t.threshold]
         # Strongest first; the taxonomy order breaks ties so output is deterministic.
         return sorted(passed, key=lambda tid: (-scores[tid], order[tid]))
+
+    def evidence(self, text: str) -> list[dict[str, Any]]:
+        """Each counted term occurrence: span, matched term, topic id and weight (explain)."""
+        fold_ = self._fold
+        tokens: list[tuple[str, int, int]] = []
+        for m in _TOKEN.finditer(text):
+            folded = fold_(m.group().lower())
+            if folded:
+                tokens.append((folded, m.start(), m.end()))
+        words = tuple(t for t, _, _ in tokens)
+        out: list[dict[str, Any]] = []
+        i, n = 0, len(words)
+        # The same longest-phrase-first scan as scores(), keeping where each hit was.
+        while i < n:
+            entries = self._index.get(words[i])
+            step = 1
+            for key, contributions in entries or ():
+                k = len(key)
+                if k == 1 or words[i : i + k] == key:
+                    start, end = tokens[i][1], tokens[i + k - 1][2]
+                    for t, w in contributions:
+                        out.append(
+                            {
+                                "topic": self._topics[t].id,
+                                "start": start,
+                                "end": end,
+                                "text": text[start:end],
+                                "term": " ".join(key),
+                                "weight": w,
+                            }
+                        )
+                    step = k
+                    break
+            i += step
+        return out
