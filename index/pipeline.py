@@ -58,5 +58,5 @@ def parse_document(
         size=stat.st_size,
         mtime=stat.st_mtime,
         format=fmt,
-        subject_countries=subject_countries(text),
+        subject_countries=subject_countries(text, metadata.title),
     )

@@ -37,6 +37,7 @@ _DATELINE = re.compile(
 # Datelines open a story: look no further than this into the text.
 _DATELINE_REACH = 600
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+_LINE = re.compile(r"\S[^\n]*")
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,14 @@ def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, Any]:
         "absolute_threshold",
         "lead_chars",
         "max_subjects",
+        "actor",
+        "actor_words",
     }
     missing = required - set(weights)
     if missing:
         raise ValueError(f"{path}: missing weights {sorted(missing)}")
     for key, value in weights.items():
-        if key == "kind" and isinstance(value, dict):
+        if key in ("kind", "actor_words") and isinstance(value, dict | list):
             continue
         if not isinstance(value, int | float):
             raise ValueError(f"{path}: weight {key!r} must be a number")
@@ -126,15 +129,23 @@ def resolve_place(place: str, tagger: CountryTagger) -> tuple[str, str] | None:
     return (code, places.CITY) if code else None
 
 
-def _headline(text: str) -> tuple[int, int] | None:
-    """The first non-blank line when it reads as a headline (short, no closing full stop)."""
-    m = re.search(r"\S[^\n]*", text)
-    if m is None:
-        return None
-    line = m.group().rstrip()
-    if len(line.split()) > 25 or line.endswith((".", ",", ";", ":")):
-        return None
-    return m.start(), m.start() + len(line)
+def _headline(text: str, title: str | None = None) -> tuple[int, int] | None:
+    """Where the headline is: the given title's first occurrence, else the first line that
+    reads as one (three to 25 words, no closing full stop) among the first few lines."""
+    if title:
+        at = text.find(title, 0, _DATELINE_REACH + len(title))
+        if at >= 0:
+            return at, at + len(title)
+    for m in _LINE.finditer(text, 0, min(len(text), _DATELINE_REACH)):
+        line = m.group().rstrip()
+        words = len(line.split())
+        # "Sunday", "11-02-2025 Vol 2132": header furniture, not the headline.
+        if words < 3 or not any(ch.isalpha() for ch in line) or _DATELINE.match(line):
+            continue
+        if words > 25 or line.endswith((".", ",", ";", ":")):
+            return None
+        return m.start(), m.start() + len(line)
+    return None
 
 
 def _lead(text: str, after: int, chars: int) -> tuple[int, int]:
@@ -149,15 +160,21 @@ def _lead(text: str, after: int, chars: int) -> tuple[int, int]:
     return start, end
 
 
-def analyze(text: str, tagger: CountryTagger | None = None) -> Analysis:
-    """Countries, subject countries (strongest first) and their evidence for a whole document."""
+def analyze(text: str, title: str | None = None, tagger: CountryTagger | None = None) -> Analysis:
+    """Countries, subject countries (strongest first) and their evidence for a whole document.
+
+    title, when the caller knows it (the indexer's metadata), locates the headline; otherwise
+    the first line that reads as a headline is taken.
+    """
     from index.tagging import country_tagger
 
     tagger = tagger or country_tagger()
     weights = _weights()
     kind_weights: dict[str, float] = weights.get("kind", {})
     matches = list(tagger.matches(text))
-    headline = _headline(text)
+    headline = _headline(text, title)
+    actor = _actor_pattern()
+    actor_weight = float(weights["actor"])
     dateline = find_dateline(text, tagger)
     body_from = headline[1] if headline else 0
     if dateline is not None and dateline.end > body_from:
@@ -168,6 +185,11 @@ def analyze(text: str, tagger: CountryTagger | None = None) -> Analysis:
     in_headline: set[str] = set()
     in_lead: set[str] = set()
     for m in matches:
+        # "US Secretary of State", "Chinese officials": the country acts rather than being the
+        # place the story is about, so the mention weighs less.
+        if actor.match(text, m.end) is not None:
+            counts[m.code] = counts.get(m.code, 0.0) + actor_weight
+            continue
         counts[m.code] = counts.get(m.code, 0.0) + kind_weights.get(m.kind, 1.0)
         if headline and headline[0] <= m.start < headline[1]:
             in_headline.add(m.code)
@@ -202,9 +224,16 @@ def analyze(text: str, tagger: CountryTagger | None = None) -> Analysis:
     )
 
 
-def subject_countries(text: str) -> list[str]:
+def subject_countries(text: str, title: str | None = None) -> list[str]:
     """The countries a document is about, strongest first."""
-    return analyze(text).subject_countries
+    return analyze(text, title).subject_countries
+
+
+@lru_cache(maxsize=1)
+def _actor_pattern() -> re.Pattern[str]:
+    """Words after a country that make it an actor: "US Secretary", "Chinese officials"."""
+    words = sorted(_weights()["actor_words"], key=len, reverse=True)
+    return re.compile(r"[\s-]+(?:" + "|".join(map(re.escape, words)) + r")\b", re.I)
 
 
 @lru_cache(maxsize=1)
