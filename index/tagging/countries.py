@@ -457,11 +457,14 @@ def _add_places(table: dict[str, Alias], data: dict[str, Any], named: dict[str, 
     for place in places.division_places(data):
         flag = place.code not in running or places.fold(place.name) in common
         table.setdefault(place.name, Alias(place.code, None, place.kind, (), flag))
+    # "Jordan Henderson", "Lincoln Continental": a city right after a capitalised word is
+    # usually part of a name.
+    city_rule = Rule(not_after=re.compile(f"(?:{data['city_not_after']})\\Z"))
     for place in places.city_places(data):
         name = re.sub(r"\s*\([^)]*\)", "", place.name)
         if name and name[:1].isupper():
             flag = places.fold(name) in common
-            table.setdefault(name, Alias(place.code, None, place.kind, (), flag))
+            table.setdefault(name, Alias(place.code, city_rule, place.kind, (), flag))
     for key, spec in data.get("readings", {}).items():
         default = spec["default"]
         kind = spec.get("kind", places.CITY)

@@ -117,6 +117,9 @@ def division_places(data: dict[str, Any]) -> Iterator[Place]:
     for name, codes in owners.items():
         if len(codes) == 1:
             yield Place(name, next(iter(codes)), DIVISION)
+    for code, names in data.get("extra_divisions", {}).items():
+        for name in names:
+            yield Place(name, code, DIVISION)
 
 
 def city_places(data: dict[str, Any]) -> Iterator[Place]:
