@@ -219,7 +219,11 @@ class CountryTagger:
         for i, (start, end, name, alias) in enumerate(raw):
             if alias.code is None:
                 continue
-            code, by_context = alias.resolve(source, start, end)
+            caps = recased is not None and text[start:end] != name
+            # Rules are written for ordinary case: a match as written is checked against the
+            # text as written, a title-cased one against the title-cased text.
+            context = source if caps else text
+            code, by_context = alias.resolve(context, start, end)
             rule = "context rule" if by_context else RULE_LABELS.get(alias.kind, "alias")
             region = self._qualifier(source, raw, i)
             if region is not None and alias.kind in (places.CITY, "capital"):
@@ -229,7 +233,6 @@ class CountryTagger:
                 continue
             if code is None:
                 continue
-            caps = recased is not None and text[start:end] != name
             match = Match(start, end, text[start:end], code, alias.kind, rule, caps)
             if caps and name in self._caps_confirm:
                 # "CHAD", "TURKEY" in a headline: only when the text names the country too.
