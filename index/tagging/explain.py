@@ -25,9 +25,12 @@ def _where(start: int, analysis: Any) -> str:
     return "body"
 
 
-def explain_tags(text: str) -> dict[str, Any]:
-    """Countries (every one and the subject ones, with evidence) and topics (with terms) of text."""
-    analysis = analyze(text)
+def explain_tags(text: str, title: str | None = None) -> dict[str, Any]:
+    """Countries (every one and the subject ones, with evidence) and topics (with terms) of text.
+
+    title, when known, locates the headline (as in `analyze`); offsets are into text.
+    """
+    analysis = analyze(text, title)
     topics = topic_tagger()
     evidence: dict[str, list[dict[str, Any]]] = {code: [] for code in analysis.countries}
     dateline = analysis.dateline
