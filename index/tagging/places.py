@@ -42,6 +42,10 @@ _CITY_RECORD = re.compile(
 )
 
 
+_UMLAUTS = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"}
+_UMLAUT = re.compile("[äöüÄÖÜß]")
+
+
 @dataclass(frozen=True)
 class Place:
     """One surface name of a place and the country it lies in."""
@@ -84,6 +88,8 @@ def world_cities() -> tuple[tuple[str, str, int], ...]:
 
 def fold(name: str) -> str:
     """A case- and accent-insensitive key for looking names up ("SÃO PAULO" → "sao paulo")."""
+    # "St. Louis" and "ST LOUIS" are one name.
+    name = name.replace(".", " ")
     if name.isascii():
         # Most names: no accents to strip, and this path is 5x cheaper.
         return " ".join(name.lower().split())
@@ -157,9 +163,13 @@ def city_lookup() -> dict[str, str]:
     def build() -> list[list[Any]]:
         best: dict[str, tuple[str, int]] = {}
         for name, code, pop in world_cities():
-            key = fold(name)
-            if key not in best or pop > best[key][1]:
-                best[key] = (code, pop)
+            keys = {fold(name)}
+            if _UMLAUT.search(name):
+                # Wire copy without umlauts writes "DUESSELDORF", "MUENCHEN".
+                keys.add(fold(_UMLAUT.sub(lambda m: _UMLAUTS[m.group()], name)))
+            for key in keys:
+                if key not in best or pop > best[key][1]:
+                    best[key] = (code, pop)
         return [[key, code] for key, (code, _) in best.items()]
 
     return {key: code for key, code in json_cached("city-lookup", build)}

@@ -20,17 +20,15 @@ from index.tagging.countries import CountryTagger, Match
 
 WEIGHTS_FILE = Path(__file__).parent / "subjects.json"
 
-_MONTH = (
-    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-    r"|(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?"
-)
+# Any case: wire copy has "March", "MARCH" and typos such as "FEb", "APril".
+_MONTH = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-zA-Z]*\.?"
 # "DARIEN, Conn., March 13 -", "NEW YORK, June 1 -", "TAIPEI (Taiwan News) —", "Tokyo (AP) -":
 # a place of one to three comma-separated parts, an optional agency, an optional date, a dash.
 _DATELINE = re.compile(
     r"^[ \t]*(?P<place>[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){0,3}"
     r"(?:,[ \t]*[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){0,2}){0,2}?)"
     r"[ \t]*(?:\((?P<agency>[^)\n]{2,60})\))?"
-    rf"[ \t]*(?:,[ \t]*(?P<date>(?:{_MONTH})[ \t]+\d{{1,2}}))?"
+    rf"[ \t]*(?:,[ \t]*(?P<date>(?:{_MONTH})(?:[ \t]+\d{{1,2}})?))?"
     r"[ \t]*[—–-]+(?=\s|$)",
     re.M,
 )
@@ -81,12 +79,13 @@ def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, Any]:
         "max_subjects",
         "actor",
         "actor_words",
+        "currency_words",
     }
     missing = required - set(weights)
     if missing:
         raise ValueError(f"{path}: missing weights {sorted(missing)}")
     for key, value in weights.items():
-        if key in ("kind", "actor_words") and isinstance(value, dict | list):
+        if key in ("kind", "actor_words", "currency_words") and isinstance(value, dict | list):
             continue
         if not isinstance(value, int | float):
             raise ValueError(f"{path}: weight {key!r} must be a number")
@@ -117,7 +116,8 @@ def resolve_place(place: str, tagger: CountryTagger) -> tuple[str, str] | None:
     parts = [p.strip() for p in place.split(",") if p.strip()]
     # The most specific qualifier is last ("Cambridge, Mass."): try it first, then the city.
     for part in reversed(parts):
-        alias = tagger.lookup(part)
+        # "BOSTON, Mass, April 3 -": a wire abbreviation that lost its full stop.
+        alias = tagger.lookup(part) or tagger.lookup(part + ".")
         if alias is not None and alias.code is not None:
             # An abbreviation's rule wants "Place, " before it: here the dateline gives that.
             if alias.kind == places.ABBREVIATION:
@@ -186,7 +186,7 @@ def analyze(text: str, title: str | None = None, tagger: CountryTagger | None = 
     in_lead: set[str] = set()
     for m in matches:
         # "US Secretary of State", "Chinese officials": the country acts rather than being the
-        # place the story is about, so the mention weighs less.
+        # place the story is about; "Australian dlr": it names a currency. Either weighs less.
         if actor.match(text, m.end) is not None:
             counts[m.code] = counts.get(m.code, 0.0) + actor_weight
             continue
@@ -232,7 +232,8 @@ def subject_countries(text: str, title: str | None = None) -> list[str]:
 @lru_cache(maxsize=1)
 def _actor_pattern() -> re.Pattern[str]:
     """Words after a country that make it an actor: "US Secretary", "Chinese officials"."""
-    words = sorted(_weights()["actor_words"], key=len, reverse=True)
+    weights = _weights()
+    words = sorted([*weights["actor_words"], *weights["currency_words"]], key=len, reverse=True)
     return re.compile(r"[\s-]+(?:" + "|".join(map(re.escape, words)) + r")\b", re.I)
 
 
