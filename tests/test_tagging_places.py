@@ -108,6 +108,12 @@ def test_capitals(text: str, expected: list[str]) -> None:
         ("Lugano, March 3 - A Swiss bank", "Lugano", "CH", None),
         ("San Jose, Calif., March 3 - Acme", "San Jose, Calif.", "US", None),
         ("SPLIT, Croatia, May 3 - The port", "SPLIT, Croatia", "HR", None),
+        # Wire typos and variants: odd-case months, no day, no full stop, umlauts spelt out.
+        ("WEST HARTFORD, Conn., FEb 26 -\nColeco said", "WEST HARTFORD, Conn.", "US", None),
+        ("BOSTON, Mass, APril 3 -\nCopley said", "BOSTON, Mass", "US", None),
+        ("SYDNEY, April -\nQantas said", "SYDNEY", "AU", None),
+        ("DUESSELDORF, April 2 -\nA bank", "DUESSELDORF", "DE", None),
+        ("ST LOUIS, April 1 -\nA brewer", "ST LOUIS", "US", None),
     ],
 )
 def test_datelines(text: str, place: str, code: str, agency: str | None) -> None:

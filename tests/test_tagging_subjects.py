@@ -78,6 +78,20 @@ def test_headline_country_beats_passing_mentions() -> None:
     assert analysis.countries == ["JP", "US", "GB"]
 
 
+def test_currency_and_actor_mentions_weigh_less() -> None:
+    # A eurobond in Australian dollars, filed from London: about the London market.
+    bond = (
+        "BACOB FINANCE ISSUES 50 MLN AUSTRALIAN DLR BOND\n"
+        "LONDON, April 2 -\n"
+        "Bacob Finance is issuing a 50 mln Australian dlr bond due 1990, lead manager said.\n"
+    )
+    assert analyze(bond).subject_countries == ["GB"]
+    assert analyze(bond).countries == ["AU", "GB"]
+    # "Chinese officials" act in a story about Panama.
+    visit = "Chinese officials visited Panama. Panama's canal and Panama's ports were discussed."
+    assert analyze(visit).subject_countries == ["PA"]
+
+
 def test_explain_tags_gives_spans_aliases_and_rules() -> None:
     result = explain_tags(WIRE_STORY)
     assert result["subject_countries"] == ["US"]
