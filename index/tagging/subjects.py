@@ -36,6 +36,8 @@ _DATELINE = re.compile(
 _DATELINE_REACH = 600
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _LINE = re.compile(r"\S[^\n]*")
+_LETTER = re.compile(r"[^\W\d_]")
+_DASH = re.compile(r"[—–-](?=\s|$)", re.M)
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,11 @@ def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, Any]:
 
 def find_dateline(text: str, tagger: CountryTagger) -> Dateline | None:
     """The dateline near the top of text whose place resolves to a country, if any."""
-    for m in _DATELINE.finditer(text, 0, min(len(text), _DATELINE_REACH)):
+    reach = min(len(text), _DATELINE_REACH)
+    # No dash before whitespace, no dateline: most passages are settled by this one scan.
+    if _DASH.search(text, 0, reach) is None:
+        return None
+    for m in _DATELINE.finditer(text, 0, reach):
         place = m.group("place")
         # A place in ordinary case needs an agency or a date to read as a dateline, not a
         # sentence with a dash ("Costa Rica - Taiwan ties").
@@ -140,7 +146,9 @@ def _headline(text: str, title: str | None = None) -> tuple[int, int] | None:
         line = m.group().rstrip()
         words = len(line.split())
         # "Sunday", "11-02-2025 Vol 2132": header furniture, not the headline.
-        if words < 3 or not any(ch.isalpha() for ch in line) or _DATELINE.match(line):
+        if words < 3 or not _LETTER.search(line):
+            continue
+        if _DASH.search(line) is not None and _DATELINE.match(line):
             continue
         if words > 25 or line.endswith((".", ",", ";", ":")):
             return None

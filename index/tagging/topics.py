@@ -80,8 +80,8 @@ class TopicTagger:
 
     def _normalize(self, text: str) -> tuple[str, ...]:
         """Lowercase, tokenize and fold text; empty tokens dropped."""
-        fold_ = self._fold
-        return tuple(f for f in map(fold_, _TOKEN.findall(text.lower())) if f)
+        # filter/map keep the loop in C: this runs once per passage.
+        return tuple(filter(None, map(self._fold, _TOKEN.findall(text.lower()))))
 
     def scores(self, text: str) -> dict[str, float]:
         """Summed evidence per topic id (topics with no evidence omitted)."""
