@@ -148,11 +148,29 @@ def docs_command(index_dir: str, as_json: bool) -> None:
 
 @main.command("tag")
 @click.option("--jsonl", is_flag=True, default=True, help="JSON lines in and out (the default).")
-def tag_command(jsonl: bool) -> None:
-    """Tag {"id","text"} lines from stdin with countries and topics."""
+@click.option("--explain", is_flag=True, help="Add each tag's evidence (spans, aliases, rules).")
+def tag_command(jsonl: bool, explain: bool) -> None:
+    """Tag {"id","text"} lines from stdin with countries, subject countries and topics."""
     from index.tagging.cli import tag_stream
 
-    tag_stream(sys.stdin, sys.stdout)
+    tag_stream(sys.stdin, sys.stdout, explain=explain)
+
+
+@main.command("eval-tags")
+@click.option("--gold", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def eval_tags_command(gold: str, as_json: bool) -> None:
+    """Micro P/R/F1 of subject_countries and countries against a gold JSONL file."""
+    from index.tagging.evaluation import evaluate, format_report
+
+    try:
+        result = evaluate(Path(gold))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if as_json:
+        _echo_json(result)
+    else:
+        click.echo(format_report(result))
 
 
 def make_search_command(facets: FacetRegistry) -> click.Command:

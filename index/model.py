@@ -55,6 +55,9 @@ class ParsedDocument:
     size: int
     mtime: float
     format: str
+    # The countries the document is *about*, strongest first (index/tagging/subjects.py);
+    # `countries` stays every country its passages concern.
+    subject_countries: list[str] = field(default_factory=list)
 
     @property
     def countries(self) -> list[str]:

@@ -10,6 +10,7 @@ from index.metadata import extract_metadata
 from index.model import ParsedDocument, Passage
 from index.readers import DEFAULT_MAX_BYTES, read_document
 from index.tagging import country_tagger, topic_tagger
+from index.tagging.subjects import subject_countries
 
 
 def doc_id_for(docs_dir: Path, path: Path) -> str:
@@ -57,4 +58,5 @@ def parse_document(
         size=stat.st_size,
         mtime=stat.st_mtime,
         format=fmt,
+        subject_countries=subject_countries(text, metadata.title),
     )

@@ -1,24 +1,42 @@
-"""Body of `briefing tag --jsonl`: tag JSON lines of passages with countries and topics."""
+"""Body of `briefing tag --jsonl [--explain]`: tag JSON lines with countries, subjects and topics."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
-from index.tagging import country_tagger, topic_tagger
+from index.tagging import topic_tagger
+from index.tagging.explain import explain_tags
+from index.tagging.subjects import analyze
 
-Tagger = Callable[[str], list[str]]
+Tagger = Callable[[str], dict[str, Any]]
 
 
-def tag_stream(lines: Iterable[str], out: TextIO) -> int:
-    """Tag each `{"id", "text"}` line, write `{"id", "countries", "topics"}`; return lines written.
+def _tags(text: str) -> dict[str, Any]:
+    """Countries, subject countries and topics of one text, read as a whole document."""
+    analysis = analyze(text)
+    return {
+        "countries": analysis.countries,
+        "subject_countries": analysis.subject_countries,
+        "topics": topic_tagger().tag(text),
+    }
 
-    A malformed line (bad JSON, not an object, no string "text", id neither string nor number)
-    gets `{"id": null, "error": "..."}` instead of stopping the stream; blank lines are skipped.
+
+def _explained(text: str) -> dict[str, Any]:
+    """The tags of one text with their evidence."""
+    return {**_tags(text), "explain": explain_tags(text)}
+
+
+def tag_stream(lines: Iterable[str], out: TextIO, explain: bool = False) -> int:
+    """Tag each `{"id", "text"}` line, write `{"id", "countries", "subject_countries", "topics"}`.
+
+    Returns the number of lines written. With explain, each record also carries "explain" (see
+    `explain_tags`). A malformed line (bad JSON, not an object, no string "text", id neither
+    string nor number) gets `{"id": null, "error": "..."}` instead of stopping the stream; blank
+    lines are skipped.
     """
-    countries = country_tagger().tag
-    topics = topic_tagger().tag
+    tagger: Tagger = _explained if explain else _tags
     count = 0
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -28,7 +46,7 @@ def tag_stream(lines: Iterable[str], out: TextIO) -> int:
         except json.JSONDecodeError as exc:
             record: dict[str, object] = _error(lineno, f"invalid JSON: {exc.msg}")
         else:
-            record = _tag_object(obj, lineno, countries, topics)
+            record = _tag_object(obj, lineno, tagger)
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
         count += 1
     return count
@@ -39,7 +57,7 @@ def _error(lineno: int, message: str) -> dict[str, object]:
     return {"id": None, "error": f"line {lineno}: {message}"}
 
 
-def _tag_object(obj: object, lineno: int, countries: Tagger, topics: Tagger) -> dict[str, object]:
+def _tag_object(obj: object, lineno: int, tagger: Tagger) -> dict[str, object]:
     """The output record for one decoded input line."""
     if not isinstance(obj, dict):
         return _error(lineno, "expected a JSON object")
@@ -50,4 +68,4 @@ def _tag_object(obj: object, lineno: int, countries: Tagger, topics: Tagger) -> 
     text = obj.get("text")
     if not isinstance(text, str):
         return _error(lineno, '"text" must be a string')
-    return {"id": doc_id, "countries": countries(text), "topics": topics(text)}
+    return {"id": doc_id, **tagger(text)}

@@ -80,8 +80,8 @@ class TopicTagger:
 
     def _normalize(self, text: str) -> tuple[str, ...]:
         """Lowercase, tokenize and fold text; empty tokens dropped."""
-        fold_ = self._fold
-        return tuple(f for f in map(fold_, _TOKEN.findall(text.lower())) if f)
+        # filter/map keep the loop in C: this runs once per passage.
+        return tuple(filter(None, map(self._fold, _TOKEN.findall(text.lower()))))
 
     def scores(self, text: str) -> dict[str, float]:
         """Summed evidence per topic id (topics with no evidence omitted)."""
@@ -118,3 +118,38 @@ class TopicTagger:
         passed = [t.id for t in self._topics if scores.get(t.id, 0.0) >= t.threshold]
         # Strongest first; the taxonomy order breaks ties so output is deterministic.
         return sorted(passed, key=lambda tid: (-scores[tid], order[tid]))
+
+    def evidence(self, text: str) -> list[dict[str, Any]]:
+        """Each counted term occurrence: span, matched term, topic id and weight (explain)."""
+        fold_ = self._fold
+        tokens: list[tuple[str, int, int]] = []
+        for m in _TOKEN.finditer(text):
+            folded = fold_(m.group().lower())
+            if folded:
+                tokens.append((folded, m.start(), m.end()))
+        words = tuple(t for t, _, _ in tokens)
+        out: list[dict[str, Any]] = []
+        i, n = 0, len(words)
+        # The same longest-phrase-first scan as scores(), keeping where each hit was.
+        while i < n:
+            entries = self._index.get(words[i])
+            step = 1
+            for key, contributions in entries or ():
+                k = len(key)
+                if k == 1 or words[i : i + k] == key:
+                    start, end = tokens[i][1], tokens[i + k - 1][2]
+                    for t, w in contributions:
+                        out.append(
+                            {
+                                "topic": self._topics[t].id,
+                                "start": start,
+                                "end": end,
+                                "text": text[start:end],
+                                "term": " ".join(key),
+                                "weight": w,
+                            }
+                        )
+                    step = k
+                    break
+            i += step
+        return out
