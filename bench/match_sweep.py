@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import search.querying as querying
+import search.searching as searching
 from index.sync import IndexSyncer
 from search.evaluation import (
     engine_ranking,
@@ -26,21 +27,23 @@ from search.searching import SearchEngine
 
 SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "scifact-train"
 # (words all required up to, mostly required up to, share then, share beyond, at most this
-# many required, sentences match any word); None: any word.
-Rule = tuple[int, int, float, float, int | None, bool]
+# many required, sentences match any word, relax to any below this many hits); None: any word.
+Rule = tuple[int, int, float, float, int | None, bool, int]
 RULES: list[Rule | None] = [
-    (3, 8, 0.75, 0.5, None, True),
-    (3, 8, 0.75, 0.5, None, False),
+    (3, 8, 0.75, 0.5, None, True, 1),
+    (3, 8, 0.75, 0.5, None, True, 10),
+    (3, 8, 0.75, 0.5, None, True, 0),
+    (3, 8, 0.75, 0.5, None, False, 0),
     None,
-    (3, 3, 0.0, 0.0, None, False),
-    (3, 8, 0.75, 0.5, 2, False),
+    (3, 3, 0.0, 0.0, None, False, 0),
+    (3, 8, 0.75, 0.5, 2, False, 0),
 ]
 
 
 def apply(rule: Rule | None) -> None:
     """Set the graded rule's constants (None: every query reads as "any word")."""
     if rule is None:
-        rule = (1, 1, 0.0, 0.0, None, False)
+        rule = (1, 1, 0.0, 0.0, None, False, 0)
     (
         querying.MAX_ALL_REQUIRED,
         querying.MAX_MOSTLY_REQUIRED,
@@ -48,6 +51,7 @@ def apply(rule: Rule | None) -> None:
         querying.LONG_QUERY_SHARE,
         querying.MAX_REQUIRED,
         querying.SENTENCES_MATCH_ANY,
+        searching.RELAX_BELOW,
     ) = rule
 
 

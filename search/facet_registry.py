@@ -36,6 +36,25 @@ def _country(value: str) -> str | None:
     return code if code in country_codes() else None
 
 
+def _region(value: str) -> str | None:
+    from search.regions import is_region
+
+    region = value.strip().lower()
+    return region if is_region(region) else None
+
+
+def _region_label(value: str) -> str:
+    from search.regions import is_region, region_label
+
+    return region_label(value) if is_region(value) else value
+
+
+def _regions_of(doc: Any, passage: Any) -> list[str]:
+    from search.regions import regions_for
+
+    return regions_for(passage.countries)
+
+
 @dataclass(frozen=True)
 class Facet:
     """One facet: its API name, filter parameter, index field, labels and validation."""
@@ -142,12 +161,27 @@ def unknown_values(facet: Facet, values: Iterable[str]) -> list[str]:
 
 
 def default_registry() -> FacetRegistry:
-    """The service's facets: countries, topics, source and year."""
+    """The service's facets: countries (mentioned and about), regions, topics, source, year."""
     return FacetRegistry(
         (
             Facet(
+                name="subject_countries",
+                title="About",
+                field="subject_countries",
+                record_key="subject_countries",
+                param="subject_country",
+                query_alias="about",
+                normalize=_country,
+                value_noun="country code",
+                resolve_query_value=resolve_country,
+                label=country_label,
+                # The document's subjects, strongest first, on every passage of the document.
+                extract=lambda doc, passage: list(getattr(doc, "subject_countries", [])),
+                description="ISO 3166-1 alpha-2 codes of the countries a document is about (OR)",
+            ),
+            Facet(
                 name="country",
-                title="Countries",
+                title="Mentions",
                 field="countries",
                 record_key="countries",
                 param="country",
@@ -158,6 +192,19 @@ def default_registry() -> FacetRegistry:
                 label=country_label,
                 extract=lambda doc, passage: list(passage.countries),
                 description="ISO 3166-1 alpha-2 codes (OR)",
+            ),
+            Facet(
+                name="regions",
+                title="Regions",
+                field="regions",
+                record_key="regions",
+                param="region",
+                query_alias="region",
+                normalize=_region,
+                value_noun="region",
+                label=_region_label,
+                extract=_regions_of,
+                description="Region ids (central-america, northern-triangle, eu, …; OR)",
             ),
             Facet(
                 name="topic",

@@ -81,6 +81,7 @@ def test_huawei_ranks_seed_002_first(server: Server) -> None:
         "message": None,
         "rescored": False,
         "match": {"mode": "all", "required": 1, "of": 1},
+        "relaxed_from": None,
         "diagnosis": None,
         "showing_results_for": None,
     }

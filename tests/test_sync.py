@@ -91,6 +91,7 @@ def test_docs_lists_metadata_and_tags(tmp_path: Path) -> None:
     listing = {d["doc_id"]: d for d in run_docs(tmp_path / "index")}
     assert set(listing) == set(SEED_IDS)
     keys = {"doc_id", "title", "date", "source", "byline", "passages", "countries", "topics"}
+    keys |= {"subject_countries", "regions"}
     assert all(set(d) == keys for d in listing.values())
     seed3 = listing["003_ea86780b6957a22a.txt"]
     assert seed3["title"] == (

@@ -13,7 +13,8 @@ from index.metadata import extract_metadata
 from index.pipeline import parse_document
 from index.tagging.evaluation import evaluate, format_report
 from index.tagging.explain import explain_tags
-from index.tagging.regions import (
+from index.tagging.subjects import analyze, subject_countries
+from search.regions import (
     is_region,
     load_regions,
     region_countries,
@@ -21,7 +22,6 @@ from index.tagging.regions import (
     region_label,
     regions_for,
 )
-from index.tagging.subjects import analyze, subject_countries
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
