@@ -131,6 +131,77 @@ class ExplainSchema(ma.Schema):
     semantic = fields.Nested(SemanticScoreSchema, allow_none=True)
 
 
+class TagEvidenceSchema(ma.Schema):
+    """One span of text behind a tag."""
+
+    start = fields.Integer(required=True, metadata={"description": "Offset in the passage text"})
+    end = fields.Integer(required=True)
+    text = fields.String(required=True)
+    alias = fields.String(metadata={"description": "The alias or place matched (countries)"})
+    term = fields.String(metadata={"description": "The taxonomy term matched (topics)"})
+    weight = fields.Float(metadata={"description": "The term's weight (topics)"})
+    rule = fields.String(
+        required=True,
+        metadata={
+            "description": "alias, demonym, capital, city, division, dateline, context rule, "
+            "topic term, …"
+        },
+    )
+    detail = fields.String(allow_none=True)
+    where = fields.String(metadata={"description": "headline, dateline, lead or body"})
+
+
+class CountryEvidenceSchema(ma.Schema):
+    """A country of the text and why."""
+
+    code = fields.String(required=True)
+    subject = fields.Boolean(required=True, metadata={"description": "One the text is about"})
+    score = fields.Float(required=True)
+    evidence = fields.List(fields.Nested(TagEvidenceSchema))
+
+
+class TopicEvidenceSchema(ma.Schema):
+    """A topic of the text and the terms that added up to it."""
+
+    id = fields.String(required=True)
+    label = fields.String(required=True)
+    score = fields.Float(required=True)
+    evidence = fields.List(fields.Nested(TagEvidenceSchema))
+
+
+class DatelineSchema(ma.Schema):
+    """The dateline's place, its country and the agency named in it."""
+
+    place = fields.String(allow_none=True)
+    code = fields.String(allow_none=True)
+    agency = fields.String(allow_none=True)
+
+
+class TagExplanationSchema(ma.Schema):
+    """Why each country and topic tag of a text is there."""
+
+    countries = fields.List(fields.Nested(CountryEvidenceSchema))
+    subject_countries = fields.List(fields.String())
+    topics = fields.List(fields.Nested(TopicEvidenceSchema))
+    dateline = fields.Nested(DatelineSchema, allow_none=True)
+
+
+class PassageExplainSchema(ma.Schema):
+    """What `?explain=` asked for."""
+
+    tags = fields.Nested(TagExplanationSchema)
+
+
+class PassageArgsSchema(ma.Schema):
+    """Options of GET /api/passages/<passage_id>."""
+
+    explain = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("tags",)),
+        metadata={"description": "`tags`: the evidence behind each country and topic"},
+    )
+
+
 class QueryInfoSchema(ma.Schema):
     """How the query text was read."""
 
@@ -195,7 +266,7 @@ def _tag_fields(facets: FacetRegistry) -> dict[str, fields.Field]:
 
 
 class HitBaseSchema(ma.Schema):
-    """What every hit schema shares: `explain` appears only when it was asked for."""
+    """What hit and passage schemas share: `explain` appears only when it was asked for."""
 
     @post_dump
     def drop_unrequested_explain(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -253,7 +324,15 @@ class ApiSchemas:
             "end": fields.Integer(),
             "score": fields.Float(allow_none=True),
         }
-        passage = ma.Schema.from_dict(passage_fields, name="Passage")
+        passage = HitBaseSchema.from_dict(
+            {
+                **passage_fields,
+                "explain": fields.Nested(
+                    PassageExplainSchema, metadata={"description": "With explain=tags only"}
+                ),
+            },
+            name="Passage",
+        )
         hit = HitBaseSchema.from_dict(
             {
                 **passage_fields,

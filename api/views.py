@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
@@ -13,6 +14,7 @@ from api.schemas import (
     ApiSchemas,
     HealthSchema,
     PageArgsSchema,
+    PassageArgsSchema,
     ReadySchema,
     SimilarArgsSchema,
     facet_definitions,
@@ -89,11 +91,17 @@ def build_blueprint(facets: FacetRegistry) -> Blueprint:
     class PassageView(MethodView):
         """One passage."""
 
+        @blp.arguments(PassageArgsSchema, location="query", as_kwargs=True)
         @blp.response(200, schemas.passage)
         @blp.alt_response(503, schema=ErrorSchema, description="No index yet")
-        def get(self, passage_id: str) -> Any:
-            """A passage with its document's metadata."""
-            return get_engine().passage(passage_id)
+        def get(self, passage_id: str, explain: str | None) -> Any:
+            """A passage with its document's metadata (`explain=tags`: why each tag is there)."""
+            passage = get_engine().passage(passage_id)
+            if explain != "tags":
+                return passage
+            from index.tagging.explain import explain_tags  # the taggers load only when asked
+
+            return {**asdict(passage), "explain": {"tags": explain_tags(passage.text)}}
 
     @blp.route("/api/facets")
     class Facets(MethodView):

@@ -31,7 +31,6 @@ SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "s
 Rule = tuple[int, int, float, float, int | None, bool, int]
 RULES: list[Rule | None] = [
     (3, 8, 0.75, 0.5, None, True, 1),
-    (3, 8, 0.75, 0.5, None, True, 10),
     (3, 8, 0.75, 0.5, None, True, 0),
     (3, 8, 0.75, 0.5, None, False, 0),
     None,

@@ -351,6 +351,16 @@ def test_graded_match_reading(server: Server) -> None:
     rubio = search(server, q="rubio")["total"]
     assert search(server, q="what did Rubio say")["total"] == rubio
     assert search(server, q="huawei OR fentanyl")["query_info"]["match"] is None
+    # Nothing has three of these four words: the reading relaxes to any, and says so.
+    relaxed = search(server, q="Huawei zanzibar quokka fentanyl")
+    assert relaxed["query_info"]["relaxed_from"] == {"mode": "at_least", "required": 3, "of": 4}
+    assert relaxed["query_info"]["match"] == {"mode": "any", "required": 1, "of": 4}
+    assert relaxed["query_info"]["message"] == (
+        "no passage has at least 3 of the 4 words: showing passages with any of them"
+    )
+    either = search(server, q="huawei OR fentanyl")["total"]
+    assert relaxed["total"] == either > 0
+    assert four["query_info"]["relaxed_from"] is None
     bad = server.get("/api/search", params={"q": "huawei", "match": "some"})
     assert bad.status_code == 422 and "match" in bad.json()["errors"]
 
@@ -442,3 +452,51 @@ def test_responses_are_compressed_and_assets_cached_for_good(server: Server) -> 
     assert versioned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert server.get("/assets/common.js").headers["Cache-Control"] == "no-cache"
     assert server.get("/assets/search.js?v=stale").headers["Cache-Control"] == "no-cache"
+
+
+def test_subject_countries_and_regions_filter_and_facet(server: Server) -> None:
+    seed_003 = "003_ea86780b6957a22a.txt"
+    document = server.get(f"/api/documents/{seed_003}").json()
+    assert document["subject_countries"][:2] in (["MX", "EC"], ["EC", "MX"])
+    body = search(server, q="", facet_size=100, per_page=100)
+    for hit in body["hits"]:
+        doc = server.get(f"/api/documents/{hit['doc_id']}").json()
+        assert hit["subject_countries"] == doc["subject_countries"]
+    about = {b["value"]: b for b in body["facets"]["subject_countries"]}
+    assert about["MX"]["label"] == "Mexico" and about["MX"]["selected"] is False
+    only_mx = search(server, q="", subject_country="mx", per_page=100)
+    assert only_mx["total"] == about["MX"]["count"] > 0
+    assert all("MX" in h["subject_countries"] for h in only_mx["hits"])
+    selected = {b["value"]: b["selected"] for b in only_mx["facets"]["subject_countries"]}
+    assert selected["MX"] is True and len(selected) > 1, "disjunctive: other values still count"
+
+    regions = {b["value"]: b for b in body["facets"]["regions"]}
+    assert regions["central-america"]["label"] == "Central America"
+    central = search(server, q="", region="central-america", per_page=100)
+    assert central["total"] == regions["central-america"]["count"] > 0
+    members = {"BZ", "CR", "SV", "GT", "HN", "MX", "NI", "PA"}
+    for hit in central["hits"]:
+        assert "central-america" in hit["regions"] and members & set(hit["countries"])
+    bad = server.get("/api/search", params={"region": "atlantis"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == {"region": ["unknown region(s): atlantis"]}
+    spec = server.get("/api/openapi.json").json()
+    params = {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
+    assert {"subject_country", "region"} <= params
+
+
+def test_passage_explains_its_tags(server: Server) -> None:
+    hit = search(server, q="Huawei")["hits"][0]
+    pid = quote(hit["passage_id"])
+    plain = server.get(f"/api/passages/{pid}").json()
+    assert "explain" not in plain
+    body = server.get(f"/api/passages/{pid}", params={"explain": "tags"}).json()
+    tags = body["explain"]["tags"]
+    codes = {c["code"] for c in tags["countries"]}
+    assert set(hit["countries"]) <= codes
+    for country in tags["countries"]:
+        for evidence in country["evidence"]:
+            assert body["text"][evidence["start"] : evidence["end"]] == evidence["text"]
+            assert evidence["rule"]
+    assert {t["id"] for t in tags["topics"]} == set(hit["topics"])
+    assert server.get(f"/api/passages/{pid}", params={"explain": "x"}).status_code == 422

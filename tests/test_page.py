@@ -93,6 +93,11 @@ def search(tab, query: str) -> None:  # type: ignore[no-untyped-def]
     expect(tab.locator("main")).not_to_have_attribute("aria-busy", "true")
 
 
+def mentions(tab):  # type: ignore[no-untyped-def]
+    """The "Mentions" facet group: every country the passages name."""
+    return tab.locator("fieldset", has=tab.locator("legend", has_text="Mentions"))
+
+
 def country_counts(tab) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Country facet label → count, as shown in the sidebar."""
     options = tab.locator("input[data-facet=country]").evaluate_all(
@@ -124,9 +129,10 @@ def test_country_filter_keeps_other_counts(page) -> None:  # type: ignore[no-unt
     expect(page.locator(".hit").first).to_be_visible()
     before = country_counts(page)
     assert "EC" in before
-    page.get_by_role("checkbox", name=re.compile("^Ecuador")).check()
-    expect(page).to_have_url(re.compile(r"country=EC"))
-    expect(page.get_by_role("checkbox", name=re.compile("^Ecuador"))).to_be_checked()
+    # "Mentions" is the group of every country a passage names ("About": its document's subjects).
+    mentions(page).get_by_role("checkbox", name=re.compile("^Ecuador")).check()
+    expect(page).to_have_url(re.compile(r"[?&]country=EC"))
+    expect(mentions(page).get_by_role("checkbox", name=re.compile("^Ecuador"))).to_be_checked()
     expect(page.locator("#summary")).to_have_text(re.compile(rf"^{before['EC']} passages? in"))
     cards = page.locator(".hit")
     assert cards.count() == int(before["EC"])
@@ -155,13 +161,13 @@ def test_pagination_and_back_button(page) -> None:  # type: ignore[no-untyped-de
     assert "page" not in query_of(page)
     assert page.locator(".hit-title a").evaluate_all("as => as.map(a => a.href)") == page_one
 
-    page.get_by_role("checkbox", name=re.compile("^Ecuador")).check()
+    mentions(page).get_by_role("checkbox", name=re.compile("^Ecuador")).check()
     expect(page).to_have_url(re.compile(r"country=EC"))
     page.go_back()
-    expect(page.get_by_role("checkbox", name=re.compile("^Ecuador"))).not_to_be_checked()
+    expect(mentions(page).get_by_role("checkbox", name=re.compile("^Ecuador"))).not_to_be_checked()
     expect(page.locator(".hit")).to_have_count(len(page_one))
     page.go_forward()
-    expect(page.get_by_role("checkbox", name=re.compile("^Ecuador"))).to_be_checked()
+    expect(mentions(page).get_by_role("checkbox", name=re.compile("^Ecuador"))).to_be_checked()
 
 
 def test_state_in_url_survives_reload(page) -> None:  # type: ignore[no-untyped-def]
@@ -169,10 +175,10 @@ def test_state_in_url_survives_reload(page) -> None:  # type: ignore[no-untyped-
     page.goto("/?q=security&country=CR&sort=newest")
     expect(page.locator("#q")).to_have_value("security")
     expect(page.locator("#sort")).to_have_value("newest")
-    expect(page.get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_checked()
+    expect(mentions(page).get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_checked()
     expect(page.locator(".hit").first).to_be_visible()
     page.reload()
-    expect(page.get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_checked()
+    expect(mentions(page).get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_checked()
     page.locator("#sort").select_option("oldest")
     expect(page).to_have_url(re.compile(r"sort=oldest"))
 
@@ -303,7 +309,9 @@ def test_phone_width(browser, server: Server) -> None:  # type: ignore[no-untype
         assert tab.evaluate("document.documentElement.scrollWidth") <= 390
         shot(tab, "phone")
         tab.locator("#filters summary").click()
-        expect(tab.get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_visible()
+        expect(
+            mentions(tab).get_by_role("checkbox", name=re.compile("^Costa Rica"))
+        ).to_be_visible()
     finally:
         context.close()
 
@@ -433,3 +441,19 @@ def test_axe_finds_no_violation_on_any_view(browser, server: Server, scheme, wid
             assert result.violations_count == 0, f"{url}\n{result.generate_report()}"
     finally:
         context.close()
+
+
+def test_about_and_mentions_are_two_country_groups(page) -> None:  # type: ignore[no-untyped-def]
+    """ "About" lists the countries documents are about, "Mentions" every country named."""
+    page.goto("/")
+    expect(page.locator(".hit").first).to_be_visible()
+    legends = page.locator("#facets legend").all_text_contents()
+    assert legends[:3] == ["About", "Mentions", "Regions"], legends
+    about = page.locator("fieldset", has=page.locator("legend", has_text="About"))
+    mexico = about.get_by_role("checkbox", name=re.compile("^Mexico"))
+    count = mexico.evaluate("b => b.closest('label').querySelector('.count').textContent")
+    mexico.check()
+    expect(page).to_have_url(re.compile(r"subject_country=MX"))
+    expect(page.locator("#summary")).to_have_text(re.compile(rf"^{count} passages? in"))
+    regions = page.locator("fieldset", has=page.locator("legend", has_text="Regions"))
+    expect(regions.get_by_role("checkbox", name=re.compile("^Central America"))).to_be_visible()

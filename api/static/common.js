@@ -76,7 +76,10 @@ export function documentUrl(docId, passageId, query = "") {
 }
 
 // Human labels for facet values: from the API's facet buckets, else the browser's region names.
-const labels = { country: new Map(), topic: new Map(), source: new Map(), year: new Map() };
+// One map per facet, made as facets appear (the server declares them: /api/facets definitions).
+const labels = {};
+// Facets whose values are ISO country codes: the browser can name them when the API has not.
+const COUNTRY_FACETS = new Set(["country", "subject_countries"]);
 let regionNames = null;
 try {
   regionNames = new Intl.DisplayNames(["en"], { type: "region" });
@@ -87,7 +90,8 @@ try {
 /** Remember the labels of facet buckets ({country: [{value, label}], ...}). */
 export function learnLabels(facets) {
   for (const [name, buckets] of Object.entries(facets || {})) {
-    if (!labels[name] || !Array.isArray(buckets)) continue;
+    if (!Array.isArray(buckets)) continue;
+    labels[name] = labels[name] || new Map();
     for (const bucket of buckets) {
       if (bucket.label && bucket.label !== bucket.value) labels[name].set(bucket.value, bucket.label);
     }
@@ -109,7 +113,7 @@ export function loadVocabulary() {
 export function labelFor(facet, value) {
   const known = labels[facet] && labels[facet].get(value);
   if (known) return known;
-  if (facet === "country" && regionNames && /^[A-Z]{2}$/.test(value)) {
+  if (COUNTRY_FACETS.has(facet) && regionNames && /^[A-Z]{2}$/.test(value)) {
     try {
       return regionNames.of(value) || value;
     } catch {
