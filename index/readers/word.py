@@ -1,0 +1,141 @@
+"""Word (.docx): paragraphs, headings, lists and tables in document order, with python-docx.
+
+The text is laid out as the HTML reader lays out a page, so the chunker treats both alike: each
+paragraph and heading is a block, a list's items are "- item" lines of one block, a table's rows
+are "cell | cell" lines of one block, and blocks are separated by blank lines.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import docx
+from docx.document import Document
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+
+from index.errors import DocumentSkipped, EmptyDocument
+from index.readers.base import Extracted, Hints, normalise
+
+DAMAGED_REASON = "not a readable Word file (damaged or truncated)"
+# A .docx is a zip of XML. Real documents inflate 5-30 times (images barely at all); a zip bomb
+# inflates thousands of times. Both limits are checked on the zip's directory before reading.
+MAX_INFLATED_BYTES = 512 * 1024 * 1024
+MAX_RATIO = 200
+# Ratios are only meaningful for members big enough to matter.
+RATIO_MIN_BYTES = 1024 * 1024
+MAX_MEMBERS = 10_000
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_JUNK_AUTHORS = {"", "python-docx", "author", "user", "admin", "administrator", "windows user"}
+
+
+def read_docx(data: bytes) -> Extracted:
+    """The text of a .docx, with title, author and date from its core properties as hints."""
+    check_zip(data)
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise DocumentSkipped(DAMAGED_REASON) from exc
+    except Exception as exc:  # lxml's XMLSyntaxError and python-docx's own errors
+        raise DocumentSkipped(f"{DAMAGED_REASON}: {type(exc).__name__}") from exc
+    text = normalise("\n\n".join(_blocks(document)))
+    if not text.strip():
+        raise EmptyDocument("empty document")
+    return Extracted(text=text, format="docx", hints=_hints(document))
+
+
+def check_zip(data: bytes) -> None:
+    """Refuse a zip that is not one, or would inflate past our limits (a zip bomb)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DocumentSkipped(DAMAGED_REASON) from exc
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise DocumentSkipped(f"zip holds over {MAX_MEMBERS:,} files (zip bomb?)")
+    inflated = sum(member.file_size for member in members)
+    if inflated > MAX_INFLATED_BYTES:
+        raise DocumentSkipped(f"inflates to over {MAX_INFLATED_BYTES >> 20} MB (zip bomb?)")
+    for member in members:
+        if member.file_size >= RATIO_MIN_BYTES and member.file_size > MAX_RATIO * max(
+            member.compress_size, 1
+        ):
+            raise DocumentSkipped(f"{member.filename} inflates {MAX_RATIO}+ times (zip bomb?)")
+
+
+def _blocks(document: Document) -> list[str]:
+    """Paragraphs, headings, lists and tables of the body, in order, as text blocks."""
+    blocks: list[str] = []
+    items: list[str] = []
+    for child in document.element.body.iterchildren():
+        if child.tag == f"{_W}p":
+            paragraph = Paragraph(child, document)
+            text = " ".join(paragraph.text.split())
+            if not text:
+                continue
+            if _is_list_item(paragraph):
+                items.append(f"{'  ' * _list_level(paragraph)}- {text}")
+                continue
+            if items:
+                blocks.append("\n".join(items))
+                items = []
+            blocks.append(text)
+        elif child.tag == f"{_W}tbl":
+            if items:
+                blocks.append("\n".join(items))
+                items = []
+            rows = _table_rows(Table(child, document))
+            if rows:
+                blocks.append("\n".join(rows))
+    if items:
+        blocks.append("\n".join(items))
+    return blocks
+
+
+def _is_list_item(paragraph: Paragraph) -> bool:
+    """Numbered or bulleted (w:numPr), or in a List style."""
+    ppr = paragraph._p.pPr
+    if ppr is not None and ppr.numPr is not None:
+        return True
+    style = paragraph.style.name if paragraph.style is not None else ""
+    return bool(style) and style.startswith("List")
+
+
+def _list_level(paragraph: Paragraph) -> int:
+    """How deep a list item is nested (w:ilvl), 0 for the outer level."""
+    levels = paragraph._p.xpath("./w:pPr/w:numPr/w:ilvl/@w:val")
+    try:
+        return int(levels[0]) if levels else 0
+    except ValueError:
+        return 0
+
+
+def _table_rows(table: Table) -> list[str]:
+    """Each row as "cell | cell"; a merged cell, which python-docx repeats, counts once."""
+    rows: list[str] = []
+    for row in table.rows:
+        cells: list[str] = []
+        seen: set[int] = set()
+        for cell in row.cells:
+            if id(cell._tc) in seen:
+                continue
+            seen.add(id(cell._tc))
+            cells.append(" ".join(cell.text.split()))
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return rows
+
+
+def _hints(document: Document) -> Hints:
+    """Title, author and creation date from the core properties."""
+    props = document.core_properties
+    title = " ".join((props.title or "").split()) or None
+    author = " ".join((props.author or "").split())
+    created = props.created
+    return Hints(
+        title=title,
+        author=None if author.lower() in _JUNK_AUTHORS else author,
+        date=created.date().isoformat() if created is not None else None,
+    )
