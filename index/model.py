@@ -29,7 +29,7 @@ class Metadata:
     skip: list[Span] = field(default_factory=list)
     # True when no title line was found and the title was cut from the lead sentence: a title
     # the file states about itself (PDF info, Word properties) is then the better one.
-    title_guessed: bool = False
+    title_guessed: bool = field(default=False, compare=False)
 
 
 @dataclass
