@@ -86,11 +86,21 @@ def read_pdf(data: bytes, options: ReadOptions) -> Extracted:
             raise DocumentSkipped(ENCRYPTED_REASON) from exc
         raise DocumentSkipped(DAMAGED_REASON) from exc
     try:
-        pages = [_page_lines(pdf[i]) for i in range(len(pdf))]
+        pages: list[list[_Line]] = []
+        broken = 0
+        for i in range(len(pdf)):
+            try:
+                pages.append(_page_lines(pdf[i]))
+            except pdfium.PdfiumError:
+                # A damaged page reads as empty; the others still count.
+                pages.append([])
+                broken += 1
+        if broken == len(pages):
+            raise DocumentSkipped(DAMAGED_REASON)
         textless = [i for i, lines in enumerate(pages) if not lines]
         ocr: dict[int, list[str]] = {}
         if textless and options.ocr:
-            ocr = {i: _ocr_paragraphs(pdf[i]) for i in textless}
+            ocr = {i: _ocr_paragraphs(pdf, i) for i in textless}
         elif len(textless) == len(pages):
             raise DocumentSkipped(NO_TEXT_REASON)
         hints = _hints(pdf.get_metadata_dict())
@@ -370,12 +380,15 @@ def _pdf_date(value: str) -> str | None:
 # --- OCR ---------------------------------------------------------------------------------------
 
 
-def _ocr_paragraphs(page: pdfium.PdfPage) -> list[str]:
+def _ocr_paragraphs(pdf: pdfium.PdfDocument, index: int) -> list[str]:
     """A textless page read by tesseract, as paragraphs."""
     tesseract = shutil.which("tesseract")
     if tesseract is None:
         raise DocumentSkipped(f"{NO_TEXT_REASON}; OCR is on but tesseract is not installed")
-    bitmap = page.render(scale=OCR_DPI / 72, grayscale=True)
+    try:
+        bitmap = pdf[index].render(scale=OCR_DPI / 72, grayscale=True)
+    except pdfium.PdfiumError:
+        return []
     width, height = bitmap.width, bitmap.height
     stride = bitmap.stride
     raw = bytes(bitmap.buffer)
