@@ -182,7 +182,9 @@ def test_upload_pdf_docx_and_email_then_delete(server: FormatsServer) -> None:
     wait_until(lambda: all(server.has(a) for a in attachments), what="attachments")
     assert "mail/briefing.eml/tour-note.docx" in server.doc_ids('"deportation flights"')
 
-    resp = requests.delete(f"{server.url}/api/documents/mail/briefing.eml", headers=AUTH, timeout=60)
+    resp = requests.delete(
+        f"{server.url}/api/documents/mail/briefing.eml", headers=AUTH, timeout=60
+    )
     assert resp.status_code == 200, resp.text
     wait_until(lambda: not any(server.has(a) for a in attachments), what="attachments removed")
 

@@ -95,12 +95,16 @@ def _blocks(document: Document) -> list[str]:
 
 
 def _is_list_item(paragraph: Paragraph) -> bool:
-    """Numbered or bulleted (w:numPr), or in a List style."""
+    """Numbered or bulleted (w:numPr), or in a List style ("ListBullet", "ListNumber")."""
     ppr = paragraph._p.pPr
-    if ppr is not None and ppr.numPr is not None:
+    if ppr is None:
+        return False
+    if ppr.numPr is not None:
         return True
-    style = paragraph.style.name if paragraph.style is not None else ""
-    return bool(style) and style.startswith("List")
+    # The style id from the XML: python-docx's paragraph.style looks the style up among all
+    # styles on every call, which made reading a Word file 10x slower than the rest of indexing.
+    style = ppr.pStyle
+    return style is not None and str(style.val).startswith("List")
 
 
 def _list_level(paragraph: Paragraph) -> int:
