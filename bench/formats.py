@@ -96,11 +96,35 @@ def index_folder(docs: Path, index_dir: Path) -> dict[str, Any]:
     (warm / first.name).write_bytes(first.read_bytes())
     IndexSyncer(warm, index_dir.parent / f"warm-index-{docs.name}", workers=0).sync_all()
     syncer = IndexSyncer(docs, index_dir, workers=0)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     report = syncer.sync_all()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     assert not report.skipped, report.skipped
-    return {"documents": report.documents, "passages": report.passages, "seconds": seconds}
+    return {
+        "documents": report.documents,
+        "passages": report.passages,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+    }
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its live sandbox child (user + system).
+
+    Wall time on a shared 2-core machine swings with other load; CPU time is what indexing
+    costs, so the goal is judged on it.
+    """
+    from index.readers import sandbox
+
+    total = time.process_time()
+    child = sandbox._child
+    if child is not None and child.proc.poll() is None:
+        try:
+            fields = Path(f"/proc/{child.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def pdf_pages(folder: Path) -> int:
@@ -196,7 +220,7 @@ def bench_big(path: Path, pages: int) -> dict[str, Any]:
 def markdown(results: dict[str, Any], command: str) -> str:
     """The report as Markdown."""
     txt, pdf, docx = (results["indexing"][k] for k in ("txt", "pdf", "docx"))
-    per = {k: v["seconds"] / v["passages"] * 1000 for k, v in results["indexing"].items()}
+    per = {k: v["cpu_seconds"] / v["passages"] * 1000 for k, v in results["indexing"].items()}
     lines = [
         "# PDF and Word: what extraction costs",
         "",
@@ -204,20 +228,25 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"{txt['documents']} documents per format; indexing by IndexSyncer (parse in process, "
         "PDF/Word through the sandbox child), warm.",
         "",
-        "| format | documents | pages | passages | seconds | documents/s | pages/s | ms per passage | vs .txt |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| format | documents | pages | passages | wall s | CPU s | documents/s | pages/s "
+        "| CPU ms per passage | vs .txt |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for fmt, row in (("txt", txt), ("pdf", pdf), ("docx", docx)):
         pages = row.get("pages")
         over = per[fmt] / per["txt"] - 1
         lines.append(
             f"| {fmt} | {row['documents']} | {pages if pages else '–'} | {row['passages']} "
-            f"| {row['seconds']:.2f} | {row['documents'] / row['seconds']:.1f} "
-            f"| {pages / row['seconds'] if pages else 0:.1f} | {per[fmt]:.2f} "
+            f"| {row['seconds']:.2f} | {row['cpu_seconds']:.2f} "
+            f"| {row['documents'] / row['cpu_seconds']:.1f} "
+            f"| {pages / row['cpu_seconds'] if pages else 0:.1f} | {per[fmt]:.2f} "
             f"| {'–' if fmt == 'txt' else f'{over:+.0%}'} |"
         )
     big = results["big_pdf"]
     lines += [
+        "",
+        "Rates are per CPU second (this process and the sandbox child): on a shared 2-core "
+        "machine wall time swings with other load.",
         "",
         f"Goal: extraction adds at most {GOAL:.0%} per passage over .txt: PDF "
         f"{per['pdf'] / per['txt'] - 1:+.0%}, Word {per['docx'] / per['txt'] - 1:+.0%}.",
