@@ -363,26 +363,29 @@ def _join_pages(pages: list[list[str]]) -> tuple[str, list[int]]:
     next page's first paragraph, so the chunker sees one paragraph; its page offset then falls
     inside it.
     """
-    text = ""
+    parts: list[str] = []  # joined once at the end: += on a growing string is quadratic
+    length = 0
     offsets: list[int] = []
     for paragraphs in pages:
         if not paragraphs:
-            offsets.append(len(text))
+            offsets.append(length)
             continue
-        first, rest = paragraphs[0], paragraphs[1:]
-        if text and not ends_sentence(text.rsplit(None, 1)[-1]) and first[:1].islower():
-            if text.endswith(_HYPHENS[:3]) and text[-2:-1].isalpha():
-                text = text[:-1]
-                offsets.append(len(text))
+        page = "\n\n".join(paragraphs)
+        last = parts[-1] if parts else ""
+        if last and not ends_sentence(last.rsplit(None, 1)[-1]) and page[:1].islower():
+            if last.endswith(_HYPHENS[:3]) and last[-2:-1].isalpha():
+                parts[-1] = last[:-1]  # "in-" + "creasingly" across the page break
+                length -= 1
             else:
-                text += " "
-                offsets.append(len(text))
-        else:
-            if text:
-                text += "\n\n"
-            offsets.append(len(text))
-        text += "\n\n".join([first, *rest])
-    return text, offsets
+                parts.append(" ")
+                length += 1
+        elif parts:
+            parts.append("\n\n")
+            length += 2
+        offsets.append(length)
+        parts.append(page)
+        length += len(page)
+    return "".join(parts), offsets
 
 
 def _hints(info: dict[str, str]) -> Hints:
