@@ -246,6 +246,25 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"| {pages / row['cpu_seconds'] if pages else 0:.1f} | {per[fmt]:.2f} "
             f"| {'–' if fmt == 'txt' else f'{over:+.0%}'} |"
         )
+    pool = results["pipeline"]
+    wall = {k: v["seconds"] / v["passages"] * 1000 for k, v in pool.items()}
+    lines += [
+        "",
+        "As `briefing index` runs (one parse process beside the Whoosh writer, the default), "
+        "wall time:",
+        "",
+        "| format | wall s | documents/s | pages/s | wall ms per passage | vs .txt |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for fmt in ("txt", "pdf", "docx"):
+        row = pool[fmt]
+        pages = row.get("pages")
+        over = wall[fmt] / wall["txt"] - 1
+        lines.append(
+            f"| {fmt} | {row['seconds']:.2f} | {row['documents'] / row['seconds']:.1f} "
+            f"| {pages / row['seconds'] if pages else 0:.1f} | {wall[fmt]:.2f} "
+            f"| {'–' if fmt == 'txt' else f'{over:+.0%}'} |"
+        )
     big = results["big_pdf"]
     lines += [
         "",
