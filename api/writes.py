@@ -230,9 +230,26 @@ def safe_doc_id(name: str, action: str) -> tuple[str, Path]:
             problem = "filename resolves outside the documents folder"
         elif target.is_dir():
             problem = "a folder of that name exists"
+        elif (holder := _file_above(docs, docs / name)) is not None:
+            # `<mail>.eml/<name>` is an attachment: it lives and goes with its e-mail.
+            problem = (
+                f"'{holder}' is an e-mail and this is its attachment: change or delete the e-mail"
+                if holder.endswith(".eml")
+                else f"'{holder}' is a file, not a folder"
+            )
         else:
             return target.relative_to(docs).as_posix(), docs / name
     _reject(400, problem, action, name, filename=[problem])
+
+
+def _file_above(docs: Path, target: Path) -> str | None:
+    """The doc_id of a file standing where target needs a folder (an e-mail, for attachments)."""
+    for parent in target.parents:
+        if parent == docs or not parent.is_relative_to(docs):
+            return None
+        if parent.is_file():
+            return parent.relative_to(docs).as_posix()
+    return None
 
 
 def _check_type(doc_id: str, action: str) -> None:

@@ -127,6 +127,16 @@ def _import_path() -> str:
     return f"{root}{os.pathsep}{rest}" if rest else root
 
 
+def _forget_in_child() -> None:
+    """A forked process (the indexer's parse pool) starts its own child, with a fresh lock."""
+    global _child, _lock
+    _child = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 @atexit.register
 def _stop() -> None:
     # Closing stdin ends the child's loop; it exits on its own (a killed parent does the same).
