@@ -301,7 +301,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write docs/format-benchmarks.md (and print JSON)."""
     parser = argparse.ArgumentParser(prog="python -m bench.formats", description=__doc__)
-    parser.add_argument("--copies", type=int, default=20, help="Copies of each seed per format.")
+    parser.add_argument("--copies", type=int, default=40, help="Copies of each seed per format.")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     os.environ.pop("BRIEFING_OCR", None)
