@@ -151,15 +151,6 @@ def test_scanned_pdf_is_skipped_without_ocr() -> None:
     assert err.value.reason == "no text layer (scanned?)"
 
 
-@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
-def test_scanned_pdf_is_read_with_ocr() -> None:
-    doc = document(FIXTURES / "scanned.pdf", ReadOptions(ocr=True))
-    assert doc.metadata.title.startswith("US Secretary of State Rubio Announces Enhanced")
-    assert "Costa Rican President Rodrigo Chaves" in squash(doc.text)
-    assert {"CR", "US"} <= set(doc.countries)
-    assert [p.page for p in doc.passages] == [1] * len(doc.passages)
-
-
 # -- Word ----------------------------------------------------------------------------------------
 
 
