@@ -91,7 +91,11 @@ def read_pdf(data: bytes, options: ReadOptions) -> Extracted:
         broken = 0
         for i in range(len(pdf)):
             try:
-                pages.append(_page_lines(pdf[i]))
+                page = pdf[i]
+                try:
+                    pages.append(_page_lines(page))
+                finally:
+                    page.close()  # now, not at garbage collection: a 2,000-page PDF adds up
             except pdfium.PdfiumError:
                 # A damaged page reads as empty; the others still count.
                 pages.append([])
@@ -123,8 +127,8 @@ def _page_lines(page: pdfium.PdfPage) -> list[_Line]:
     textpage = page.get_textpage()
     try:
         chars = textpage.count_chars()
-        # One call for the page's text, then each run sliced out of it by its first and last
-        # character: get_text_bounded per run scans the whole page every time (5x slower).
+        # One call for the page's text, then each run sliced out of it from its first character
+        # to its line break: get_text_bounded per run scans the whole page each time (5x slower).
         whole = textpage.get_text_range() if chars > 0 else ""
         aligned = len(whole) == chars
         rects = [textpage.get_rect(i) for i in range(textpage.count_rects())]
