@@ -269,7 +269,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
     lines += [
         "",
         "Rates are per CPU second (this process and the sandbox child): on a shared 2-core "
-        "machine wall time swings with other load.",
+        f"machine wall time swings with other load (5-minute load average during this run: "
+        f"{results['load_average']:.1f}).",
         "",
         f"Goal: extraction adds at most {GOAL:.0%} per passage over .txt. CPU: PDF "
         f"{per['pdf'] / per['txt'] - 1:+.0%}, Word {per['docx'] / per['txt'] - 1:+.0%}; "
@@ -318,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         pages = big_pdf(big)
         results = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            # Other work on the machine inflates wall times (not CPU times): say how much there was.
+            "load_average": os.getloadavg()[1],
             "indexing": indexing,
             "pipeline": pipeline,
             "big_pdf": bench_big(big, pages),
