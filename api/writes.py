@@ -44,6 +44,7 @@ from api.errors import ErrorSchema
 from search.errors import SearchError
 
 if TYPE_CHECKING:
+    from index.readers import ReadOptions
     from index.sync import IndexSyncer
 
 log = logging.getLogger("api.writes")
@@ -105,6 +106,11 @@ class ReindexSchema(ma.Schema):
     removed = fields.Integer()
     unchanged = fields.Integer()
     skipped = fields.List(fields.Nested(SkippedSchema))
+    formats = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "indexed per format"},
+    )
     seconds = fields.Float()
 
 
@@ -133,7 +139,7 @@ def _bad_upload_docs(func: Callable[..., Any]) -> Callable[..., Any]:
     """Document the 4xx answers shared by POST and PUT."""
     for code, text in (
         (400, "Filename with `..`, an absolute path, a backslash or a hidden/temporary name"),
-        (413, "Document over MAX_DOCUMENT_BYTES"),
+        (413, "Document over its type's size limit (MAX_*_BYTES)"),
         (415, "Unsupported file type, or binary content"),
         (422, "Empty document, no body text, or a malformed body"),
     ):
@@ -158,6 +164,27 @@ def _docs_dir() -> Path:
 
 def _max_bytes() -> int:
     return int(current_app.config["MAX_DOCUMENT_BYTES"])
+
+
+def _read_options() -> ReadOptions:
+    """Size limits per type and OCR, from the app's settings."""
+    from index.readers import ReadOptions
+
+    config = current_app.config
+    return ReadOptions(
+        max_bytes=int(config["MAX_DOCUMENT_BYTES"]),
+        max_pdf_bytes=int(config["MAX_PDF_BYTES"]),
+        max_word_bytes=int(config["MAX_WORD_BYTES"]),
+        max_email_bytes=int(config["MAX_EMAIL_BYTES"]),
+        ocr=bool(config["OCR"]),
+    )
+
+
+def _limit_for(doc_id: str) -> int:
+    """The size limit for doc_id's type (PDF, Word and e-mail have their own)."""
+    from index.readers import format_for
+
+    return _read_options().limit(format_for(doc_id) or "txt")
 
 
 def _reject(code: int, message: str, action: str, name: str, **errors: list[str]) -> NoReturn:
@@ -203,9 +230,26 @@ def safe_doc_id(name: str, action: str) -> tuple[str, Path]:
             problem = "filename resolves outside the documents folder"
         elif target.is_dir():
             problem = "a folder of that name exists"
+        elif (holder := _file_above(docs, docs / name)) is not None:
+            # `<mail>.eml/<name>` is an attachment: it lives and goes with its e-mail.
+            problem = (
+                f"'{holder}' is an e-mail and this is its attachment: change or delete the e-mail"
+                if holder.endswith(".eml")
+                else f"'{holder}' is a file, not a folder"
+            )
         else:
             return target.relative_to(docs).as_posix(), docs / name
     _reject(400, problem, action, name, filename=[problem])
+
+
+def _file_above(docs: Path, target: Path) -> str | None:
+    """The doc_id of a file standing where target needs a folder (an e-mail, for attachments)."""
+    for parent in target.parents:
+        if parent == docs or not parent.is_relative_to(docs):
+            return None
+        if parent.is_file():
+            return parent.relative_to(docs).as_posix()
+    return None
 
 
 def _check_type(doc_id: str, action: str) -> None:
@@ -220,7 +264,11 @@ def _check_type(doc_id: str, action: str) -> None:
 
 def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
     """(client filename or None, content bytes) from a multipart or JSON body."""
-    limit = _max_bytes()
+    options = _read_options()
+    # Enough for the largest type; _check_content applies the type's own limit.
+    limit = max(
+        options.max_bytes, options.max_pdf_bytes, options.max_word_bytes, options.max_email_bytes
+    )
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
@@ -237,6 +285,9 @@ def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
             errors = exc.messages if isinstance(exc.messages, dict) else {"_body": exc.messages}
             _reject(422, f"invalid value for {', '.join(sorted(errors))}", action, "-", **errors)
         name, data = loaded["filename"], loaded["text"].encode("utf-8")
+        if name and _is_binary_type(name):
+            message = "JSON uploads are text; send PDF, Word and e-mail files as multipart"
+            _reject(415, message, action, name)
     else:
         _reject(
             415,
@@ -250,8 +301,15 @@ def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
     return name, data
 
 
+def _is_binary_type(name: str) -> bool:
+    from index.readers import TEXT_FORMATS, format_for
+
+    fmt = format_for(name)
+    return fmt is not None and fmt not in TEXT_FORMATS
+
+
 def _check_content(doc_id: str, data: bytes, action: str) -> None:
-    limit = _max_bytes()
+    limit = _limit_for(doc_id)
     if len(data) > limit:
         _reject(413, f"document is over the {limit:,}-byte limit", action, doc_id)
     if not data.strip():
@@ -266,7 +324,8 @@ def _store(doc_id: str, target: Path, data: bytes, action: str, exclusive: bool)
         UndecodableDocument,
         UnsupportedFormat,
     )
-    from index.pipeline import parse_document
+    from index.model import ParsedDocument
+    from index.pipeline import parse_file
 
     docs = _docs_dir()
     # Hidden name (ignored by the watcher), the real suffix (the reader picks a format by it),
@@ -275,7 +334,8 @@ def _store(doc_id: str, target: Path, data: bytes, action: str, exclusive: bool)
     try:
         tmp.write_bytes(data)
         try:
-            parsed = parse_document(docs, tmp, max_bytes=_max_bytes())
+            parsed = parse_file(docs, tmp, options=_read_options())[0]
+            assert isinstance(parsed, ParsedDocument)  # parse_file raises rather than skip it
         except DocumentTooLarge as exc:
             _reject(413, exc.reason, action, doc_id)
         except (UnsupportedFormat, UndecodableDocument) as exc:

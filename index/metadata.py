@@ -151,6 +151,7 @@ def extract_metadata(text: str) -> Metadata:
         skip.difference_update(title_lines)
         body = title_lines[:1]
     lead = lines[body[0]].text if body else ""
+    guessed = title is None
     if title is None:
         title = _title_from_lead(lead)
     return Metadata(
@@ -159,6 +160,7 @@ def extract_metadata(text: str) -> Metadata:
         source=_find_source(lead, [lines[i].text for i in sorted(skip)], sources),
         byline=byline,
         skip=[Span(lines[i].start, lines[i].end) for i in sorted(skip)],
+        title_guessed=guessed,
     )
 
 

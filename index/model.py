@@ -27,6 +27,9 @@ class Metadata:
     source: str | None = None
     byline: str | None = None
     skip: list[Span] = field(default_factory=list)
+    # True when no title line was found and the title was cut from the lead sentence: a title
+    # the file states about itself (PDF info, Word properties) is then the better one.
+    title_guessed: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -41,6 +44,9 @@ class Passage:
     topics: list[str] = field(default_factory=list)
     # Float16 sentence embedding of title + passage, set only when semantic rescoring is on.
     embedding: bytes | None = None
+    # Paged documents (PDF): the 1-based page the passage starts on and the one it ends on.
+    page: int | None = None
+    page_end: int | None = None
 
 
 @dataclass
@@ -58,6 +64,10 @@ class ParsedDocument:
     # The countries the document is *about*, strongest first (index/tagging/subjects.py);
     # `countries` stays every country its passages concern.
     subject_countries: list[str] = field(default_factory=list)
+    # An e-mail attachment's e-mail: its doc_id is `<parent>/<attachment name>`.
+    parent: str | None = None
+    # Paged documents: pages[i] is the offset in `text` where page i + 1 starts.
+    pages: list[int] | None = None
 
     @property
     def countries(self) -> list[str]:

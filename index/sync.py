@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,8 +15,8 @@ from whoosh.writing import IndexWriter
 
 from index.errors import DocumentSkipped, IndexingError
 from index.model import ParsedDocument
-from index.pipeline import content_hash, doc_id_for, parse_document
-from index.readers import DEFAULT_MAX_BYTES
+from index.pipeline import NO_BODY_REASON, content_hash, doc_id_for, parse_file
+from index.readers import DEFAULT_MAX_BYTES, format_for
 from search.embedding import Encoder, shared_encoder, to_bytes
 from search.facet_registry import FacetRegistry, default_registry
 from search.store import (
@@ -60,6 +60,8 @@ class SyncReport:
     removed: int = 0
     unchanged: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Documents indexed (added or updated) by this sync, per format: {"pdf": 3, "eml": 1}.
+    formats: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     changed_doc_ids: list[str] = field(default_factory=list)
 
@@ -121,18 +123,37 @@ def open_writer(ix: Index, timeout: float = WRITER_LOCK_TIMEOUT) -> IndexWriter:
 
 def _parse_or_skip(
     args: tuple[Path, Path, int, str | None],
-) -> ParsedDocument | tuple[str, str]:
+) -> list[ParsedDocument | tuple[str, str]]:
+    """The file's document (then an e-mail's attachments), or (doc_id, reason) for each skip."""
     docs_dir, path, max_bytes, digest = args
     try:
-        doc = parse_document(docs_dir, path, max_bytes=max_bytes, digest=digest)
+        results = parse_file(docs_dir, path, max_bytes=max_bytes, digest=digest)
     except DocumentSkipped as exc:
-        return (doc_id_for(docs_dir, path), exc.reason)
+        return [(doc_id_for(docs_dir, path), exc.reason)]
     except (OSError, UnicodeError, ValueError) as exc:
         # A file vanishing or breaking mid-read is a skip with a reason, never an aborted batch.
-        return (doc_id_for(docs_dir, path), f"unreadable: {exc}")
-    if not doc.passages:
-        return (doc.doc_id, "no body text once title and boilerplate are removed")
-    return doc
+        return [(doc_id_for(docs_dir, path), f"unreadable: {exc}")]
+    doc = results[0]
+    if isinstance(doc, ParsedDocument) and not doc.passages:
+        return [(doc.doc_id, NO_BODY_REASON)]  # an e-mail without a body drops its attachments
+    return results
+
+
+def attachment_parent(doc_id: str, files: Mapping[str, Path]) -> str | None:
+    """The e-mail in files that doc_id is an attachment of (`<e-mail>/<name>`), if any."""
+    parent = doc_id.rpartition("/")[0]
+    return parent if parent in files and format_for(parent) == "eml" else None
+
+
+def delete_document(writer: IndexWriter, ix: Index, doc_id: str) -> list[str]:
+    """Delete a document's passages, and an e-mail's attachments with it; return the doc_ids."""
+    writer.delete_by_term("doc_id", doc_id)
+    deleted = [doc_id]
+    if format_for(doc_id) == "eml":
+        for attachment in sorted(indexed_below(ix, doc_id)):
+            writer.delete_by_term("doc_id", attachment)
+            deleted.append(attachment)
+    return deleted
 
 
 def _embed_group(encoder: Encoder, group: list[ParsedDocument | tuple[str, str]]) -> None:
@@ -220,7 +241,8 @@ class IndexSyncer:
             log.warning("rebuilding the index from %s: %s", self.docs_dir, self.writable.reason)
         if full:
             state = indexed_documents(self.ix, embeddings=self.semantic)
-            removed = set(state) - set(files)
+            # Attachments have no file of their own: they stay while their e-mail does.
+            removed = {d for d in set(state) - set(files) if attachment_parent(d, files) is None}
         else:
             # A removed folder: everything indexed below it goes too.
             gone_ids = set(gone or ())
@@ -276,12 +298,14 @@ class IndexSyncer:
                 if writer is None:
                     writer = open_writer(self.ix)
                 if result.doc_id in state:
-                    writer.delete_by_term("doc_id", result.doc_id)
+                    # An e-mail's old attachments go with it; its current ones follow it.
+                    report.changed_doc_ids += delete_document(writer, self.ix, result.doc_id)[1:]
                     report.updated += 1
                 else:
                     report.added += 1
                 for record in passage_fields(result, self.facets):
                     writer.add_document(**record)
+                report.formats[result.format] = report.formats.get(result.format, 0) + 1
                 report.changed_doc_ids.append(result.doc_id)
                 pending_docs += 1
                 pending_passages += len(result.passages)
@@ -293,8 +317,7 @@ class IndexSyncer:
                 if writer is None:
                     writer = open_writer(self.ix)
                 for doc_id in sorted(removed):
-                    writer.delete_by_term("doc_id", doc_id)
-                    report.changed_doc_ids.append(doc_id)
+                    report.changed_doc_ids += delete_document(writer, self.ix, doc_id)
                 report.removed = len(removed)
             if writer is not None:
                 writer.commit()
@@ -357,10 +380,14 @@ class IndexSyncer:
         self, jobs: list[tuple[Path, Path, int, str | None]]
     ) -> Iterator[ParsedDocument | tuple[str, str]]:
         if self.workers < 1 or len(jobs) < POOL_THRESHOLD:
-            yield from map(_parse_or_skip, jobs)
+            for job in jobs:
+                yield from _parse_or_skip(job)
             return
         with ProcessPoolExecutor(max_workers=self.workers) as pool:
             # In slices: pool.map submits everything at once, and parsed documents would pile up
             # in memory while the slower writer catches up.
             for start in range(0, len(jobs), PARSE_AHEAD):
-                yield from pool.map(_parse_or_skip, jobs[start : start + PARSE_AHEAD], chunksize=16)
+                for results in pool.map(
+                    _parse_or_skip, jobs[start : start + PARSE_AHEAD], chunksize=16
+                ):
+                    yield from results

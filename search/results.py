@@ -197,6 +197,8 @@ class DocumentSummary:
     tags: dict[str, list[str]]
     content_hash: str | None
     size: int | None
+    # The e-mail an attachment came with, or None.
+    parent: str | None = None
 
 
 @dataclass
@@ -206,6 +208,8 @@ class DocumentDetail:
     summary: DocumentSummary
     text: str
     passages: list[PassageRecord]
+    # Paged documents: where each page starts in `text` (page n at page_starts[n - 1]).
+    page_starts: list[int] | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name == "summary":

@@ -352,9 +352,12 @@ class SearchEngine:
                 key=lambda r: r.ordinal,
             )
         text = records[0].doc_text or ""
+        pages = records[0].doc_pages
         for record in records:
-            record.doc_text = None
-        return DocumentDetail(summary=self._summary(records), text=text, passages=records)
+            record.doc_text = record.doc_pages = None
+        return DocumentDetail(
+            summary=self._summary(records), text=text, passages=records, page_starts=pages
+        )
 
     def documents(self, page: int = 1, per_page: int = 20, sort: str = "doc_id") -> DocumentPage:
         """A page of indexed documents with their metadata, tags and passage counts."""
@@ -420,6 +423,7 @@ class SearchEngine:
             tags={key: list(values) for key, values in tags.items()},
             content_hash=first.content_hash,
             size=first.size,
+            parent=first.parent,
         )
 
 

@@ -65,7 +65,24 @@ SETTINGS: tuple[Setting, ...] = (
         "DOCS_DIR", "seeds", "Documents folder: the single source of truth, watched for drops."
     ),
     Setting("INDEX_DIR", "var/index", "Whoosh index directory (outside the source tree)."),
-    Setting("MAX_DOCUMENT_BYTES", 20 * 1024 * 1024, "Files over this size are skipped."),
+    Setting(
+        "MAX_DOCUMENT_BYTES",
+        20 * 1024 * 1024,
+        "Text, Markdown and HTML files over this size are skipped.",
+    ),
+    Setting("MAX_PDF_BYTES", 100 * 1024 * 1024, "PDF files over this size are skipped."),
+    Setting("MAX_WORD_BYTES", 50 * 1024 * 1024, "Word (.docx) files over this size are skipped."),
+    Setting(
+        "MAX_EMAIL_BYTES",
+        50 * 1024 * 1024,
+        "E-mails (.eml, attachments included) over this size are skipped.",
+    ),
+    Setting(
+        "OCR",
+        False,
+        "Read PDF pages without a text layer (scans) with tesseract (eng + spa); off, such PDFs "
+        "are skipped as `no text layer (scanned?)`. About 2-5 s per page.",
+    ),
     Setting("CORS_ORIGINS", "*", "Comma-separated origins allowed to call the API from browsers."),
     Setting("API_KEYS", "", "Comma-separated keys that may call write endpoints."),
     Setting("API_KEY_FILE", "", "File with one write key per line (added to API_KEYS)."),

@@ -75,6 +75,13 @@ class PassageRecord:
     tags: dict[str, list[str]] = field(default_factory=dict)
     # The document's whole text: on ordinal 0 only, and only when asked for.
     doc_text: str | None = None
+    # Pages of a paged document (PDF) the passage starts and ends on; None when unpaged.
+    page: int | None = None
+    page_end: int | None = None
+    # The e-mail an attachment came with, or None.
+    parent: str | None = None
+    # Where each page starts in the document's text (ordinal 0, with doc_text only).
+    doc_pages: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,9 @@ class IndexableDocument(Protocol):
     content_hash: str
     size: int
     mtime: float
+
+    parent: str | None
+    pages: list[int] | None
 
     @property
     def metadata(self) -> IndexableMetadata: ...
@@ -157,6 +167,13 @@ def build_schema(facets: FacetRegistry | None = None) -> Schema:
         "file_mtime": COLUMN(NumericColumn("d", default=-1.0)),
         # The document's whole extracted text, stored on ordinal 0 only, for the document view.
         "doc_text": STORED(),
+        # Paged documents (PDF): where each page starts in doc_text (ordinal 0 only), and the
+        # pages a passage starts and ends on, for citations ("p. 4").
+        "doc_pages": STORED(),
+        "page": STORED(),
+        "page_end": STORED(),
+        # An e-mail attachment's e-mail (its doc_id): deleting the e-mail deletes its attachments.
+        "parent": ID(stored=True),
         # The passage's sentence embedding (float16 bytes, search/embedding.py) when semantic
         # rescoring is on; a column so rescoring reads vectors without unpickling stored fields.
         "embedding": COLUMN(VarBytesColumn()),
@@ -360,6 +377,13 @@ def passage_fields(
             record["source_text"] = meta.source
         if passage.ordinal == 0:
             record["doc_text"] = doc.text
+            if doc.pages:
+                record["doc_pages"] = list(doc.pages)
+        if getattr(passage, "page", None) is not None:
+            record["page"] = passage.page
+            record["page_end"] = passage.page_end
+        if doc.parent:
+            record["parent"] = doc.parent
         if passage.embedding is not None:
             record["embedding"] = passage.embedding
         yield record
@@ -393,6 +417,10 @@ def decode_passage(
             if f.record_key and f.field
         },
         doc_text=stored.get("doc_text") if with_doc_text else None,
+        page=stored.get("page"),
+        page_end=stored.get("page_end"),
+        parent=stored.get("parent"),
+        doc_pages=stored.get("doc_pages") if with_doc_text else None,
     )
 
 

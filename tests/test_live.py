@@ -360,6 +360,7 @@ def test_reindex_reports_a_summary(server: LiveServer) -> None:
         "removed",
         "unchanged",
         "skipped",
+        "formats",
         "seconds",
     }
     assert data["documents"] >= 1

@@ -44,6 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("page")
     docs = copy_seeds(root / "docs")
     (docs / "zz_injection.txt").write_text(XSS_TEXT, encoding="utf-8")
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    (docs / "zz_paged.pdf").write_bytes((fixtures / "running-headers.pdf").read_bytes())
     with Server(docs, root / "index") as running:
         yield running
 
@@ -457,3 +459,19 @@ def test_about_and_mentions_are_two_country_groups(page) -> None:  # type: ignor
     expect(page.locator("#summary")).to_have_text(re.compile(rf"^{count} passages? in"))
     regions = page.locator("fieldset", has=page.locator("legend", has_text="Regions"))
     expect(regions.get_by_role("checkbox", name=re.compile("^Central America"))).to_be_visible()
+
+
+def test_paged_document_shows_page_breaks_and_cites_pages(page) -> None:  # type: ignore[no-untyped-def]
+    """A PDF's document view marks where pages begin; citations and hits name the page."""
+    page.goto("/documents/zz_paged.pdf")
+    expect(page.locator(".passage").first).to_be_visible()
+    breaks = page.locator("#doc-body .page-break")
+    expect(breaks.first).to_have_text("Page 1")
+    assert breaks.count() >= 2
+    citation = page.locator(".passage").last.get_by_role("button", name="Copy citation")
+    assert re.search(
+        r", pp?\. \d+(–\d+)?, passage zz_paged\.pdf#", citation.get_attribute("data-citation") or ""
+    )
+    page.goto("/?q=vetted+units+smuggling")
+    card = page.locator(".hit", has=page.locator('a[href*="zz_paged.pdf"]')).first
+    expect(card.locator(".meta .page")).to_have_text(re.compile(r"^pp?\. \d"))

@@ -175,7 +175,8 @@ def test_size_is_checked_before_reading(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("report.pdf", "unsupported file type .pdf"),
+        ("slides.pptx", "unsupported file type .pptx"),
+        ("memo.doc", "legacy Word .doc is not supported; save it as .docx"),
         ("README", "unsupported file type (no extension)"),
     ],
 )

@@ -21,7 +21,8 @@ SEED_IDS = [
     "004_ae834e1aff1effad.txt",
 ]
 REPORT_KEYS = {
-    "documents", "passages", "added", "updated", "removed", "unchanged", "skipped", "seconds",
+    "documents", "passages", "added", "updated", "removed", "unchanged", "skipped", "formats",
+    "seconds",
 }  # fmt: skip
 
 

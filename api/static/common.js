@@ -152,6 +152,7 @@ export function metaLine(item, { byline = false } = {}) {
   const parts = [el("time", { datetime: item.date || undefined, text: formatDate(item.date) })];
   if (item.source) parts.push(el("span", { class: "source", text: item.source }));
   if (byline && item.byline) parts.push(el("span", { class: "byline", text: item.byline }));
+  if (item.page) parts.push(el("span", { class: "page", text: pageLabel(item) }));
   const line = [];
   parts.forEach((part, i) => {
     if (i) line.push(el("span", { class: "sep", "aria-hidden": "true", text: "·" }));
@@ -170,12 +171,19 @@ export function announce(message) {
   }, 50);
 }
 
+/** "p. 4", or "pp. 4–5" for a passage across a page break (paged documents only). */
+export function pageLabel(item) {
+  if (!item.page) return "";
+  return item.page_end && item.page_end !== item.page ? `pp. ${item.page}–${item.page_end}` : `p. ${item.page}`;
+}
+
 /** The citation for a passage: title, source, date, passage id and link. */
 export function citation(item) {
   const link = new URL(documentUrl(item.doc_id, item.passage_id), window.location.origin).href;
   const parts = [`“${item.title || item.doc_id}”`];
   if (item.source) parts.push(item.source);
   parts.push(item.date || "undated");
+  if (item.page) parts.push(pageLabel(item));
   parts.push(`passage ${item.passage_id}`);
   return `${parts.join(", ")}. ${link}`;
 }

@@ -84,6 +84,7 @@ function renderBody(doc, matches) {
   );
   const nodes = [];
   let cursor = 0;
+  let shownPage = null;
   passages.forEach((passage, i) => {
     let body = passage.text || "";
     let shift = 0; // where the shown text starts within the passage's own text
@@ -98,6 +99,11 @@ function renderBody(doc, matches) {
     const spans = (matches.get(passage.passage_id) || [])
       .map(([s, e]) => [s - shift - lead, e - shift - lead])
       .filter(([s, e]) => s >= 0 && e <= shown.length);
+    if (passage.page && passage.page !== shownPage) {
+      // Paged documents (PDF): a marker where a new page begins, as the printed report has.
+      nodes.push(el("p", { class: "page-break", role: "separator", "aria-label": `Page ${passage.page}`, text: `Page ${passage.page}` }));
+      shownPage = passage.page_end || passage.page;
+    }
     nodes.push(passageSection(doc, passage, shown, i, spans));
   });
   if (!passages.length && text) nodes.push(el("p", { class: "passage-text", text }));

@@ -1,24 +1,14 @@
-"""Readers per format: bytes on disk become the document's plain text."""
+"""Text formats: .txt, Markdown and HTML bytes become the document's plain text."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from charset_normalizer import from_bytes
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from index.errors import DocumentTooLarge, EmptyDocument, UndecodableDocument, UnsupportedFormat
-
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-SUPPORTED_SUFFIXES = {
-    ".txt": "txt",
-    ".md": "md",
-    ".markdown": "md",
-    ".html": "html",
-    ".htm": "html",
-}
+from index.errors import EmptyDocument, UndecodableDocument
 
 BINARY_REASON = "binary or undecodable content"
 EMPTY_REASON = "empty document"
@@ -29,30 +19,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _NEWLINES = re.compile(r"\r\n?")
 
 
-def read_document(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, str]:
-    """Return (text, format) for the file at path, or raise a DocumentSkipped subclass."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    fmt = SUPPORTED_SUFFIXES.get(suffix)
-    if fmt is None:
-        raise UnsupportedFormat(
-            f"unsupported file type {suffix}" if suffix else "unsupported file type (no extension)"
-        )
-    # Check the size before reading so a huge file never lands in memory.
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise DocumentTooLarge(_too_large(size, max_bytes))
-    with path.open("rb") as handle:
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:  # the file grew between stat and read
-        raise DocumentTooLarge(_too_large(len(data), max_bytes))
+def text_from_bytes(data: bytes, fmt: str) -> str:
+    """The plain text of a .txt, Markdown or HTML file's bytes (fmt "txt", "md" or "html")."""
     if not data.strip():
         raise EmptyDocument(EMPTY_REASON)
-    text = _NEWLINES.sub("\n", decode_bytes(data))
-    text = _CONVERTERS[fmt](text)
-    if not text.strip():
-        raise EmptyDocument(EMPTY_REASON)
-    return text, fmt
+    return _CONVERTERS[fmt](_NEWLINES.sub("\n", decode_bytes(data)))
+
+
+def html_to_text(html: str) -> str:
+    """The main text of an HTML page, as the .html reader gives it."""
+    return _html(_NEWLINES.sub("\n", html))
 
 
 def decode_bytes(data: bytes) -> str:
@@ -94,17 +70,6 @@ def _detect(data: bytes) -> str:
         return data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise UndecodableDocument(BINARY_REASON) from exc
-
-
-def _too_large(size: int, limit: int) -> str:
-    return f"file is {_human_size(size)}, over the {_human_size(limit)} limit"
-
-
-def _human_size(size: int) -> str:
-    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} bytes"
 
 
 # --- plain text ------------------------------------------------------------------------------
