@@ -200,7 +200,7 @@ def make_search_command(facets: FacetRegistry) -> click.Command:
             if unknown:
                 raise click.BadParameter(
                     f"unknown {facet.value_noun}(s): {', '.join(unknown)}",
-                    param_hint=f"--{facet.param}",
+                    param_hint=f"--{facet.param.replace('_', '-')}",
                 )
             filters[facet.param] = [v for v in map(facet.normalize, wanted) if v is not None]
         sort = options.pop("sort")
@@ -260,7 +260,7 @@ def make_search_command(facets: FacetRegistry) -> click.Command:
         _index_dir_option,
         *(
             click.option(
-                f"--{facet.param}",
+                f"--{(facet.param or '').replace('_', '-')}",
                 multiple=True,
                 help=f"{facet.description or facet.title}; repeatable.",
             )
