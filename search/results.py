@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from search.store import PassageRecord
 
@@ -136,34 +136,42 @@ class Bucket:
     selected: bool
 
 
+class ReadsThrough:
+    """A wrapper that reads like what it wraps: `hit.doc_id` is `hit.passage.doc_id`.
+
+    The API's schemas dump a hit and a passage alike, and callers read both the same way.
+    """
+
+    _wrapped: ClassVar[str]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the wrapper lacks; the wrapped field itself must exist.
+        if name == self._wrapped:
+            raise AttributeError(name)
+        return getattr(getattr(self, self._wrapped), name)
+
+
 @dataclass
-class Hit:
+class Hit(ReadsThrough):
     """A search hit: a passage, its highlighted snippet, match offsets and score."""
 
+    _wrapped: ClassVar[str] = "passage"
     passage: PassageRecord
     highlight: str
     matches: list[list[int]]
     score: float | None
     explain: Explanation | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        # A hit reads like its passage (hit.doc_id, hit.tags): the API schema dumps both alike.
-        if name == "passage":
-            raise AttributeError(name)
-        return getattr(self.passage, name)
 
 
 @dataclass
-class ScoredPassage:
+class ScoredPassage(ReadsThrough):
     """A passage with a similarity score (more-like-this)."""
 
+    _wrapped: ClassVar[str] = "passage"
     passage: PassageRecord
     score: float | None
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "passage":
-            raise AttributeError(name)
-        return getattr(self.passage, name)
 
 
 @dataclass
@@ -202,19 +210,16 @@ class DocumentSummary:
 
 
 @dataclass
-class DocumentDetail:
+class DocumentDetail(ReadsThrough):
     """A document with its full text and every passage in order."""
 
+    _wrapped: ClassVar[str] = "summary"
     summary: DocumentSummary
     text: str
     passages: list[PassageRecord]
     # Paged documents: where each page starts in `text` (page n at page_starts[n - 1]).
     page_starts: list[int] | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "summary":
-            raise AttributeError(name)
-        return getattr(self.summary, name)
 
 
 @dataclass
