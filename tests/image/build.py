@@ -38,7 +38,7 @@ EXTRA_PACKAGES = ["uidmap", "fuse-overlayfs", "slirp4netns", "netavark", "aardva
 # What the official python:*-slim image offers the Dockerfile: `python -m venv` with pip, and CAs.
 BASE_PACKAGES = ["python3", "python3-venv", "python-is-python3", "ca-certificates"]
 # Bump to rebuild cached base images when the recipe below changes.
-BASE_RECIPE = "1"
+BASE_RECIPE = "2"
 CACHE_DIR = Path(os.environ.get("BRIEFING_IMAGE_CACHE") or "/var/cache/briefing-search")
 # pip settings worth passing into the build; local file:// indexes do not exist inside it.
 PIP_KEYS = ("index-url", "extra-index-url", "trusted-host", "cert", "timeout", "default-timeout")
@@ -152,8 +152,14 @@ def _debootstrap(codename: str, mirror: str, tarball: Path) -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        # What the slim images leave out too: package lists, downloaded .debs, docs and man pages.
-        for junk in ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):
+        # What slim images leave out too: package lists, downloaded .debs, docs, manuals, translations.
+        for junk in (
+            "var/cache/apt",
+            "var/lib/apt/lists",
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/locale",
+        ):
             for child in (root / junk).glob("*"):
                 if child.is_dir() and not child.is_symlink():
                     shutil.rmtree(child)
@@ -220,7 +226,7 @@ def pip_secrets(directory: Path) -> list[str]:
 def build(image: str, base: str, secrets: list[str], semantic: bool) -> float:
     """Build deploy/Dockerfile into image; return the seconds it took."""
     started = time.monotonic()
-    log(f"podman build {image} (BASE_IMAGE={base}, SEMANTIC_MODEL={str(semantic).lower()})")
+    log(f"podman build {image} (BASE_IMAGE={base}, SEMANTIC={str(semantic).lower()})")
     command = build_command(image, base, secrets, semantic=semantic)
     subprocess.run(["podman", *command], check=True, env=environment(), timeout=1800)
     return time.monotonic() - started

@@ -11,7 +11,7 @@ DEPLOY = ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 IGNOREFILE = DEPLOY / "Dockerfile.dockerignore"
 IMAGE = os.environ.get("BRIEFING_IMAGE") or "localhost/briefing-search:latest"
-# The same image without the embedding model's weights (SEMANTIC_MODEL=false), built for its size.
+# The same image without semantic rescoring (SEMANTIC=false), built for its size.
 LEXICAL_IMAGE = IMAGE.rsplit(":", 1)[0] + ":lexical"
 # Where the last build left the base image's name, the sizes and the build time (make test-image).
 REPORT = ROOT / "var" / "image" / "build.json"
@@ -58,7 +58,7 @@ def build_command(
     command = ["build", "--format", "docker", "--file", str(dockerfile)]
     command += ["--ignorefile", str(IGNOREFILE), "--build-arg", f"BASE_IMAGE={base}"]
     if not semantic:
-        command += ["--build-arg", "SEMANTIC_MODEL=false"]
+        command += ["--build-arg", "SEMANTIC=false"]
     for secret in secrets:
         command += ["--secret", secret]
     return [*command, "--tag", image, str(ROOT)]
