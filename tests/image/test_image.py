@@ -11,7 +11,14 @@ from pathlib import Path
 import requests
 
 from tests.image.build import pip_secrets
-from tests.image.conftest import Container, container, owned_docs, remove_volume, wait_until
+from tests.image.conftest import (
+    Container,
+    container,
+    owned_docs,
+    remove_volume,
+    wait_ready,
+    wait_until,
+)
 from tests.image.podman import DOCKERFILE, IMAGE, IMAGE_UID, REPORT, build_command, podman
 
 KEY = "image-test-key"
@@ -122,8 +129,9 @@ def test_sigterm_stops_the_container_cleanly_and_the_index_opens_afterwards(
     docs = owned_docs(tmp_path / "docs")
     volume = f"briefing-test-{uuid.uuid4().hex[:10]}-index"
     try:
+        started = time.monotonic()
         with container(docs, volume=volume) as running:
-            wait_until(running.ready, 60, f"{running.name} /readyz")
+            wait_ready(running, started)
             started = time.monotonic()
             # `docker stop` / `podman stop`: the image's STOPSIGNAL, then SIGKILL after --time.
             podman("stop", "--time", "75", running.name, timeout=90)
