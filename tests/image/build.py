@@ -119,6 +119,12 @@ def base_image() -> str:
     tarball = CACHE_DIR / f"base-{codename}-{key}.tar"
     if not tarball.is_file():
         _debootstrap(codename, mirror, tarball)
+    # One base at a time: an older recipe's tarball and image are only disk space now.
+    for stale in CACHE_DIR.glob("base-*.tar"):
+        if stale != tarball:
+            stale.unlink()
+    for stale_name in _tags("localhost/briefing-base"):
+        podman("rmi", stale_name, check=False)
     log(f"importing {tarball} as {name}")
     podman(
         "import",
@@ -131,6 +137,18 @@ def base_image() -> str:
         timeout=600,
     )
     return name
+
+
+def _tags(repository: str) -> list[str]:
+    """Every local image name in a repository (briefing-base:TAG, …)."""
+    listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", repository).stdout
+    return [name for name in listed.split() if name.startswith(repository + ":")]
+
+
+def _image_id(name: str) -> str | None:
+    """The image's id, or None when there is no such image."""
+    result = podman("image", "inspect", "--format", "{{.Id}}", name, check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def _debootstrap(codename: str, mirror: str, tarball: Path) -> None:
@@ -227,8 +245,13 @@ def build(image: str, base: str, secrets: list[str], semantic: bool) -> float:
     """Build deploy/Dockerfile into image; return the seconds it took."""
     started = time.monotonic()
     log(f"podman build {image} (BASE_IMAGE={base}, SEMANTIC={str(semantic).lower()})")
+    previous = _image_id(image)
     command = build_command(image, base, secrets, semantic=semantic)
     subprocess.run(["podman", *command], check=True, env=environment(), timeout=1800)
+    if previous and previous != _image_id(image):
+        # The image this build replaced, with its build-cache layers: every CI run on one
+        # machine would otherwise leave half a gigabyte behind. Layers still in use stay.
+        podman("rmi", previous, check=False)
     return time.monotonic() - started
 
 
