@@ -155,7 +155,7 @@ def _debootstrap(codename: str, mirror: str, tarball: Path) -> None:
     """debootstrap a minimal root with BASE_PACKAGES and pack it into the cache."""
     tarball.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    log(f"debootstrap {codename} from the host's apt mirror (about a minute)")
+    log(f"debootstrap {codename} from the apt mirror of this machine (1 to 4 minutes)")
     with tempfile.TemporaryDirectory(dir=tarball.parent, prefix="rootfs-") as tmp:
         root = Path(tmp) / "root"
         subprocess.run(
