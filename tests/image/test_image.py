@@ -178,11 +178,14 @@ def test_a_broken_dockerfile_step_fails_the_build(tmp_path: Path) -> None:
 
 def test_the_api_role_never_writes_the_index(tmp_path: Path) -> None:
     docs = owned_docs(tmp_path / "docs")
-    with container(docs, role="api") as running:
-        # A fresh volume and no start-up sync: the replica is alive, not ready, and writes nothing.
-        healthz = running.url + "/healthz"
-        wait_until(lambda: requests.get(healthz, timeout=2).status_code == 200, 60, healthz)
-        assert requests.get(running.url + "/readyz", timeout=5).status_code == 503
-        assert running.exec("ls", "-A", "/data/index").stdout.strip() == ""
-        assert "starting watcher" not in running.logs()
-    remove_volume(running.volume)
+    volume = f"briefing-test-{uuid.uuid4().hex[:10]}-index"
+    try:
+        with container(docs, role="api", volume=volume) as running:
+            # A fresh volume and no start-up sync: the replica is up, not ready, and writes nothing.
+            healthz = running.url + "/healthz"
+            wait_until(lambda: requests.get(healthz, timeout=2).status_code == 200, 60, healthz)
+            assert requests.get(running.url + "/readyz", timeout=5).status_code == 503
+            assert running.exec("ls", "-A", "/data/index").stdout.strip() == ""
+            assert "starting watcher" not in running.logs()
+    finally:
+        remove_volume(volume)
