@@ -9,11 +9,18 @@ import pytest
 import index.sync as sync
 from api.schemas import ApiSchemas
 from index.readers import DEFAULT_MAX_BYTES
+from index.readers.base import (
+    DEFAULT_MAX_EMAIL_BYTES,
+    DEFAULT_MAX_PDF_BYTES,
+    DEFAULT_MAX_WORD_BYTES,
+)
 from search.facet_registry import default_registry
 from search.ranking import POSTINGS_CACHE_BYTES
 from search.rescoring import RESCORE_WINDOW
+from search.settings import SETTINGS_BY_NAME
 from search.snapshots import MATCH_CACHE_SIZE
 
+MB = 1024 * 1024
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 # README text is wrapped: compare with runs of white space folded.
 FOLDED = " ".join(README.split())
@@ -28,7 +35,10 @@ def _facet_size_default() -> int:
     "phrase",
     [
         f"batches ({sync.BATCH_DOCUMENTS:,} documents or {sync.BATCH_PASSAGES:,} passages)",
-        f"size limit ({DEFAULT_MAX_BYTES // (1024 * 1024)} MB,",
+        *(
+            f"| {SETTINGS_BY_NAME[name].default // MB} MB `BRIEFING_{name}` |"
+            for name in ("MAX_DOCUMENT_BYTES", "MAX_PDF_BYTES", "MAX_WORD_BYTES", "MAX_EMAIL_BYTES")
+        ),
         f"(default {_facet_size_default()}) per facet",
         f"re-ranks its top {RESCORE_WINDOW}",
         f"Decoded postings (up to {POSTINGS_CACHE_BYTES // (1024 * 1024)} MB) and the last "
@@ -37,3 +47,13 @@ def _facet_size_default() -> int:
 )
 def test_readme_states_the_codes_number(phrase: str) -> None:
     assert phrase in FOLDED
+
+
+def test_readers_and_settings_agree_on_size_limits() -> None:
+    defaults = {
+        "MAX_DOCUMENT_BYTES": DEFAULT_MAX_BYTES,
+        "MAX_PDF_BYTES": DEFAULT_MAX_PDF_BYTES,
+        "MAX_WORD_BYTES": DEFAULT_MAX_WORD_BYTES,
+        "MAX_EMAIL_BYTES": DEFAULT_MAX_EMAIL_BYTES,
+    }
+    assert {name: SETTINGS_BY_NAME[name].default for name in defaults} == defaults
