@@ -475,3 +475,28 @@ def test_paged_document_shows_page_breaks_and_cites_pages(page) -> None:  # type
     page.goto("/?q=vetted+units+smuggling")
     card = page.locator(".hit", has=page.locator('a[href*="zz_paged.pdf"]')).first
     expect(card.locator(".meta .page")).to_have_text(re.compile(r"^pp?\. \d"))
+
+
+LAYOUT_SHIFTS = """
+window.__layoutShift = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) if (!entry.hadRecentInput) window.__layoutShift += entry.value;
+}).observe({ type: "layout-shift", buffered: true });
+"""
+
+
+@pytest.mark.parametrize("width", [1350, 412])
+def test_results_arrive_without_layout_shift(browser, server: Server, width) -> None:  # type: ignore[no-untyped-def]
+    """Cumulative layout shift (the browser's layout-shift entries) stays ≤ 0.05 on the seeds."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, base_url=server.url)
+    tab = context.new_page()
+    tab.add_init_script(LAYOUT_SHIFTS)
+    try:
+        for url in ("/", "/?q=huawei", f"/documents/{HUAWEI_DOC}?passage={HUAWEI_DOC}%231"):
+            tab.goto(url)
+            expect(tab.locator("[aria-busy=true]")).to_have_count(0)
+            expect(tab.locator(".hit, .passage").first).to_be_visible()
+            shift = tab.evaluate("window.__layoutShift")
+            assert shift <= 0.05, (url, shift)
+    finally:
+        context.close()
