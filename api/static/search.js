@@ -601,6 +601,7 @@ const narrow = window.matchMedia("(max-width: 760px)");
 const filters = $("filters");
 const fitFilters = () => {
   filters.open = !narrow.matches;
+  filters.classList.add("is-fitted");
 };
 narrow.addEventListener("change", fitFilters);
 fitFilters();
