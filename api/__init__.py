@@ -54,10 +54,38 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_blueprint)
     app.register_blueprint(apidocs_blueprint)
     register_error_handlers(app, api)
-    origins = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
-    CORS(app, resources={r"/api/*": {"origins": origins or "*"}})
+    install_cors(app)
+    app.after_request(_nosniff)
     app.extensions["briefing_engine"] = None
     return app
+
+
+# Methods a browser on any origin may use when CORS_ORIGINS is `*`: reads only, so a page on
+# another site can never drive an upload or a delete with a key it got hold of.
+READ_METHODS = ["GET", "HEAD", "OPTIONS"]
+WRITE_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"]
+
+
+def install_cors(app: Flask) -> None:
+    """CORS on /api/* only for the origins in CORS_ORIGINS: off when empty, reads only for `*`."""
+    origins = [o.strip() for o in str(app.config["CORS_ORIGINS"]).split(",") if o.strip()]
+    if not origins:
+        return
+    if "*" in origins:
+        options: dict[str, Any] = {"origins": "*", "methods": READ_METHODS}
+    else:
+        options = {
+            "origins": origins,
+            "methods": WRITE_METHODS,
+            "allow_headers": ["Authorization", "Content-Type", "X-Request-ID"],
+        }
+    CORS(app, resources={r"/api/*": options}, expose_headers=["X-Request-ID"])
+
+
+def _nosniff(response: Any) -> Any:
+    # Every response, JSON and errors included: a browser must never guess another type.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def facets(app: Flask | None = None) -> FacetRegistry:
@@ -77,6 +105,7 @@ def get_engine() -> SearchEngine:
             topic_tagger().labels,
             semantic=bool(current_app.config["SEMANTIC"]),
             facets=facets(),
+            timeout=float(current_app.config["SEARCH_TIMEOUT"]) or None,
         )
         current_app.extensions["briefing_engine"] = engine
     return engine

@@ -72,6 +72,12 @@ class QueryInfoSchema(ma.Schema):
             "relevance sort, within the top 100, on an index holding passage embeddings"
         }
     )
+    timed_out = fields.Boolean(
+        metadata={
+            "description": "True when the search stopped at its time budget "
+            "(BRIEFING_SEARCH_TIMEOUT): hits, total and facets are partial"
+        }
+    )
 
 
 class HealthSchema(ma.Schema):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -17,6 +18,7 @@ from api.schemas import (
     SimilarArgsSchema,
     facet_definitions,
 )
+from index.status import read_watcher_status, watcher_problem
 from search.errors import SearchError
 from search.facet_registry import FacetRegistry
 from search.results import SearchRequest
@@ -35,6 +37,19 @@ def search_request(args: dict[str, Any], facets: FacetRegistry) -> SearchRequest
     if not args["q"].strip() and args["sort"] == "relevance":
         args["sort"] = "newest"
     return SearchRequest(filters=filters, **args)
+
+
+def expects_watcher() -> bool:
+    """Whether this server's index has a watcher that readiness and metrics should vouch for."""
+    config = current_app.config
+    return bool(config["WATCH"]) and bool(config["READY_NEEDS_WATCHER"])
+
+
+def watcher_problem_now() -> str | None:
+    """Why the index's watcher is not healthy, or None (also None when none is expected)."""
+    if not expects_watcher():
+        return None
+    return watcher_problem(read_watcher_status(current_app.config["INDEX_DIR"]))
 
 
 def build_blueprint(facets: FacetRegistry) -> Blueprint:
@@ -127,11 +142,15 @@ def build_blueprint(facets: FacetRegistry) -> Blueprint:
         @blp.response(200, ReadySchema)
         @blp.alt_response(503, schema=ReadySchema, description="Index not available")
         def get(self) -> Any:
-            """The index opens; how many documents and passages it holds."""
+            """The index opens and (when it has one) its watcher lives and last synced fine."""
             try:
                 stats = get_engine().stats()
             except SearchError as exc:
                 return {"status": f"unavailable: {exc}", "documents": 0, "passages": 0}, 503
-            return {"status": "ready", "documents": stats.documents, "passages": stats.passages}
+            counts = {"documents": stats.documents, "passages": stats.passages}
+            problem = watcher_problem_now()
+            if problem is not None:
+                return {"status": f"unavailable: {problem}", **counts}, 503
+            return {"status": "ready", **counts}
 
     return blp

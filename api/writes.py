@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -57,7 +58,11 @@ blp = Blueprint(
 
 POLL_SECONDS = 0.05
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls and DEL: invisible, and some terminals act on them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates (U+202A–202E, U+2066–2069), plus the marks
+# (U+200E, U+200F, U+061C): "report\u202etxt.exe" displays as "reportexe.txt" in a listing.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_NAME_CHARS = 1024
 MAX_PART_BYTES = 255
 
@@ -178,13 +183,19 @@ def safe_doc_id(name: str, action: str) -> tuple[str, Path]:
     from index.sync import is_ignored
 
     problem = None
+    # One spelling per name: "é" typed precomposed or as e + accent is the same document.
+    name = unicodedata.normalize("NFC", name)
     parts = name.split("/")
     if not name:
         problem = "filename is empty"
     elif len(name) > MAX_NAME_CHARS:
         problem = f"filename is longer than {MAX_NAME_CHARS} characters"
+    elif not _valid_utf8(name):
+        problem = "filename is not valid UTF-8"
     elif _CONTROL.search(name):
         problem = "filename contains control characters"
+    elif _BIDI.search(name):
+        problem = "filename contains bidirectional text controls (U+202A–202E, U+2066–2069)"
     elif "\\" in name:
         problem = "filename contains a backslash; use '/' between folders"
     elif name.startswith("/") or _DRIVE.match(name):
@@ -205,7 +216,24 @@ def safe_doc_id(name: str, action: str) -> tuple[str, Path]:
             problem = "a folder of that name exists"
         else:
             return target.relative_to(docs).as_posix(), docs / name
-    _reject(400, problem, action, name, filename=[problem])
+    _reject(400, problem, action, _printable(name), filename=[problem])
+
+
+def _valid_utf8(text: str) -> bool:
+    """False for lone surrogates (a JSON "\\ud800") and for U+FFFD, which Werkzeug puts where
+    a URL path or a multipart filename held bytes that were not UTF-8."""
+    if "\ufffd" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    """A refused name as it may be logged: escapes instead of controls and surrogates."""
+    return name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
 
 
 def _check_type(doc_id: str, action: str) -> None:
@@ -228,7 +256,12 @@ def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
         name = request.form.get("filename") or upload.filename or None
         data = upload.stream.read(limit + 1)
     elif request.is_json:
-        payload = request.get_json(silent=True)
+        try:
+            payload = request.get_json(silent=True)
+        except RecursionError:
+            # Python's JSON decoder recurses per nesting level; a body nested deeper than the
+            # interpreter's stack allows is refused like any other malformed body.
+            _reject(422, "JSON body is nested too deeply", action, "-", _body=["too deep"])
         if not isinstance(payload, dict):
             _reject(422, "body is not a JSON object", action, "-")
         try:
@@ -236,7 +269,11 @@ def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
         except ma.ValidationError as exc:
             errors = exc.messages if isinstance(exc.messages, dict) else {"_body": exc.messages}
             _reject(422, f"invalid value for {', '.join(sorted(errors))}", action, "-", **errors)
-        name, data = loaded["filename"], loaded["text"].encode("utf-8")
+        name, text = loaded["filename"], loaded["text"]
+        if not _valid_utf8(text):
+            message = "text holds a lone surrogate (e.g. \\ud800): not valid Unicode"
+            _reject(422, message, action, "-", text=[message])
+        data = text.encode("utf-8")
     else:
         _reject(
             415,

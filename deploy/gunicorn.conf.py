@@ -12,7 +12,6 @@ import glob
 import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from typing import Any
@@ -153,9 +152,13 @@ def when_ready(server):  # type: ignore[no-untyped-def]
     # WATCH off: no watcher anywhere. START_WATCHER off: one runs elsewhere (unit, other host).
     if not _settings["WATCH"] or not _settings["START_WATCHER"]:
         return
+    from index.supervisor import WatcherSupervisor
+
     cmd = [sys.executable, "-m", "index.watcher", "--parent-pid", str(os.getpid())]
-    server.log.info("starting watcher: %s", " ".join(cmd))
-    server.briefing_watcher = subprocess.Popen(cmd)
+    # Supervised: a watcher that dies (crash, OOM, SIGKILL) is restarted with backoff.
+    supervisor = WatcherSupervisor(cmd, str(_settings["INDEX_DIR"]), logger=server.log)
+    supervisor.start()
+    server.briefing_watcher = supervisor
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
@@ -167,13 +170,9 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
 
 def on_exit(server):  # type: ignore[no-untyped-def]
     """Stop the watcher, letting it finish its current commit; remove our metrics directory."""
-    proc = getattr(server, "briefing_watcher", None)
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    supervisor = getattr(server, "briefing_watcher", None)
+    if supervisor is not None:
+        supervisor.stop()
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     # Only the directory this master made for itself; a configured one belongs to the operator.
     if os.path.basename(metrics_dir).startswith(f"briefing-metrics-{os.getpid()}-"):

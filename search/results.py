@@ -39,6 +39,9 @@ class QueryInfo:
     fallback: bool
     message: str | None
     rescored: bool
+    # True when the search hit its time budget (BRIEFING_SEARCH_TIMEOUT): hits, total and facets
+    # cover only the passages matched in time.
+    timed_out: bool = False
 
 
 @dataclass

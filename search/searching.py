@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from whoosh import query as wq
 from whoosh import scoring
+from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.index import Index
 from whoosh.searching import Searcher
 
@@ -40,7 +41,13 @@ from search.results import (
     SearchResult,
     Vocabulary,
 )
-from search.snapshots import MATCH_CACHE_SIZE, Snapshot, SnapshotManager
+from search.snapshots import (
+    MATCH_CACHE_SIZE,
+    MAX_EXPANSIONS,
+    Snapshot,
+    SnapshotManager,
+    bound_expansions,
+)
 from search.store import PassageRecord, decode_passage
 from search.suggesting import SUGGEST_BELOW, suggest
 
@@ -75,8 +82,11 @@ class SearchEngine:
         match_cache_size: int = MATCH_CACHE_SIZE,
         semantic: bool = False,
         facets: FacetRegistry | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.index_dir = index_dir
+        # Seconds a search may run before it answers with what it has (None or 0: no budget).
+        self.timeout = timeout
         registry = facets or default_registry()
         if topic_labels:
             labels = dict(topic_labels)
@@ -132,12 +142,31 @@ class SearchEngine:
     # -- search --------------------------------------------------------------------------------
 
     def search(self, request: SearchRequest) -> SearchResult:
-        """Run a search: hits for the requested page, exact total, disjunctive facets, suggestion."""
+        """Run a search: hits for the requested page, exact total, disjunctive facets, suggestion.
+
+        With a time budget (`timeout` seconds) a search past it stops matching and ranking and
+        answers what it has, with `query_info.timed_out` set: never a worker killed mid-search.
+        """
         started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout if self.timeout else None
         parsed = self.query_reader.parse(request.q)
+        message = parsed.message
         with self.reading() as snap:
             fx = snap.facets
-            matched, ranked = (fx.live, None) if parsed.is_empty else snap.match(parsed.query)
+            query = parsed.query
+            if not parsed.is_empty:
+                query, narrowed = bound_expansions(query, snap.searcher.reader())
+                if narrowed:
+                    note = (
+                        f"{', '.join(narrowed)} matched over {MAX_EXPANSIONS} words: searched "
+                        f"the {MAX_EXPANSIONS} most frequent; type more letters to narrow"
+                    )
+                    message = f"{message}; {note}" if message else note
+            timed_out = False
+            if parsed.is_empty:
+                matched, ranked = fx.live, None
+            else:
+                matched, ranked, timed_out = snap.match(query, deadline)
             doc_docnums = None
             if request.doc_id:
                 doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
@@ -148,20 +177,28 @@ class SearchEngine:
             for mask in masks.values():
                 final &= mask
             total = int(final.sum())
-            hits, rescored = self._page_hits(snap, parsed, request, final, total, masks, ranked)
+            hits, rescored, page_timed_out = self._page_hits(
+                snap, parsed, query, request, final, total, masks, ranked, deadline
+            )
+            timed_out = timed_out or page_timed_out
             raw, truncated = count_facets(
                 self.facets, fx, matched, masks, request.filters, request.facet_size
             )
             suggestion = None
-            if not parsed.is_empty and total < SUGGEST_BELOW:
+            # A suggestion runs more searches: not once the budget is spent.
+            if not parsed.is_empty and total < SUGGEST_BELOW and not _past(deadline):
                 suggestion = suggest(snap.searcher, self.query_reader, fx, parsed, masks, total)
+        if timed_out:
+            note = f"search stopped after its {self.timeout:g} s budget: results are partial"
+            message = f"{message}; {note}" if message else note
         return SearchResult(
             query=request.q,
             query_info=QueryInfo(
                 interpreted="" if parsed.is_empty else str(parsed.query),
                 fallback=parsed.fallback,
-                message=parsed.message,
+                message=message,
                 rescored=rescored,
+                timed_out=timed_out,
             ),
             total=total,
             page=request.page,
@@ -179,17 +216,21 @@ class SearchEngine:
         self,
         snap: Snapshot,
         parsed: ParsedQuery,
+        query: wq.Query,
         request: SearchRequest,
         final: np.ndarray,
         total: int,
         masks: dict[str, np.ndarray],
         ranked: Any,
-    ) -> tuple[list[Hit], bool]:
-        """The requested page's hits, and whether semantic rescoring ordered them."""
+        deadline: float | None = None,
+    ) -> tuple[list[Hit], bool, bool]:
+        """The requested page's hits, whether semantic rescoring ordered them, and whether the
+        deadline cut the ranking short."""
         searcher, fx = snap.searcher, snap.facets
         offset = (request.page - 1) * request.per_page
+        timed_out = False
         if offset >= total:
-            return [], False
+            return [], False, False
         scored: list[tuple[int, float | None]]
         limit = offset + request.per_page
         rescore = self.rescorer is not None and offset < RESCORE_WINDOW
@@ -214,12 +255,13 @@ class SearchEngine:
             else:
                 # Only filters need a filter set: the query's own matches need no second check.
                 filter_set = set(np.flatnonzero(final).tolist()) if masks else None
-                results = searcher.search(parsed.query, limit=stop, filter=filter_set)
-                ranking = [(hit.docnum, float(hit.score)) for hit in results[start:stop]]
+                found, timed_out = _ranked_within(searcher, query, stop, filter_set, deadline)
+                ranking = found[start:stop]
             if rescore and self.rescorer is not None:
                 ranking, rescored = self.rescorer.rescore(snap, request.q, ranking)
             scored = list(ranking[offset - start : limit - start])
-        return [self._hit(searcher, parsed, docnum, score) for docnum, score in scored], rescored
+        hits = [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]
+        return hits, rescored, timed_out
 
     def _hit(
         self, searcher: Searcher, parsed: ParsedQuery, docnum: int, score: float | None
@@ -349,6 +391,38 @@ class SearchEngine:
             content_hash=first.content_hash,
             size=first.size,
         )
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _ranked_within(
+    searcher: Searcher,
+    query: wq.Query,
+    limit: int,
+    filter_set: set[int] | None,
+    deadline: float | None,
+) -> tuple[list[tuple[int, float]], bool]:
+    """Whoosh's top `limit` (docnum, score) pairs, and True when the deadline stopped it early."""
+    collector = searcher.collector(limit=limit, filter=filter_set)
+    timed_out = False
+    if deadline is None:
+        searcher.search_with_collector(query, collector)
+        results = collector.results()
+    else:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return [], True
+        # No SIGALRM (use_alarm=False): gunicorn owns the worker's signals; the collector looks
+        # at its timer flag between matches instead.
+        limited = TimeLimitCollector(collector, remaining, use_alarm=False)
+        try:
+            searcher.search_with_collector(query, limited)
+        except TimeLimit:
+            timed_out = True
+        results = limited.results()
+    return [(hit.docnum, float(hit.score)) for hit in results], timed_out
 
 
 def _typed_buckets(raw: dict[str, list[dict[str, Any]]]) -> dict[str, list[Bucket]]:

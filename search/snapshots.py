@@ -8,8 +8,11 @@ it, and it closes when the last of them is done.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 from whoosh import query as wq
 from whoosh.index import Index
+from whoosh.query.wrappers import ConstantScoreQuery
 from whoosh.searching import Searcher
 
 from search.embedding import from_bytes
@@ -28,6 +32,43 @@ from search.store import IndexView, marker_stamp, open_index
 
 # Match sets remembered per snapshot (one boolean per passage each: 100 KB at 100k passages).
 MATCH_CACHE_SIZE = 64
+# Like Elasticsearch's max_expansions: a prefix or wildcard becomes an OR of at most this many
+# words (its most frequent ones). `a*` alone expands to thousands of words on 20k passages and
+# an OR that wide costs seconds per search; 200 keeps a one-letter prefix under ~100 ms there.
+MAX_EXPANSIONS = 200
+# Words of the lexicon looked at per pattern, matching or not: bounds the scan of the term
+# dictionary itself (a two-letter prefix spans a few thousand words at a million passages).
+MAX_SCANNED_TERMS = 20_000
+# Matches are gathered in steps of this many passages between looks at the clock.
+DEADLINE_STEP = 2048
+
+
+def bound_expansions(query: wq.Query, reader: Any) -> tuple[wq.Query, list[str]]:
+    """The query with each prefix/wildcard replaced by its most frequent words, and the patterns
+    that matched more words than MAX_EXPANSIONS (the caller tells the client to narrow them)."""
+    narrowed: list[str] = []
+
+    def expand(node: wq.Query) -> wq.Query:
+        if isinstance(node, (wq.Prefix, wq.Wildcard)):
+            fieldname = node.fieldname
+            if fieldname not in reader.schema:
+                return wq.NullQuery
+            field = reader.schema[fieldname]
+            words = []
+            for btext in itertools.islice(node._btexts(reader), MAX_SCANNED_TERMS):
+                word = field.from_bytes(btext)
+                words.append((reader.doc_frequency(fieldname, word), word))
+            if len(words) > MAX_EXPANSIONS:
+                narrowed.append(str(node))
+                words = heapq.nlargest(MAX_EXPANSIONS, words)
+            if not words:
+                return wq.NullQuery
+            terms = [wq.Term(fieldname, w) for _, w in sorted(words, key=lambda fw: fw[1])]
+            # Whoosh scores a pattern with a constant score per match: keep that ranking.
+            return ConstantScoreQuery(wq.Or(terms), score=node.boost)
+        return node.apply(expand)
+
+    return expand(query).normalize(), narrowed
 
 
 class Snapshot:
@@ -56,8 +97,11 @@ class Snapshot:
         self._embedding_column: Any = None
         self._lock = threading.Lock()
 
-    def match(self, query: wq.Query) -> tuple[np.ndarray, RankedMatches | None]:
-        """Every passage the query matches (mask) and, for plain word queries, all their scores.
+    def match(
+        self, query: wq.Query, deadline: float | None = None
+    ) -> tuple[np.ndarray, RankedMatches | None, bool]:
+        """Every passage the query matches (mask), for plain word queries all their scores, and
+        whether the deadline (time.monotonic()) cut the matching short (then the mask is partial).
 
         Remembered for this view: an analyst ticking facets or paging repeats the query with
         other filters, and the full matching pass runs once per query and index version.
@@ -67,7 +111,7 @@ class Snapshot:
             found = self._matches.get(key)
             if found is not None:
                 self._matches.move_to_end(key)
-                return found
+                return (*found, False)
         ranked = None
         shape = plain_terms(query)
         if shape is not None:
@@ -75,13 +119,16 @@ class Snapshot:
         if ranked is not None:
             found = (ranked.mask, ranked)
         else:
-            ids = np.fromiter(self.searcher.docs_for_query(query), np.int64)
+            ids, complete = _docnums_until(self.searcher.docs_for_query(query), deadline)
             found = (self.facets.mask(ids), None)
+            if not complete:
+                # A partial match set is answered once, never remembered for the next request.
+                return (*found, True)
         with self._lock:
             self._matches[key] = found
             if len(self._matches) > self.match_cache_size:
                 self._matches.popitem(last=False)
-        return found
+        return (*found, False)
 
     @property
     def ranker(self) -> VectorRanker:
@@ -118,6 +165,20 @@ class Snapshot:
         with self._lock:
             self._cache[key] = value
         return value
+
+
+def _docnums_until(docnums: Iterator[int], deadline: float | None) -> tuple[np.ndarray, bool]:
+    """The docnums an iterator yields until it ends (True) or the deadline passes (False)."""
+    if deadline is None:
+        return np.fromiter(docnums, np.int64), True
+    parts = []
+    while True:
+        chunk = np.fromiter(itertools.islice(docnums, DEADLINE_STEP), np.int64)
+        parts.append(chunk)
+        if len(chunk) < DEADLINE_STEP:
+            return np.concatenate(parts), True
+        if time.monotonic() >= deadline:
+            return np.concatenate(parts), False
 
 
 class SnapshotManager:
