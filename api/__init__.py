@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_cors import CORS
+from flask_smorest import abort
 
 import search  # noqa: F401  (Whoosh warning filters first)
 from api.settings import load_settings
@@ -51,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(build_blueprint(facets(app)))
     api.register_blueprint(writes_blueprint)
     install_auth(app)
+    app.before_request(_bounded_chunked_body)
     app.register_blueprint(web_blueprint)
     app.register_blueprint(apidocs_blueprint)
     register_error_handlers(app, api)
@@ -80,6 +83,39 @@ def install_cors(app: Flask) -> None:
             "allow_headers": ["Authorization", "Content-Type", "X-Request-ID"],
         }
     CORS(app, resources={r"/api/*": options}, expose_headers=["X-Request-ID"])
+
+
+# Bytes read from a chunked body per step while checking it against MAX_CONTENT_LENGTH.
+READ_STEP = 1 << 20
+
+
+def _bounded_chunked_body() -> None:
+    """A chunked body (no Content-Length) is read up to MAX_CONTENT_LENGTH: past it, 413.
+
+    Werkzeug limits such a stream by truncating it, so an oversized chunked JSON upload was
+    parsed half and refused as malformed (422). Read here into memory (as get_data would) and
+    handed on with its length, it is refused like any oversized body.
+    """
+    env = request.environ
+    if (
+        request.content_length is not None
+        or "chunked" not in env.get("HTTP_TRANSFER_ENCODING", "").lower()
+    ):
+        return
+    cap = int(current_app.config["MAX_CONTENT_LENGTH"])
+    stream, parts, size = env["wsgi.input"], [], 0
+    while size <= cap:
+        chunk = stream.read(min(READ_STEP, cap + 1 - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    if size > cap:
+        abort(413, message=f"request body is over the {cap:,}-byte limit")
+    body = b"".join(parts)
+    env["wsgi.input"] = io.BytesIO(body)
+    env["CONTENT_LENGTH"] = str(len(body))
+    env.pop("HTTP_TRANSFER_ENCODING", None)
 
 
 def _nosniff(response: Any) -> Any:
