@@ -49,6 +49,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = 3 * int(app.config["MAX_DOCUMENT_BYTES"]) + 65536
     api = BriefingApi(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A write API key"}
+    )
     app.config.setdefault("FACETS", default_registry())
     api.register_blueprint(build_blueprint(facets(app)))
     api.register_blueprint(writes_blueprint)

@@ -275,8 +275,9 @@ def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
     validators = {}
     for facet in facets.filters():
         assert facet.param is not None
+        item_metadata = {"enum": facet.spec_values()} if facet.spec_values else {}
         attrs[facet.param] = fields.List(
-            fields.String(),
+            fields.String(metadata=item_metadata),
             load_default=list,
             metadata={"description": facet.description or f"{facet.title} (OR)"},
         )

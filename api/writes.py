@@ -113,25 +113,55 @@ class ReindexSchema(ma.Schema):
     seconds = fields.Float()
 
 
-_UPLOAD_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "filename": {
-                        "type": "string",
-                        "description": "Overrides the part's filename (may hold subfolders)",
-                    },
-                },
-            }
-        },
-        "application/json": {"schema": JsonUploadSchema},
-    },
+# The rule a filename follows, as the spec states it (safe_doc_id enforces it, with a 400 naming
+# the problem): relative, "/" between folders, no hidden or temporary segment, no control or
+# bidirectional characters, a supported suffix. ECMA-262 syntax, as OpenAPI uses.
+FILENAME_PATTERN = (
+    r"^(?![/~])(?!.*(?:^|/)(?:\.|~\$))(?!.*//)"
+    r"[^\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+"
+    r"\.(?:txt|md|markdown|html|htm)$"
+)
+_FILENAME_PROPERTY = {
+    "type": "string",
+    "pattern": FILENAME_PATTERN,
+    "maxLength": MAX_NAME_CHARS,
+    "description": "Path relative to the documents folder, e.g. `notes/x.txt`",
 }
+
+
+def _upload_body(name_required: bool) -> dict[str, Any]:
+    """The request body of POST (a filename is required) or PUT (the path names the document)."""
+    json_schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["filename", "text"] if name_required else ["text"],
+        "properties": {
+            "filename": _FILENAME_PROPERTY,
+            "text": {"type": "string", "minLength": 1, "description": "The document's content"},
+        },
+    }
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "filename": {
+                            **_FILENAME_PROPERTY,
+                            "description": "Overrides the part's filename (may hold subfolders)",
+                        },
+                    },
+                }
+            },
+            "application/json": {"schema": json_schema},
+        },
+    }
+
+
+# Write endpoints need `Authorization: Bearer <key>` (securitySchemes.bearerAuth in the spec).
+WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _bad_upload_docs(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -231,6 +261,17 @@ def _valid_utf8(text: str) -> bool:
     return True
 
 
+_MULTIPART_FILENAME = re.compile(rb'filename="([^"\r\n]*)"')
+
+
+def _not_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def _printable(name: str) -> str:
     """A refused name as it may be logged: escapes instead of controls and surrogates."""
     return name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
@@ -250,8 +291,14 @@ def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
     """(client filename or None, content bytes) from a multipart or JSON body."""
     limit = _max_bytes()
     if request.mimetype == "multipart/form-data":
+        # Cached first: Werkzeug silently drops a part whose filename is not UTF-8, and only the
+        # raw body can tell that apart from a missing part (400 versus 422).
+        raw = request.get_data(cache=True)
         upload = request.files.get("file")
         if upload is None:
+            if any(_not_utf8(n) for n in _MULTIPART_FILENAME.findall(raw)):
+                problem = "filename is not valid UTF-8"
+                _reject(400, problem, action, "-", filename=[problem])
             _reject(422, "multipart body needs a 'file' part", action, "-", file=["missing"])
         name = request.form.get("filename") or upload.filename or None
         data = upload.stream.read(limit + 1)
@@ -423,7 +470,7 @@ def _upload(doc_id: str, target: Path, data: bytes, action: str, created: bool) 
 class DocumentUpload(MethodView):
     """Add a document."""
 
-    @blp.doc(requestBody=_UPLOAD_BODY)
+    @blp.doc(requestBody=_upload_body(name_required=True), security=WRITE_SECURITY)
     @blp.response(201, WriteResultSchema, description="Stored and searchable")
     @blp.alt_response(202, schema=WriteResultSchema, description="Stored, not yet searchable")
     @blp.alt_response(409, schema=ErrorSchema, description="doc_id exists (use PUT)")
@@ -444,7 +491,7 @@ class DocumentUpload(MethodView):
 class DocumentWrite(MethodView):
     """Replace or remove a document."""
 
-    @blp.doc(requestBody=_UPLOAD_BODY)
+    @blp.doc(requestBody=_upload_body(name_required=False), security=WRITE_SECURITY)
     @blp.response(200, WriteResultSchema, description="Replaced and searchable")
     @blp.alt_response(201, schema=WriteResultSchema, description="Created and searchable")
     @blp.alt_response(202, schema=WriteResultSchema, description="Stored, not yet searchable")
@@ -460,6 +507,7 @@ class DocumentWrite(MethodView):
         created = not target.exists()
         return _upload(doc_id, target, data, "replace", created=created)
 
+    @blp.doc(security=WRITE_SECURITY)
     @blp.response(200, WriteResultSchema, description="Removed from the folder and the index")
     @blp.alt_response(202, schema=WriteResultSchema, description="Removed, index not caught up")
     @blp.alt_response(400, schema=ErrorSchema, description="Invalid doc_id")
@@ -490,6 +538,7 @@ class DocumentWrite(MethodView):
 class Reindex(MethodView):
     """Full sync."""
 
+    @blp.doc(security=WRITE_SECURITY)
     @blp.response(200, ReindexSchema, description="What the sync did")
     @blp.alt_response(503, schema=ErrorSchema, description="Index locked by another writer")
     @_auth_docs
