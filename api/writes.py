@@ -131,13 +131,17 @@ _FILENAME_PROPERTY = {
 
 def _upload_body(name_required: bool) -> dict[str, Any]:
     """The request body of POST (a filename is required) or PUT (the path names the document)."""
+    # PUT names the document by its path and ignores a filename in the body (any string).
+    filename = _FILENAME_PROPERTY if name_required else {"type": "string", "description": "Ignored"}
     json_schema: dict[str, Any] = {
         "type": "object",
         "required": ["filename", "text"] if name_required else ["text"],
         "properties": {
-            "filename": _FILENAME_PROPERTY,
+            "filename": filename,
             "text": {"type": "string", "minLength": 1, "description": "The document's content"},
         },
+        # JsonUploadSchema refuses unknown fields (422).
+        "additionalProperties": False,
     }
     return {
         "required": True,

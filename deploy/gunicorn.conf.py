@@ -47,12 +47,13 @@ timeout = int(_settings["TIMEOUT"])
 # SIGTERM and SIGHUP: workers stop accepting, finish what they hold, and exit within this.
 graceful_timeout = int(_settings["GRACEFUL_TIMEOUT"])
 keepalive = 5
-# Request-head limits, documented in the README ("Limits"). gunicorn answers past them itself, in
-# HTML (414, 431, 400), before the app sees the request; the proxy (deploy/nginx/) refuses first,
-# in the JSON error shape. The request line: q may hold 1,000 characters (api/schemas.py), which
-# percent-encoded is up to ~6 KB for two-byte UTF-8 text, plus the other parameters: gunicorn's
-# maximum, 8,190 bytes. Headers: 100 fields of at most 8,190 bytes (a bearer key, cookies).
-limit_request_line = 8190
+# Request-head limits, documented in the README ("Limits"). Past them gunicorn answers itself, in
+# HTML, before the app sees the request; the proxy (deploy/nginx/) refuses first, in the JSON
+# error shape. The request line: 0 turns gunicorn's check off, and the proxy bounds the line
+# (16 KiB). gunicorn's finite maximum, 8,190 bytes, is shorter than a valid search (q may hold 1,000 characters,
+# up to 12 KB percent-encoded, plus repeated filters): the app must be the one to refuse a long
+# q, with a 422 naming the field. Headers: 100 fields of at most 8,190 bytes each.
+limit_request_line = 0
 limit_request_fields = 100
 limit_request_field_size = 8190
 # Preloading is safe with Whoosh here because create_app opens no index file: each worker opens its
