@@ -19,6 +19,9 @@ from search.results import DOCUMENT_SORTS, SORTS
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
 MAX_FACET_SIZE = 500
+# Passages per page of one document: a page of a big document stays a few MB of JSON at most.
+MAX_DOCUMENT_PER_PAGE = 1000
+DOCUMENT_INCLUDES = ("text",)
 # List parameters besides the facets' own.
 LIST_PARAMS = ("doc_id",)
 
@@ -43,6 +46,28 @@ class PageArgsSchema(ma.Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     sort = fields.String(load_default="doc_id", validate=validate.OneOf(DOCUMENT_SORTS))
+
+
+class DocumentArgsSchema(ma.Schema):
+    """Paging and inclusions for one document."""
+
+    page = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    per_page = fields.Integer(
+        load_default=None, validate=validate.Range(min=1, max=MAX_DOCUMENT_PER_PAGE)
+    )
+    include = fields.List(
+        fields.String(validate=validate.OneOf(DOCUMENT_INCLUDES)),
+        load_default=None,
+        metadata={
+            "description": "`text`: the full text even for a document over the inline size "
+            "(1 MB); without it such a document answers page 1 of its passages and no text"
+        },
+    )
+
+    @pre_load
+    def split_lists(self, data: Any, **kwargs: Any) -> Any:
+        """?include=text and ?include=a,b both work."""
+        return _split_commas(data, {"include"})
 
 
 class SimilarArgsSchema(ma.Schema):
@@ -222,8 +247,18 @@ class ApiSchemas:
         document = ma.Schema.from_dict(
             {
                 **summary_fields,
-                "text": fields.String(),
+                "text": fields.String(
+                    allow_none=True,
+                    metadata={"description": "Full text; null when left out (text_included)"},
+                ),
                 "passages": fields.List(fields.Nested(passage)),
+                "passages_total": fields.Integer(),
+                "page": fields.Integer(),
+                "per_page": fields.Integer(
+                    allow_none=True, metadata={"description": "null: every passage, unpaged"}
+                ),
+                "pages": fields.Integer(),
+                "text_included": fields.Boolean(),
             },
             name="Document",
         )

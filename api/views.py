@@ -12,6 +12,7 @@ from api import get_engine
 from api.errors import ErrorSchema
 from api.schemas import (
     ApiSchemas,
+    DocumentArgsSchema,
     HealthSchema,
     PageArgsSchema,
     ReadySchema,
@@ -83,11 +84,19 @@ def build_blueprint(facets: FacetRegistry) -> Blueprint:
     class Document(MethodView):
         """One document."""
 
+        @blp.arguments(DocumentArgsSchema, location="query", as_kwargs=True)
         @blp.response(200, schemas.document)
         @blp.alt_response(503, schema=ErrorSchema, description="No index yet")
-        def get(self, doc_id: str) -> Any:
-            """A document's metadata, full text and passages."""
-            return get_engine().document(doc_id)
+        def get(
+            self,
+            doc_id: str,
+            page: int | None = None,
+            per_page: int | None = None,
+            include: list[str] | None = None,
+        ) -> Any:
+            """A document's metadata, full text and passages (paged on request, or when big)."""
+            include_text = None if include is None else "text" in include
+            return get_engine().document(doc_id, page, per_page, include_text)
 
     @blp.route("/api/passages/<path:passage_id>/similar")
     class Similar(MethodView):

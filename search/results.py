@@ -118,11 +118,17 @@ class DocumentSummary:
 
 @dataclass
 class DocumentDetail:
-    """A document with its full text and every passage in order."""
+    """A document with its full text (None when left out) and its passages in order (one page
+    of them when paged)."""
 
     summary: DocumentSummary
-    text: str
+    text: str | None
     passages: list[PassageRecord]
+    passages_total: int = 0
+    page: int = 1
+    per_page: int | None = None
+    pages: int = 1
+    text_included: bool = True
 
     def __getattr__(self, name: str) -> Any:
         if name == "summary":

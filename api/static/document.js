@@ -78,7 +78,7 @@ function renderBody(doc) {
 async function load() {
   const article = $("doc");
   try {
-    const [doc] = await Promise.all([getJson(`/api/documents/${encodePath(docId)}`), loadVocabulary()]);
+    const [doc] = await Promise.all([getJson(`/api/documents/${encodePath(docId)}?include=text`), loadVocabulary()]);
     document.title = `${doc.title || doc.doc_id} · Briefing Search`;
     $("doc-title").textContent = doc.title || doc.doc_id;
     const count = (doc.passages || []).length;
