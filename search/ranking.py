@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ class RankedMatches:
 
     mask: np.ndarray
     scores: np.ndarray
+    # False when a deadline stopped the scoring before every term was read (partial results).
+    complete: bool = True
 
 
 def plain_terms(query: wq.Query) -> tuple[str, list[str]] | None:
@@ -139,11 +142,18 @@ class VectorRanker:
         total = self.searcher.doc_count_all()
         return math.log(1 + (total - n + 0.5) / (n + 0.5))
 
-    def rank(self, mode: str, terms: list[str], live: np.ndarray) -> RankedMatches | None:
-        """Match set and BM25 scores for the terms, all required ("and") or any ("or")."""
+    def rank(
+        self, mode: str, terms: list[str], live: np.ndarray, deadline: float | None = None
+    ) -> RankedMatches | None:
+        """Match set and BM25 scores for the terms, all required ("and") or any ("or"); past the
+        deadline (time.monotonic()) the terms read so far decide, and `complete` is False."""
         scores = np.zeros(self.size, dtype=np.float64)
         counts = np.zeros(self.size, dtype=np.int16)
-        for term in dict.fromkeys(terms):
+        unique = list(dict.fromkeys(terms))
+        for seen, term in enumerate(unique):
+            if deadline is not None and seen and time.monotonic() >= deadline:
+                needed = seen if mode == "and" else 1
+                return RankedMatches((counts >= needed) & live, scores, complete=False)
             found = self.postings(term)
             if found is None:
                 return None
@@ -151,7 +161,7 @@ class VectorRanker:
             norm = self.k1 * ((1 - self.b) + self.b * self.lengths[ids] / self.avg_length)
             scores[ids] += self._idf(term) * (tf * (self.k1 + 1)) / (tf + norm)
             counts[ids] += 1
-        needed = len(dict.fromkeys(terms)) if mode == "and" else 1
+        needed = len(unique) if mode == "and" else 1
         mask = (counts >= needed) & live
         return RankedMatches(mask, scores)
 

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 from whoosh import query as wq
 from whoosh.index import Index
-from whoosh.query.wrappers import ConstantScoreQuery
 from whoosh.searching import Searcher
 
 from search.embedding import from_bytes
+from search.errors import InvalidRequest
 from search.facet_registry import FacetRegistry
 from search.facets import FacetIndex
 from search.ranking import RankedMatches, VectorRanker, plain_terms
@@ -36,6 +36,9 @@ MATCH_CACHE_SIZE = 64
 # words (its most frequent ones). `a*` alone expands to thousands of words on 20k passages and
 # an OR that wide costs seconds per search; 200 keeps a one-letter prefix under ~100 ms there.
 MAX_EXPANSIONS = 200
+# Like Lucene's max_clause_count: the words all of a query's patterns may expand to together.
+# `a* b* c* ...` would otherwise reach 200 words per pattern times hundreds of patterns.
+MAX_QUERY_EXPANSIONS = 1024
 # Words of the lexicon looked at per pattern, matching or not: bounds the scan of the term
 # dictionary itself (a two-letter prefix spans a few thousand words at a million passages).
 MAX_SCANNED_TERMS = 20_000
@@ -47,6 +50,7 @@ def bound_expansions(query: wq.Query, reader: Any) -> tuple[wq.Query, list[str]]
     """The query with each prefix/wildcard replaced by its most frequent words, and the patterns
     that matched more words than MAX_EXPANSIONS (the caller tells the client to narrow them)."""
     narrowed: list[str] = []
+    total = [0]  # words expanded so far, across the query's patterns
 
     def expand(node: wq.Query) -> wq.Query:
         if isinstance(node, (wq.Prefix, wq.Wildcard)):
@@ -61,11 +65,21 @@ def bound_expansions(query: wq.Query, reader: Any) -> tuple[wq.Query, list[str]]
             if len(words) > MAX_EXPANSIONS:
                 narrowed.append(str(node))
                 words = heapq.nlargest(MAX_EXPANSIONS, words)
+            total[0] += len(words)
+            if total[0] > MAX_QUERY_EXPANSIONS:
+                raise InvalidRequest(
+                    "q",
+                    f"the wildcards expand to over {MAX_QUERY_EXPANSIONS} words together: use "
+                    "fewer of them, or longer prefixes (e.g. 'migra*' rather than 'm*')",
+                )
             if not words:
                 return wq.NullQuery
             terms = [wq.Term(fieldname, w) for _, w in sorted(words, key=lambda fw: fw[1])]
-            # Whoosh scores a pattern with a constant score per match: keep that ranking.
-            return ConstantScoreQuery(wq.Or(terms), score=node.boost)
+            # A plain OR of words: on the text field the vectorised BM25 ranker (ranking.py)
+            # matches and scores it with numpy, 20-50x faster than Whoosh's constant-score union
+            # of 200 postings lists (4.5 s for `a*` on 20k Reuters passages), and passages with
+            # more and rarer matching words rank first.
+            return wq.Or(terms, boost=node.boost)
         return node.apply(expand)
 
     return expand(query).normalize(), narrowed
@@ -115,9 +129,11 @@ class Snapshot:
         ranked = None
         shape = plain_terms(query)
         if shape is not None:
-            ranked = self.ranker.rank(shape[0], shape[1], self.facets.live)
+            ranked = self.ranker.rank(shape[0], shape[1], self.facets.live, deadline)
         if ranked is not None:
             found = (ranked.mask, ranked)
+            if not ranked.complete:
+                return (*found, True)
         else:
             ids, complete = _docnums_until(self.searcher.docs_for_query(query), deadline)
             found = (self.facets.mask(ids), None)
