@@ -29,8 +29,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     repeats = DOCUMENT_INLINE_BYTES // len(PARAGRAPH) + 10
     body = "".join(f"Section {n}. {PARAGRAPH}" for n in range(repeats))
     (docs / "big.txt").write_text("A very long customs report\n\n" + body)
-    with Server(docs, base / "index", workers=2) as srv:
+    # The start-up sync indexes the big document's ~1,500 passages first.
+    srv = Server(docs, base / "index", workers=2).start(timeout=300)
+    try:
         yield srv
+    finally:
+        srv.stop()
 
 
 def _get(server: Server, doc_id: str, **params: object) -> dict:

@@ -32,8 +32,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("cost")
     docs = write_corpus(base / "docs", documents=800)
     env = {"BRIEFING_SEARCH_TIMEOUT": str(BUDGET)}
-    with Server(docs, base / "index", workers=2, env=env) as srv:
+    # The start-up sync indexes ~4,000 passages first: minutes on a loaded 2-core machine.
+    srv = Server(docs, base / "index", workers=2, env=env).start(timeout=600)
+    try:
         yield srv
+    finally:
+        srv.stop()
 
 
 def _timed(server: Server, q: str) -> tuple[requests.Response, float]:

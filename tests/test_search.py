@@ -118,7 +118,7 @@ def test_vectorised_ranking_equals_whoosh(tmp_path: Path) -> None:
     with engine.reading() as state:
         for text in queries:
             parsed = engine.query_reader.parse(text)
-            _, ranked = state.match(parsed.query)
+            _, ranked, _ = state.match(parsed.query)
             assert ranked is not None, text
             body = engine.search(SearchRequest(q=text, per_page=50))
             whoosh = state.searcher.search(parsed.query, limit=50)
