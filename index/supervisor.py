@@ -37,7 +37,10 @@ STOP_TIMEOUT = 30.0
 
 
 def describe_exit(returncode: int) -> str:
-    """'killed by SIGKILL' or 'exited with code 1'."""
+    """'killed by SIGKILL', 'exited with code 1', or 'exited' (0: also what Popen reports when
+    gunicorn's SIGCHLD handler reaped the watcher first and its real status is lost)."""
+    if returncode == 0:
+        return "exited"
     if returncode < 0:
         try:
             return f"killed by {signal.Signals(-returncode).name}"
