@@ -162,7 +162,7 @@ class SearchEngine:
             fx = snap.facets
             query = parsed.query
             if not parsed.is_empty:
-                query, narrowed = bound_expansions(query, snap.searcher.reader())
+                query, narrowed = bound_expansions(query, snap.searcher.reader(), snap.cached)
                 if narrowed:
                     note = (
                         f"{', '.join(narrowed)} matched over {MAX_EXPANSIONS} words: searched "
