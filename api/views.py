@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -12,6 +13,7 @@ from api import get_engine
 from api.errors import ErrorSchema
 from api.schemas import (
     ApiSchemas,
+    DocumentArgsSchema,
     HealthSchema,
     PageArgsSchema,
     PassageArgsSchema,
@@ -19,6 +21,7 @@ from api.schemas import (
     SimilarArgsSchema,
     facet_definitions,
 )
+from index.status import read_watcher_status, watcher_problem
 from search.errors import SearchError
 from search.facet_registry import FacetRegistry
 from search.results import SearchRequest
@@ -37,6 +40,19 @@ def search_request(args: dict[str, Any], facets: FacetRegistry) -> SearchRequest
     if not args["q"].strip() and args["sort"] == "relevance":
         args["sort"] = "newest"
     return SearchRequest(filters=filters, **args)
+
+
+def expects_watcher() -> bool:
+    """Whether this server's index has a watcher that readiness and metrics should vouch for."""
+    config = current_app.config
+    return bool(config["WATCH"]) and bool(config["READY_NEEDS_WATCHER"])
+
+
+def watcher_problem_now() -> str | None:
+    """Why the index's watcher is not healthy, or None (also None when none is expected)."""
+    if not expects_watcher():
+        return None
+    return watcher_problem(read_watcher_status(current_app.config["INDEX_DIR"]))
 
 
 def build_blueprint(facets: FacetRegistry) -> Blueprint:
@@ -70,11 +86,19 @@ def build_blueprint(facets: FacetRegistry) -> Blueprint:
     class Document(MethodView):
         """One document."""
 
+        @blp.arguments(DocumentArgsSchema, location="query", as_kwargs=True)
         @blp.response(200, schemas.document)
         @blp.alt_response(503, schema=ErrorSchema, description="No index yet")
-        def get(self, doc_id: str) -> Any:
-            """A document's metadata, full text and passages."""
-            return get_engine().document(doc_id)
+        def get(
+            self,
+            doc_id: str,
+            page: int | None = None,
+            per_page: int | None = None,
+            include: list[str] | None = None,
+        ) -> Any:
+            """A document's metadata, full text and passages (paged on request, or when big)."""
+            include_text = None if include is None else "text" in include
+            return get_engine().document(doc_id, page, per_page, include_text)
 
     @blp.route("/api/passages/<path:passage_id>/similar")
     class Similar(MethodView):
@@ -135,11 +159,15 @@ def build_blueprint(facets: FacetRegistry) -> Blueprint:
         @blp.response(200, ReadySchema)
         @blp.alt_response(503, schema=ReadySchema, description="Index not available")
         def get(self) -> Any:
-            """The index opens; how many documents and passages it holds."""
+            """The index opens and (when it has one) its watcher lives and last synced fine."""
             try:
                 stats = get_engine().stats()
             except SearchError as exc:
                 return {"status": f"unavailable: {exc}", "documents": 0, "passages": 0}, 503
-            return {"status": "ready", "documents": stats.documents, "passages": stats.passages}
+            counts = {"documents": stats.documents, "passages": stats.passages}
+            problem = watcher_problem_now()
+            if problem is not None:
+                return {"status": f"unavailable: {problem}", **counts}, 503
+            return {"status": "ready", **counts}
 
     return blp

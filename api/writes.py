@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -58,7 +59,11 @@ blp = Blueprint(
 
 POLL_SECONDS = 0.05
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls and DEL: invisible, and some terminals act on them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates (U+202A–202E, U+2066–2069), plus the marks
+# (U+200E, U+200F, U+061C): "report\u202etxt.exe" displays as "reportexe.txt" in a listing.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_NAME_CHARS = 1024
 MAX_PART_BYTES = 255
 
@@ -114,25 +119,59 @@ class ReindexSchema(ma.Schema):
     seconds = fields.Float()
 
 
-_UPLOAD_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "filename": {
-                        "type": "string",
-                        "description": "Overrides the part's filename (may hold subfolders)",
-                    },
-                },
-            }
-        },
-        "application/json": {"schema": JsonUploadSchema},
-    },
+# The rule a filename follows, as the spec states it (safe_doc_id enforces it, with a 400 naming
+# the problem): relative, "/" between folders, no hidden or temporary segment, no control or
+# bidirectional characters, a supported suffix. ECMA-262 syntax, as OpenAPI uses.
+FILENAME_PATTERN = (
+    r"^(?![/~])(?!.*(?:^|/)(?:\.|~\$))(?!.*//)"
+    r"[^\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+"
+    r"\.(?:txt|md|markdown|html|htm)$"
+)
+_FILENAME_PROPERTY = {
+    "type": "string",
+    "pattern": FILENAME_PATTERN,
+    "maxLength": MAX_NAME_CHARS,
+    "description": "Path relative to the documents folder, e.g. `notes/x.txt`",
 }
+
+
+def _upload_body(name_required: bool) -> dict[str, Any]:
+    """The request body of POST (a filename is required) or PUT (the path names the document)."""
+    # PUT names the document by its path and ignores a filename in the body (any string).
+    filename = _FILENAME_PROPERTY if name_required else {"type": "string", "description": "Ignored"}
+    json_schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["filename", "text"] if name_required else ["text"],
+        "properties": {
+            "filename": filename,
+            "text": {"type": "string", "minLength": 1, "description": "The document's content"},
+        },
+        # JsonUploadSchema refuses unknown fields (422).
+        "additionalProperties": False,
+    }
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "filename": {
+                            **_FILENAME_PROPERTY,
+                            "description": "Overrides the part's filename (may hold subfolders)",
+                        },
+                    },
+                }
+            },
+            "application/json": {"schema": json_schema},
+        },
+    }
+
+
+# Write endpoints need `Authorization: Bearer <key>` (securitySchemes.bearerAuth in the spec).
+WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _bad_upload_docs(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -205,13 +244,19 @@ def safe_doc_id(name: str, action: str) -> tuple[str, Path]:
     from index.sync import is_ignored
 
     problem = None
+    # One spelling per name: "é" typed precomposed or as e + accent is the same document.
+    name = unicodedata.normalize("NFC", name)
     parts = name.split("/")
     if not name:
         problem = "filename is empty"
     elif len(name) > MAX_NAME_CHARS:
         problem = f"filename is longer than {MAX_NAME_CHARS} characters"
+    elif not _valid_utf8(name):
+        problem = "filename is not valid UTF-8"
     elif _CONTROL.search(name):
         problem = "filename contains control characters"
+    elif _BIDI.search(name):
+        problem = "filename contains bidirectional text controls (U+202A–202E, U+2066–2069)"
     elif "\\" in name:
         problem = "filename contains a backslash; use '/' between folders"
     elif name.startswith("/") or _DRIVE.match(name):
@@ -239,7 +284,35 @@ def safe_doc_id(name: str, action: str) -> tuple[str, Path]:
             )
         else:
             return target.relative_to(docs).as_posix(), docs / name
-    _reject(400, problem, action, name, filename=[problem])
+    _reject(400, problem, action, _printable(name), filename=[problem])
+
+
+def _valid_utf8(text: str) -> bool:
+    """False for lone surrogates (a JSON "\\ud800") and for U+FFFD, which Werkzeug puts where
+    a URL path or a multipart filename held bytes that were not UTF-8."""
+    if "\ufffd" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_MULTIPART_FILENAME = re.compile(rb'filename="([^"\r\n]*)"')
+
+
+def _not_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _printable(name: str) -> str:
+    """A refused name as it may be logged: escapes instead of controls and surrogates."""
+    return name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
 
 
 def _file_above(docs: Path, target: Path) -> str | None:
@@ -270,13 +343,24 @@ def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
         options.max_bytes, options.max_pdf_bytes, options.max_word_bytes, options.max_email_bytes
     )
     if request.mimetype == "multipart/form-data":
+        # Cached first: Werkzeug silently drops a part whose filename is not UTF-8, and only the
+        # raw body can tell that apart from a missing part (400 versus 422).
+        raw = request.get_data(cache=True)
         upload = request.files.get("file")
         if upload is None:
+            if any(_not_utf8(n) for n in _MULTIPART_FILENAME.findall(raw)):
+                problem = "filename is not valid UTF-8"
+                _reject(400, problem, action, "-", filename=[problem])
             _reject(422, "multipart body needs a 'file' part", action, "-", file=["missing"])
         name = request.form.get("filename") or upload.filename or None
         data = upload.stream.read(limit + 1)
     elif request.is_json:
-        payload = request.get_json(silent=True)
+        try:
+            payload = request.get_json(silent=True)
+        except RecursionError:
+            # Python's JSON decoder recurses per nesting level; a body nested deeper than the
+            # interpreter's stack allows is refused like any other malformed body.
+            _reject(422, "JSON body is nested too deeply", action, "-", _body=["too deep"])
         if not isinstance(payload, dict):
             _reject(422, "body is not a JSON object", action, "-")
         try:
@@ -284,7 +368,11 @@ def _read_body(action: str, name_required: bool) -> tuple[str | None, bytes]:
         except ma.ValidationError as exc:
             errors = exc.messages if isinstance(exc.messages, dict) else {"_body": exc.messages}
             _reject(422, f"invalid value for {', '.join(sorted(errors))}", action, "-", **errors)
-        name, data = loaded["filename"], loaded["text"].encode("utf-8")
+        name, text = loaded["filename"], loaded["text"]
+        if not _valid_utf8(text):
+            message = "text holds a lone surrogate (e.g. \\ud800): not valid Unicode"
+            _reject(422, message, action, "-", text=[message])
+        data = text.encode("utf-8")
         if name and _is_binary_type(name):
             message = "JSON uploads are text; send PDF, Word and e-mail files as multipart"
             _reject(415, message, action, name)
@@ -446,7 +534,7 @@ def _upload(doc_id: str, target: Path, data: bytes, action: str, created: bool) 
 class DocumentUpload(MethodView):
     """Add a document."""
 
-    @blp.doc(requestBody=_UPLOAD_BODY)
+    @blp.doc(requestBody=_upload_body(name_required=True), security=WRITE_SECURITY)
     @blp.response(201, WriteResultSchema, description="Stored and searchable")
     @blp.alt_response(202, schema=WriteResultSchema, description="Stored, not yet searchable")
     @blp.alt_response(409, schema=ErrorSchema, description="doc_id exists (use PUT)")
@@ -467,7 +555,7 @@ class DocumentUpload(MethodView):
 class DocumentWrite(MethodView):
     """Replace or remove a document."""
 
-    @blp.doc(requestBody=_UPLOAD_BODY)
+    @blp.doc(requestBody=_upload_body(name_required=False), security=WRITE_SECURITY)
     @blp.response(200, WriteResultSchema, description="Replaced and searchable")
     @blp.alt_response(201, schema=WriteResultSchema, description="Created and searchable")
     @blp.alt_response(202, schema=WriteResultSchema, description="Stored, not yet searchable")
@@ -483,6 +571,7 @@ class DocumentWrite(MethodView):
         created = not target.exists()
         return _upload(doc_id, target, data, "replace", created=created)
 
+    @blp.doc(security=WRITE_SECURITY)
     @blp.response(200, WriteResultSchema, description="Removed from the folder and the index")
     @blp.alt_response(202, schema=WriteResultSchema, description="Removed, index not caught up")
     @blp.alt_response(400, schema=ErrorSchema, description="Invalid doc_id")
@@ -513,6 +602,7 @@ class DocumentWrite(MethodView):
 class Reindex(MethodView):
     """Full sync."""
 
+    @blp.doc(security=WRITE_SECURITY)
     @blp.response(200, ReindexSchema, description="What the sync did")
     @blp.alt_response(503, schema=ErrorSchema, description="Index locked by another writer")
     @_auth_docs

@@ -12,7 +12,6 @@ import glob
 import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from typing import Any
@@ -48,6 +47,15 @@ timeout = int(_settings["TIMEOUT"])
 # SIGTERM and SIGHUP: workers stop accepting, finish what they hold, and exit within this.
 graceful_timeout = int(_settings["GRACEFUL_TIMEOUT"])
 keepalive = 5
+# Request-head limits, documented in the README ("Limits"). Past them gunicorn answers itself, in
+# HTML, before the app sees the request; the proxy (deploy/nginx/) refuses first, in the JSON
+# error shape. The request line: 0 turns gunicorn's check off, and the proxy bounds the line
+# (16 KiB). gunicorn's finite maximum, 8,190 bytes, is shorter than a valid search (q may hold 1,000 characters,
+# up to 12 KB percent-encoded, plus repeated filters): the app must be the one to refuse a long
+# q, with a 422 naming the field. Headers: 100 fields of at most 16 KiB each, as the proxy.
+limit_request_line = 0
+limit_request_fields = 100
+limit_request_field_size = 16384
 # Preloading is safe with Whoosh here because create_app opens no index file: each worker opens its
 # own searcher lazily, after the fork, so no file handle or mmap is shared. It is off by default
 # because a preloaded app is not reloaded by SIGHUP (graceful code reload needs a restart then).
@@ -153,9 +161,13 @@ def when_ready(server):  # type: ignore[no-untyped-def]
     # WATCH off: no watcher anywhere. START_WATCHER off: one runs elsewhere (unit, other host).
     if not _settings["WATCH"] or not _settings["START_WATCHER"]:
         return
+    from index.supervisor import WatcherSupervisor
+
     cmd = [sys.executable, "-m", "index.watcher", "--parent-pid", str(os.getpid())]
-    server.log.info("starting watcher: %s", " ".join(cmd))
-    server.briefing_watcher = subprocess.Popen(cmd)
+    # Supervised: a watcher that dies (crash, OOM, SIGKILL) is restarted with backoff.
+    supervisor = WatcherSupervisor(cmd, str(_settings["INDEX_DIR"]), logger=server.log)
+    supervisor.start()
+    server.briefing_watcher = supervisor
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
@@ -167,13 +179,9 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
 
 def on_exit(server):  # type: ignore[no-untyped-def]
     """Stop the watcher, letting it finish its current commit; remove our metrics directory."""
-    proc = getattr(server, "briefing_watcher", None)
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    supervisor = getattr(server, "briefing_watcher", None)
+    if supervisor is not None:
+        supervisor.stop()
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     # Only the directory this master made for itself; a configured one belongs to the operator.
     if os.path.basename(metrics_dir).startswith(f"briefing-metrics-{os.getpid()}-"):

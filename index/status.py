@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 STATUS_FILE = "watcher-status.json"
+# A watcher on another host is taken for dead when its status is older than this: it rewrites the
+# file every 10 s (index/watcher.py HEARTBEAT), so 60 s allows for a stalled disk or a busy GIL.
+STALE_AFTER = 60.0
 
 
 def status_path(index_dir: str | os.PathLike[str]) -> Path:
@@ -87,3 +90,21 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by another user
         return True
     return True
+
+
+def watcher_problem(status: dict[str, Any], stale_after: float = STALE_AFTER) -> str | None:
+    """Why no healthy watcher serves this index (None when one does): no report yet, its
+    process is gone, its status is stale, or its last sync failed."""
+    if not status:
+        return "no watcher has reported on this index yet"
+    pid = status.get("pid")
+    if status.get("host") == socket.gethostname() and isinstance(pid, int):
+        if not pid_alive(pid):
+            return f"watcher (pid {pid}) is not running"
+    else:
+        updated = parse_time(status.get("updated"))
+        if updated is None or datetime.now(UTC).timestamp() - updated > stale_after:
+            return f"watcher status not updated for over {stale_after:g} s"
+    if status.get("outcome") == "error":
+        return f"watcher's last sync failed: {status.get('error') or 'unknown error'}"
+    return None

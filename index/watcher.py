@@ -265,11 +265,15 @@ class Watcher:
         self._parent_is_ppid = parent_pid is not None and parent_pid == os.getppid()
         self._next_rescan = 0.0
         self._next_heartbeat = 0.0
+        self._status_lock = threading.Lock()
 
     def report_status(self, **fields: object) -> None:
         """Record the last outcome and queue length in the index's watcher-status.json."""
         try:
-            write_watcher_status(self.index_dir, queue=len(self.queue), **fields)
+            # The heartbeat thread writes too: one read-merge-write at a time, or one of two
+            # concurrent writes would put back the other's stale outcome.
+            with self._status_lock:
+                write_watcher_status(self.index_dir, queue=len(self.queue), **fields)
         except OSError as exc:
             # Monitoring must never stop indexing.
             log.warning("cannot write watcher status: %s", exc)
@@ -342,6 +346,12 @@ class Watcher:
             )
         return report
 
+    def _heartbeat(self) -> None:
+        """Refresh the status file every HEARTBEAT seconds, even during a long sync, so a reader
+        on another host can tell a live watcher from a dead one by the file's age."""
+        while not self._stop.wait(HEARTBEAT):
+            self.report_status()
+
     def start(self) -> None:
         """Start watching; events queue up until run_once or run takes them."""
         self.observer.schedule(
@@ -379,6 +389,11 @@ class Watcher:
         country_tagger()
         topic_tagger()
         log.info("watching %s → %s", self.docs_dir, self.index_dir)
+        # This process is now the watcher: readers check this pid to know one is alive. The last
+        # outcome stays as it was (a predecessor's failure holds until this one has synced).
+        self.report_status(pid=os.getpid())
+        heartbeat = threading.Thread(target=self._heartbeat, name="watcher-heartbeat", daemon=True)
+        heartbeat.start()
         try:
             report = self.full_sync()
             if report is not None:

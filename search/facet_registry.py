@@ -84,6 +84,8 @@ class Facet:
     # Values for a passage at indexing time (tags only).
     extract: Extractor | None = None
     description: str = ""
+    # Every value the filter parameter accepts, for the spec's enum (None: open-ended values).
+    spec_values: Callable[[], list[str]] | None = None
 
     @property
     def multi(self) -> bool:
@@ -192,6 +194,7 @@ def default_registry() -> FacetRegistry:
                 label=country_label,
                 extract=lambda doc, passage: list(passage.countries),
                 description="ISO 3166-1 alpha-2 codes (OR)",
+                spec_values=lambda: sorted(country_codes()),
             ),
             Facet(
                 name="regions",

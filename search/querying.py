@@ -17,6 +17,7 @@ from whoosh.qparser import (
     PlusMinusPlugin,
 )
 
+from search.errors import InvalidRequest
 from search.facet_registry import FacetRegistry, default_registry
 
 # The indexed text of every passage starts with its document title, so one field serves both.
@@ -39,6 +40,11 @@ MAX_REQUIRED: int | None = None
 SENTENCES_MATCH_ANY = True
 OR_COORDINATION = 0.9
 MATCH_MODES = ("auto", "all", "any")
+
+# A wildcard must start with this many literal characters: a leading "*" or "?" makes Whoosh walk
+# (and OR together) every word of the field, tens of seconds on 20k passages (issue 17).
+MIN_WILDCARD_PREFIX = 1
+WILDCARD_CHARS = frozenset("*?[")
 
 _FIELD_RE = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
 _OPERATOR_RE = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
@@ -205,6 +211,7 @@ class QueryReader:
             # Whoosh's parser raises on some operator placements, e.g. "alpha (+)- trait".
             return self._fallback(text, "unreadable operators", match)
         query = self._resolve_values(query)
+        refuse_leading_wildcards(query)
         if query is wq.NullQuery and words and not _FIELD_RE.search(syntax):
             # Words glued to operators ("CD4+ T cells") can parse to nothing: search the words.
             return self._fallback(text, "unreadable operators", match)
@@ -330,3 +337,31 @@ def common_words() -> frozenset[str]:
 
 def _strip_fields(text: str) -> str:
     return _FIELD_RE.sub(" ", _OPERATOR_RE.sub(" ", text))
+
+
+def literal_prefix(pattern: str) -> str:
+    """The characters of a wildcard pattern before its first wildcard."""
+    for i, char in enumerate(pattern):
+        if char in WILDCARD_CHARS:
+            return pattern[:i]
+    return pattern
+
+
+def refuse_leading_wildcards(query: wq.Query) -> None:
+    """InvalidRequest (422 on q) when a wildcard or prefix starts without literal characters."""
+    for node in query.leaves():
+        if isinstance(node, wq.Every):
+            # A lone "*" (Whoosh's Every on a field) walks every posting of the field.
+            raise InvalidRequest(
+                "q", "'*' alone matches everything: leave q empty to browse, or add letters"
+            )
+        if isinstance(node, (wq.Prefix, wq.Wildcard)):
+            text = str(node.text)
+            prefix = text if isinstance(node, wq.Prefix) else literal_prefix(text)
+            if len(prefix) < MIN_WILDCARD_PREFIX:
+                raise InvalidRequest(
+                    "q",
+                    f"'{text}' starts with a wildcard, which would scan every word of the index: "
+                    f"start it with at least {MIN_WILDCARD_PREFIX} letter(s) (e.g. 'migra*'), "
+                    "or use plain words",
+                )

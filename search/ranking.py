@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ class RankedMatches:
 
     mask: np.ndarray
     scores: np.ndarray
+    # False when a deadline stopped the scoring before every term was read (partial results).
+    complete: bool = True
 
 
 def plain_terms(query: wq.Query) -> tuple[str, list[str]] | None:
@@ -146,14 +149,21 @@ class VectorRanker:
         live: np.ndarray,
         required: int = 1,
         optional: frozenset[str] = frozenset(),
+        deadline: float | None = None,
     ) -> RankedMatches | None:
         """Match set and BM25 scores: all terms ("and"), or at least `required` of them ("or").
 
         Optional terms (common words) add to the score but not to the count of matched terms.
+        Past the deadline (time.monotonic()) the terms read so far decide, and `complete` is
+        False.
         """
         scores = np.zeros(self.size, dtype=np.float64)
         counts = np.zeros(self.size, dtype=np.int16)
-        for term in dict.fromkeys(terms):
+        unique = list(dict.fromkeys(terms))
+        for seen, term in enumerate(unique):
+            if deadline is not None and seen and time.monotonic() >= deadline:
+                needed = seen if mode == "and" else 1
+                return RankedMatches((counts >= needed) & live, scores, complete=False)
             found = self.postings(term)
             if found is None:
                 return None
@@ -162,7 +172,7 @@ class VectorRanker:
             scores[ids] += self._idf(term) * (tf * (self.k1 + 1)) / (tf + norm)
             if term not in optional:
                 counts[ids] += 1
-        needed = len(dict.fromkeys(terms)) if mode == "and" else max(1, required)
+        needed = len(unique) if mode == "and" else max(1, required)
         mask = (counts >= needed) & live
         return RankedMatches(mask, scores)
 

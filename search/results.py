@@ -97,6 +97,9 @@ class QueryInfo:
     relaxed_from: MatchInfo | None = None
     diagnosis: Diagnosis | None = None
     showing_results_for: str | None = None
+    # True when the search hit its time budget (BRIEFING_SEARCH_TIMEOUT): hits, total and facets
+    # cover only the passages matched in time.
+    timed_out: bool = False
 
 
 @dataclass
@@ -163,7 +166,6 @@ class Hit(ReadsThrough):
     explain: Explanation | None = None
 
 
-
 @dataclass
 class ScoredPassage(ReadsThrough):
     """A passage with a similarity score (more-like-this)."""
@@ -171,7 +173,6 @@ class ScoredPassage(ReadsThrough):
     _wrapped: ClassVar[str] = "passage"
     passage: PassageRecord
     score: float | None
-
 
 
 @dataclass
@@ -211,15 +212,20 @@ class DocumentSummary:
 
 @dataclass
 class DocumentDetail(ReadsThrough):
-    """A document with its full text and every passage in order."""
+    """A document with its full text (None when left out) and its passages in order (one page
+    of them when paged)."""
 
     _wrapped: ClassVar[str] = "summary"
     summary: DocumentSummary
-    text: str
+    text: str | None
     passages: list[PassageRecord]
     # Paged documents: where each page starts in `text` (page n at page_starts[n - 1]).
     page_starts: list[int] | None = None
-
+    passages_total: int = 0
+    page: int = 1
+    per_page: int | None = None
+    pages: int = 1
+    text_included: bool = True
 
 
 @dataclass

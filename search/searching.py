@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from whoosh import query as wq
 from whoosh import scoring
+from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.index import Index
 from whoosh.searching import Searcher
 
@@ -44,7 +45,13 @@ from search.results import (
     SearchResult,
     Vocabulary,
 )
-from search.snapshots import MATCH_CACHE_SIZE, Snapshot, SnapshotManager
+from search.snapshots import (
+    MATCH_CACHE_SIZE,
+    MAX_EXPANSIONS,
+    Snapshot,
+    SnapshotManager,
+    bound_expansions,
+)
 from search.store import PassageRecord, decode_passage
 from search.suggesting import SUGGEST_BELOW, suggest
 
@@ -55,6 +62,13 @@ __all__ = ["RESCORE_WINDOW", "SORTS", "SearchEngine", "SearchRequest"]
 # an empty result) kept SciFact within 0.002 nDCG@10 of reading such queries as "any" while a
 # keyword query that finds a few passages keeps them (docs/relevance.md, bench/match_sweep.py).
 RELAX_BELOW = 1
+# A document whose text is over this many bytes (UTF-8) is paged, without its text, unless the
+# client asks for the text: a 19 MB upload answered 43.6 MB of JSON (issue 17). 1 MB is a long
+# report (~150k words) and a few hundred passages.
+DOCUMENT_INLINE_BYTES = 1_000_000
+# Passages per page of a paged document.
+DOCUMENT_PAGE_SIZE = 100
+
 # BM25F parameters; tuned on SciFact training claims (docs/relevance.md).
 BM25_B = 0.75
 BM25_K1 = 1.2
@@ -84,8 +98,11 @@ class SearchEngine:
         match_cache_size: int = MATCH_CACHE_SIZE,
         semantic: bool = False,
         facets: FacetRegistry | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.index_dir = index_dir
+        # Seconds a search may run before it answers with what it has (None or 0: no budget).
+        self.timeout = timeout
         registry = facets or default_registry()
         if topic_labels:
             labels = dict(topic_labels)
@@ -145,35 +162,48 @@ class SearchEngine:
 
         With no hits, the query_info carries a diagnosis (per word, per filter, a relaxed search
         that has hits); with autocorrect on and a spelling correction that has hits, the
-        correction's results are shown instead and `showing_results_for` says so.
+        correction's results are shown instead and `showing_results_for` says so. With a time
+        budget (`timeout` seconds) a search past it stops matching and ranking and answers what
+        it has, with `query_info.timed_out` set: never a worker killed mid-search.
         """
         started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout if self.timeout else None
         parsed = self.query_reader.parse(request.q, request.match)
         relaxed_from: MatchInfo | None = None
         with self.reading() as snap:
             fx = snap.facets
+            query, notes = self._bounded(snap, parsed)
             doc_docnums = None
             if request.doc_id:
                 doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
             masks = filter_masks(
                 self.facets, fx, request.filters, request.date_from, request.date_to, doc_docnums
             )
-            matched, ranked, final, total = self._matches(snap, parsed, masks)
+            matched, ranked, final, total, timed_out = self._matches(
+                snap, parsed, query, masks, deadline
+            )
             rule = parsed.rule
             if rule is not None and rule.mode == "at_least" and total < RELAX_BELOW:
                 # Too few passages have most of the words: show those with any of them,
                 # ranked by how many and how well they match, and say so.
                 relaxed_from = MatchInfo(rule.mode, rule.required, rule.of)
                 parsed = self.query_reader.parse(request.q, "any")
-                matched, ranked, final, total = self._matches(snap, parsed, masks)
-            hits, rescored = self._page_hits(snap, parsed, request, final, total, masks, ranked)
+                query, notes = self._bounded(snap, parsed)
+                matched, ranked, final, total, timed_out = self._matches(
+                    snap, parsed, query, masks, deadline
+                )
+            hits, rescored, page_timed_out = self._page_hits(
+                snap, parsed, query, request, final, total, masks, ranked, deadline
+            )
+            timed_out = timed_out or page_timed_out
             raw, truncated = count_facets(
                 self.facets, fx, matched, masks, request.filters, request.facet_size
             )
             suggestion = diagnosis = None
-            if not parsed.is_empty and total < SUGGEST_BELOW:
+            # Suggestions and diagnoses run more searches: not once the budget is spent.
+            if not parsed.is_empty and total < SUGGEST_BELOW and not _past(deadline):
                 suggestion = suggest(snap.searcher, self.query_reader, fx, parsed, masks, total)
-            if not parsed.is_empty and total == 0:
+            if not parsed.is_empty and total == 0 and not _past(deadline):
                 diagnosis = diagnose(self, snap, parsed, request, masks)
         if total == 0 and suggestion and request.autocorrect:
             corrected = self.search(replace(request, q=suggestion, autocorrect=False))
@@ -193,6 +223,10 @@ class SearchEngine:
                 f"{few} at least {relaxed_from.required} of the {relaxed_from.of} words: "
                 "showing passages with any of them"
             )
+        if timed_out:
+            notes.append(f"search stopped after its {self.timeout:g} s budget: results are partial")
+        if notes:
+            message = "; ".join([message, *notes] if message else notes)
         return SearchResult(
             query=request.q,
             query_info=QueryInfo(
@@ -203,6 +237,7 @@ class SearchEngine:
                 rescored=rescored,
                 match=MatchInfo(rule.mode, rule.required, rule.of) if rule else None,
                 diagnosis=diagnosis,
+                timed_out=timed_out,
             ),
             total=total,
             page=request.page,
@@ -216,45 +251,65 @@ class SearchEngine:
             suggestion=suggestion,
         )
 
+    def _bounded(self, snap: Snapshot, parsed: ParsedQuery) -> tuple[wq.Query, list[str]]:
+        """The query with prefixes and wildcards bounded to their most frequent words, and
+        notes on what was cut (query cost limits)."""
+        if parsed.is_empty:
+            return parsed.query, []
+        query, narrowed = bound_expansions(parsed.query, snap.searcher.reader(), snap.cached)
+        if not narrowed:
+            return query, []
+        return query, [
+            f"{', '.join(narrowed)} matched over {MAX_EXPANSIONS} words: searched "
+            f"the {MAX_EXPANSIONS} most frequent; type more letters to narrow"
+        ]
+
     def _matches(
-        self, snap: Snapshot, parsed: ParsedQuery, masks: dict[str, np.ndarray]
-    ) -> tuple[np.ndarray, Any, np.ndarray, int]:
-        """The query's own matches (and scores), the final set under the filters, its size."""
+        self,
+        snap: Snapshot,
+        parsed: ParsedQuery,
+        query: wq.Query,
+        masks: dict[str, np.ndarray],
+        deadline: float | None = None,
+    ) -> tuple[np.ndarray, Any, np.ndarray, int, bool]:
+        """The query's own matches (and scores), the final set under the filters, its size, and
+        whether the deadline cut the matching short."""
+        timed_out = False
         if parsed.is_empty:
             matched, ranked = snap.facets.live, None
         else:
-            matched, ranked = snap.match(parsed.query, parsed.required, parsed.optional)
+            matched, ranked, timed_out = snap.match(
+                query, parsed.required, parsed.optional, deadline
+            )
         final = matched.copy()
         for mask in masks.values():
             final &= mask
-        return matched, ranked, final, int(final.sum())
+        return matched, ranked, final, int(final.sum()), timed_out
 
     def count(self, snap: Snapshot, parsed: ParsedQuery, masks: dict[str, np.ndarray]) -> int:
         """How many passages a parsed query matches under the given filter masks."""
-        if parsed.is_empty:
-            matched = snap.facets.live
-        else:
-            matched, _ = snap.match(parsed.query, parsed.required, parsed.optional)
-        final = matched.copy()
-        for mask in masks.values():
-            final &= mask
-        return int(final.sum())
+        query, _ = self._bounded(snap, parsed)
+        return self._matches(snap, parsed, query, masks)[3]
 
     def _page_hits(
         self,
         snap: Snapshot,
         parsed: ParsedQuery,
+        query: wq.Query,
         request: SearchRequest,
         final: np.ndarray,
         total: int,
         masks: dict[str, np.ndarray],
         ranked: Any,
-    ) -> tuple[list[Hit], bool]:
-        """The requested page's hits, and whether semantic rescoring ordered them."""
+        deadline: float | None = None,
+    ) -> tuple[list[Hit], bool, bool]:
+        """The requested page's hits, whether semantic rescoring ordered them, and whether the
+        deadline cut the ranking short."""
         searcher, fx = snap.searcher, snap.facets
         offset = (request.page - 1) * request.per_page
+        timed_out = False
         if offset >= total:
-            return [], False
+            return [], False, False
         scored: list[tuple[int, float | None]]
         limit = offset + request.per_page
         rescore = self.rescorer is not None and offset < RESCORE_WINDOW
@@ -282,8 +337,8 @@ class SearchEngine:
                 # then does Whoosh need the final set as a filter.
                 narrowed = bool(masks) or parsed.required > 1 or bool(parsed.optional)
                 filter_set = set(np.flatnonzero(final).tolist()) if narrowed else None
-                results = searcher.search(parsed.query, limit=stop, filter=filter_set)
-                ranking = [(hit.docnum, float(hit.score)) for hit in results[start:stop]]
+                found, timed_out = _ranked_within(searcher, query, stop, filter_set, deadline)
+                ranking = found[start:stop]
             if rescore and self.rescorer is not None:
                 ranking, rescored, semantic = self.rescorer.rescore(snap, request.q, ranking)
             scored = list(ranking[offset - start : limit - start])
@@ -291,7 +346,7 @@ class SearchEngine:
         if request.explain and not parsed.is_empty:
             for hit, (docnum, score) in zip(hits, scored, strict=True):
                 hit.explain = explain_hit(searcher, parsed, docnum, score, semantic.get(docnum))
-        return hits, rescored
+        return hits, rescored, timed_out
 
     def _hit(
         self, searcher: Searcher, parsed: ParsedQuery, docnum: int, score: float | None
@@ -338,8 +393,20 @@ class SearchEngine:
             ]
             return out[:limit]
 
-    def document(self, doc_id: str) -> DocumentDetail:
-        """A document's metadata, full text and all its passages in order."""
+    def document(
+        self,
+        doc_id: str,
+        page: int | None = None,
+        per_page: int | None = None,
+        include_text: bool | None = None,
+        inline_text_bytes: int = DOCUMENT_INLINE_BYTES,
+    ) -> DocumentDetail:
+        """A document's metadata, full text and passages in order.
+
+        As before by default: the whole text and every passage. Paged when `page` or
+        `per_page` is given, and for a document over `inline_text_bytes` unless its text is
+        asked for (`include_text=True`): then page 1 of DOCUMENT_PAGE_SIZE passages, no text.
+        """
         with self.reading() as snap:
             docnums = snap.view.docnums(doc_id)
             if not docnums:
@@ -352,11 +419,32 @@ class SearchEngine:
                 key=lambda r: r.ordinal,
             )
         text = records[0].doc_text or ""
-        pages = records[0].doc_pages
+        page_starts = records[0].doc_pages
         for record in records:
             record.doc_text = record.doc_pages = None
+        summary = self._summary(records)
+        big = len(text.encode("utf-8")) > inline_text_bytes
+        if include_text is None:
+            include_text = not big
+        if page is not None or per_page is not None or (big and not include_text):
+            page = page or 1
+            per_page = per_page or DOCUMENT_PAGE_SIZE
+        total = len(records)
+        if per_page is not None and page is not None:
+            shown = records[(page - 1) * per_page : page * per_page]
+            page_count = max(1, math.ceil(total / per_page))
+        else:
+            shown, page, page_count = records, 1, 1
         return DocumentDetail(
-            summary=self._summary(records), text=text, passages=records, page_starts=pages
+            summary=summary,
+            text=text if include_text else None,
+            passages=shown,
+            passages_total=total,
+            page=page,
+            per_page=per_page,
+            pages=page_count,
+            page_starts=page_starts,
+            text_included=include_text,
         )
 
     def documents(self, page: int = 1, per_page: int = 20, sort: str = "doc_id") -> DocumentPage:
@@ -425,6 +513,38 @@ class SearchEngine:
             size=first.size,
             parent=first.parent,
         )
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _ranked_within(
+    searcher: Searcher,
+    query: wq.Query,
+    limit: int,
+    filter_set: set[int] | None,
+    deadline: float | None,
+) -> tuple[list[tuple[int, float]], bool]:
+    """Whoosh's top `limit` (docnum, score) pairs, and True when the deadline stopped it early."""
+    collector = searcher.collector(limit=limit, filter=filter_set)
+    timed_out = False
+    if deadline is None:
+        searcher.search_with_collector(query, collector)
+        results = collector.results()
+    else:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return [], True
+        # No SIGALRM (use_alarm=False): gunicorn owns the worker's signals; the collector looks
+        # at its timer flag between matches instead.
+        limited = TimeLimitCollector(collector, remaining, use_alarm=False)
+        try:
+            searcher.search_with_collector(query, limited)
+        except TimeLimit:
+            timed_out = True
+        results = limited.results()
+    return [(hit.docnum, float(hit.score)) for hit in results], timed_out
 
 
 def _typed_buckets(raw: dict[str, list[dict[str, Any]]]) -> dict[str, list[Bucket]]:

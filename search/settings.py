@@ -83,7 +83,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Read PDF pages without a text layer (scans) with tesseract (eng + spa); off, such PDFs "
         "are skipped as `no text layer (scanned?)`. About 2-5 s per page.",
     ),
-    Setting("CORS_ORIGINS", "*", "Comma-separated origins allowed to call the API from browsers."),
+    Setting(
+        "CORS_ORIGINS",
+        "",
+        "Comma-separated origins allowed to call `/api/*` from browsers; empty: CORS off. `*` "
+        "allows any origin to read (GET) but never to write; listed origins may also write.",
+    ),
     Setting("API_KEYS", "", "Comma-separated keys that may call write endpoints."),
     Setting("API_KEY_FILE", "", "File with one write key per line (added to API_KEYS)."),
     Setting("READ_API_KEYS", "", "If set, read endpoints need one of these keys (or a write key)."),
@@ -102,6 +107,12 @@ SETTINGS: tuple[Setting, ...] = (
         "watcher runs as its own service or on another host (read replicas).",
     ),
     Setting(
+        "READY_NEEDS_WATCHER",
+        True,
+        "With WATCH on, `/readyz` answers 503 while no watcher is alive or its last sync failed. "
+        "False for read-only replicas that serve an index another host writes.",
+    ),
+    Setting(
         "SEMANTIC",
         False,
         "Semantic rescoring: index passage embeddings (all-MiniLM-L6-v2, about 30 passages/s "
@@ -109,6 +120,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Indexer and API alike.",
     ),
     Setting("RESCAN_INTERVAL", 60.0, "Seconds between the watcher's full rescans (safety net)."),
+    Setting(
+        "SEARCH_TIMEOUT",
+        10.0,
+        "Seconds one search may run; past it the search answers what it has matched with "
+        "`query_info.timed_out: true` (0: no budget). Keep it well under TIMEOUT.",
+    ),
     Setting("HOST", "127.0.0.1", "Address `briefing serve` binds."),
     Setting("PORT", 8000, "Port `briefing serve` binds."),
     Setting("WORKERS", 0, "gunicorn workers; 0 means 2 × CPUs + 1, at most 8."),

@@ -121,7 +121,7 @@ def test_vectorised_ranking_equals_whoosh(tmp_path: Path) -> None:
     with engine.reading() as state:
         for text in queries:
             parsed = engine.query_reader.parse(text)
-            mask, ranked = state.match(parsed.query, parsed.required, parsed.optional)
+            mask, ranked, _ = state.match(parsed.query, parsed.required, parsed.optional)
             assert ranked is not None, text
             body = engine.search(SearchRequest(q=text, per_page=50))
             # Whoosh has no minimum-should-match: count each word's matches the slow way.

@@ -150,7 +150,7 @@ async function load() {
   if (query) $("q").value = query;
   try {
     const [doc, , matches] = await Promise.all([
-      getJson(`/api/documents/${encodePath(docId)}`),
+      getJson(`/api/documents/${encodePath(docId)}?include=text`),
       loadVocabulary(),
       queryMatches(),
     ]);
