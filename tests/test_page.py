@@ -46,6 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (docs / "zz_injection.txt").write_text(XSS_TEXT, encoding="utf-8")
     fixtures = Path(__file__).resolve().parent / "fixtures"
     (docs / "zz_paged.pdf").write_bytes((fixtures / "running-headers.pdf").read_bytes())
+    (docs / "zz_table.md").write_text(TABLE_MD, encoding="utf-8")
     with Server(docs, root / "index") as running:
         yield running
 
@@ -75,6 +76,19 @@ def page(browser, server: Server) -> Iterator[object]:  # type: ignore[no-untype
     context.close()
     expected = tab.expected_errors  # type: ignore[attr-defined]
     assert [p for p in problems if not any(e in p for e in expected)] == []
+
+
+TABLE_MD = """# Deportation flights by country
+
+Officials released the monthly figures for deportation flights to Central America on Friday.
+
+| Country | Flights | Change |
+|---|---:|---|
+| Guatemala | 42 | up |
+| Honduras | 35 | down |
+
+The figures cover January through March and include charter flights operated for the agency.
+"""
 
 
 def shot(tab, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -500,3 +514,34 @@ def test_results_arrive_without_layout_shift(browser, server: Server, width) -> 
             assert shift <= 0.05, (url, shift)
     finally:
         context.close()
+
+
+def test_phone_shows_the_first_result_above_the_fold(browser, server: Server) -> None:  # type: ignore[no-untyped-def]
+    """On a phone the first result starts within the first screen, filters folded away."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, base_url=server.url
+    )
+    tab = context.new_page()
+    try:
+        tab.goto("/?q=huawei")
+        first = tab.locator(".hit").first
+        expect(first).to_be_visible()
+        top = first.evaluate("node => node.getBoundingClientRect().top")
+        assert top < 844, top
+        expect(tab.locator("#filters")).not_to_have_attribute("open", "")
+        # The shared module is preloaded by the page itself, not discovered by the script.
+        preload = tab.locator('link[rel="modulepreload"]')
+        expect(preload).to_have_attribute("href", "/assets/common.js")
+    finally:
+        context.close()
+
+
+def test_document_view_renders_tables(page) -> None:  # type: ignore[no-untyped-def]
+    """A table in a document reads as a table, with the query's matches marked in its cells."""
+    page.goto("/documents/zz_table.md?q=honduras")
+    table = page.locator(".passage-table")
+    expect(table).to_have_count(1)
+    assert table.locator("th").all_text_contents() == ["Country", "Flights", "Change"]
+    assert table.locator("tbody tr").count() == 2
+    expect(table.locator("td mark.query-match")).to_have_text("Honduras")
+    assert "---" not in page.locator("#doc-body").inner_text()

@@ -25,17 +25,78 @@ function ordinalOf(passage, index) {
   return Number.isInteger(passage.ordinal) ? passage.ordinal : index;
 }
 
-/** Text with the given [start, end) spans wrapped in <mark>, as DOM nodes (never HTML). */
-function marked(text, spans) {
+/** text[from:to] with the [start, end) spans inside it wrapped in <mark>, as DOM nodes. */
+function marked(text, spans, from = 0, to = text.length) {
   const out = [];
-  let cursor = 0;
+  let cursor = from;
   for (const [start, end] of [...spans].sort((a, b) => a[0] - b[0])) {
-    if (start < cursor || end > text.length) continue;
+    if (start < cursor || end > to) continue;
     out.push(text.slice(cursor, start), el("mark", { class: "query-match", text: text.slice(start, end) }));
     cursor = end;
   }
-  out.push(text.slice(cursor));
+  out.push(text.slice(cursor, to));
   return out;
+}
+
+// A table row as the readers keep it: "cell | cell" (HTML, Word) or "| cell | cell |" (Markdown).
+const TABLE_ROW = /\S\s*\|\s*\S|^\s*\|.*\|\s*$/;
+// A Markdown table rule ("|---|:---:|"): layout, not content.
+const TABLE_RULE = /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+
+/** A table row's cells as [start, end) offsets into text (outer pipes and spaces left out). */
+function cells(text, start, end) {
+  const out = [];
+  let cellStart = start;
+  for (let i = start; i <= end; i += 1) {
+    if (i === end || text[i] === "|") {
+      let a = cellStart;
+      let b = i;
+      while (a < b && /\s/.test(text[a])) a += 1;
+      while (b > a && /\s/.test(text[b - 1])) b -= 1;
+      if (!(i === end && a === b && out.length)) out.push([a, b]);
+      cellStart = i + 1;
+    }
+  }
+  // "| a | b |": the empty cells before the first and after the last pipe are not cells.
+  if (out.length && out[0][0] === out[0][1] && /^\s*\|/.test(text.slice(start, end))) out.shift();
+  return out;
+}
+
+/** A passage's text as a reader expects it: paragraphs as text, table rows as a table. */
+function passageBody(text, spans) {
+  const body = el("div", { class: "passage-text" });
+  const lines = [];
+  let offset = 0;
+  for (const line of text.split("\n")) {
+    lines.push([offset, offset + line.length]);
+    offset += line.length + 1;
+  }
+  let i = 0;
+  while (i < lines.length) {
+    const isRow = (k) => k < lines.length && TABLE_ROW.test(text.slice(lines[k][0], lines[k][1]));
+    if (isRow(i) && isRow(i + 1)) {
+      const table = el("table", { class: "passage-table" });
+      const tbody = el("tbody");
+      let first = true;
+      while (isRow(i)) {
+        const [start, end] = lines[i];
+        i += 1;
+        if (TABLE_RULE.test(text.slice(start, end))) continue;
+        const row = el("tr");
+        for (const [a, b] of cells(text, start, end)) row.append(el(first ? "th" : "td", {}, marked(text, spans, a, b)));
+        (first ? table : tbody).append(first ? el("thead", {}, row) : row);
+        first = false;
+      }
+      table.append(tbody);
+      body.append(table);
+      continue;
+    }
+    const start = lines[i][0];
+    while (i < lines.length && !(isRow(i) && isRow(i + 1))) i += 1;
+    const end = Math.min(text.length, lines[i - 1][1] + (i < lines.length ? 1 : 0));
+    body.append(...marked(text, spans, start, end));
+  }
+  return body;
 }
 
 function passageSection(doc, passage, text, index, spans) {
@@ -53,7 +114,7 @@ function passageSection(doc, passage, text, index, spans) {
       tabindex: "-1",
       dataset: { passageId: passage.passage_id },
     },
-    el("p", { class: "passage-text" }, marked(text, spans)),
+    passageBody(text, spans),
   );
   const tags = el(
     "div",
