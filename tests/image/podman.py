@@ -50,7 +50,12 @@ def image_exists(name: str) -> bool:
 
 
 def build_command(
-    image: str, base: str, secrets: list[str], dockerfile: Path = DOCKERFILE, semantic: bool = True
+    image: str,
+    base: str,
+    secrets: list[str],
+    dockerfile: Path = DOCKERFILE,
+    semantic: bool = True,
+    ocr: bool = True,
 ) -> list[str]:
     """`podman build` of deploy/Dockerfile as an operator runs it, with only the base swapped."""
     # --format docker: the OCI format has no HEALTHCHECK, and podman would drop it (Docker
@@ -59,6 +64,8 @@ def build_command(
     command += ["--ignorefile", str(IGNOREFILE), "--build-arg", f"BASE_IMAGE={base}"]
     if not semantic:
         command += ["--build-arg", "SEMANTIC=false"]
+    if not ocr:
+        command += ["--build-arg", "OCR=false"]
     for secret in secrets:
         command += ["--secret", secret]
     return [*command, "--tag", image, str(ROOT)]
