@@ -106,6 +106,11 @@ def readable(fragment: str) -> str:
     A heading stays apart from its text ("Regional Security — Security cooperation …") and
     a table row reads as its cells ("Panama · 2024"), not as the markup the readers keep.
     """
+    # Most snippets are plain prose: no regex work for them (this runs for every hit).
+    if "|" not in fragment:
+        if "\n" not in fragment:
+            return fragment
+        return " — ".join(line.strip() for line in fragment.split("\n") if line.strip())
     fragment = _TABLE_RULE.sub(" ", fragment)
     lines = [_CELL_SEPARATOR.sub(" · ", line).strip(" ·") for line in fragment.split("\n")]
     return " — ".join(line for line in lines if line)
