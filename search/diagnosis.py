@@ -15,7 +15,7 @@ from whoosh import query as wq
 from search.facet_registry import YEAR
 from search.querying import ParsedQuery
 from search.results import Diagnosis, FilterCount, RelaxedQuery, SearchRequest, TermCount
-from search.snapshots import Snapshot
+from search.snapshots import Snapshot, bound_expansions
 
 if TYPE_CHECKING:
     from search.searching import SearchEngine
@@ -65,16 +65,23 @@ def diagnose(
 def _term_counts(
     engine: SearchEngine, snap: Snapshot, parsed: ParsedQuery, masks: dict[str, np.ndarray]
 ) -> list[TermCount]:
-    query = parsed.query
-    clauses = list(query.subqueries) if isinstance(query, (wq.And, wq.Or)) else [query]
+    # Counted on the query as searched (prefixes bounded to their words, each still one clause:
+    # a diagnosis must not undo the query cost limits), labelled with the clauses as typed.
+    bounded, _ = bound_expansions(
+        parsed.query, snap.searcher.reader(), snap.cached, keep_clauses=True
+    )
     typed = _typed_words(engine, parsed)
     counts = []
-    for clause in clauses:
-        mask = snap.mask_of(clause)
+    for clause, searched in zip(_clauses(parsed.query), _clauses(bounded), strict=True):
+        mask = snap.mask_of(searched)
         for fmask in masks.values():
             mask &= fmask
         counts.append(TermCount(_label(clause, typed), int(mask.sum())))
     return counts
+
+
+def _clauses(query: wq.Query) -> list[wq.Query]:
+    return list(query.subqueries) if isinstance(query, (wq.And, wq.Or)) else [query]
 
 
 def _typed_words(engine: SearchEngine, parsed: ParsedQuery) -> dict[str, str]:
@@ -93,6 +100,10 @@ def _label(clause: wq.Query, typed: dict[str, str]) -> str:
         return word if clause.fieldname in ("text", "title") else f"{clause.fieldname}:{word}"
     if isinstance(clause, wq.Phrase):
         return '"' + " ".join(typed.get(str(w), str(w)) for w in clause.words) + '"'
+    if isinstance(clause, wq.Prefix):
+        return f"{clause.text}*"
+    if isinstance(clause, wq.Wildcard):
+        return str(clause.text)
     return str(clause)
 
 

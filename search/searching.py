@@ -256,7 +256,11 @@ class SearchEngine:
         notes on what was cut (query cost limits)."""
         if parsed.is_empty:
             return parsed.query, []
-        query, narrowed = bound_expansions(parsed.query, snap.searcher.reader(), snap.cached)
+        # A counted OR keeps each pattern as one clause (its words merged would each count).
+        counted = parsed.required > 1 or bool(parsed.optional)
+        query, narrowed = bound_expansions(
+            parsed.query, snap.searcher.reader(), snap.cached, keep_clauses=counted
+        )
         if not narrowed:
             return query, []
         return query, [

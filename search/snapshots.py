@@ -64,11 +64,18 @@ def _expansion(node: wq.Query, reader: Any) -> tuple[list[str], bool]:
 
 
 def bound_expansions(
-    query: wq.Query, reader: Any, cached: Callable[[str, Callable[[], Any]], Any] | None = None
+    query: wq.Query,
+    reader: Any,
+    cached: Callable[[str, Callable[[], Any]], Any] | None = None,
+    keep_clauses: bool = False,
 ) -> tuple[wq.Query, list[str]]:
     """The query with each prefix/wildcard replaced by its most frequent words, and the patterns
     that matched more words than MAX_EXPANSIONS (the caller tells the client to narrow them).
-    `cached(key, compute)` remembers each pattern's words (Snapshot.cached: per index view)."""
+    `cached(key, compute)` remembers each pattern's words (Snapshot.cached: per index view).
+
+    With keep_clauses the expansion stays one clause of the query: normalising would merge its
+    words into an enclosing OR, and a minimum-should-match would count each word as a clause.
+    """
     narrowed: list[str] = []
     total = [0]  # words expanded so far, across the query's patterns
 
@@ -101,7 +108,8 @@ def bound_expansions(
             return wq.Or(terms, boost=node.boost)
         return node.apply(expand)
 
-    return expand(query).normalize(), narrowed
+    expanded = expand(query)
+    return (expanded if keep_clauses else expanded.normalize()), narrowed
 
 
 class Snapshot:

@@ -165,3 +165,25 @@ def test_snippets_read_as_text_not_markup() -> None:
     assert snippet(text, [(start, start + 6)]).snippet == (
         "Country · Year — <mark>Panama</mark> · 2024"
     )
+
+
+def test_a_prefix_is_one_clause_of_a_counted_reading(tmp_path: Path) -> None:
+    """ "migra* huawei panama canal" needs 3 of 4 clauses: two migra- words count once."""
+    add_doc(tmp_path, "a.txt", [("Migrants and migration through Panama.", ["PA"])])
+    add_doc(tmp_path, "b.txt", [("Migrants, Huawei and Panama.", ["PA"])])
+    engine = SearchEngine(tmp_path)
+    body = engine.search(SearchRequest(q="migra* huawei panama canal"))
+    assert body.query_info.match is not None
+    assert (body.query_info.match.mode, body.query_info.match.required) == ("at_least", 3)
+    assert [h.doc_id for h in body.hits] == ["b.txt"]
+
+
+def test_the_diagnosis_counts_a_prefix_as_typed(tmp_path: Path) -> None:
+    add_doc(tmp_path, "a.txt", [("Migrants and migration through Panama.", ["PA"])])
+    engine = SearchEngine(tmp_path)
+    body = engine.search(SearchRequest(q="migra* zanzibar"))
+    assert body.total == 0 and body.query_info.diagnosis is not None
+    assert [(t.term, t.matches) for t in body.query_info.diagnosis.terms] == [
+        ("migra*", 1),
+        ("zanzibar", 0),
+    ]
