@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from search.settings import SETTINGS, Setting, SettingError, load_settings, markdown_table, setting
+from search.settings import SETTINGS, Setting, SettingError, load_settings, markdown_table
 
-__all__ = ["SETTINGS", "Setting", "SettingError", "load_settings", "markdown_table", "setting"]
+__all__ = ["SETTINGS", "Setting", "SettingError", "load_settings", "markdown_table"]

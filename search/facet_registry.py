@@ -10,7 +10,7 @@ Whoosh field, its encoding, the `/api/search` parameter, the response bucket lis
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from search.labels import country_codes, country_label, resolve_country
@@ -146,15 +146,9 @@ class FacetRegistry:
         facets = []
         for facet in self.facets:
             if facet.name in labels:
-                facet = _replace(facet, label=labels[facet.name])
+                facet = replace(facet, label=labels[facet.name])
             facets.append(facet)
         return FacetRegistry(tuple(facets))
-
-
-def _replace(facet: Facet, **changes: Any) -> Facet:
-    from dataclasses import replace
-
-    return replace(facet, **changes)
 
 
 def unknown_values(facet: Facet, values: Iterable[str]) -> list[str]:

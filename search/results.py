@@ -32,10 +32,6 @@ class SearchRequest:
     # With no hits and a spelling correction that has some, show the correction's results.
     autocorrect: bool = True
 
-    def wanted(self, param: str | None) -> list[str]:
-        """The values asked for under a filter parameter (none when it is not set)."""
-        return list(self.filters.get(param, ())) if param else []
-
 
 @dataclass
 class MatchInfo:

@@ -173,13 +173,6 @@ def load_settings(
     return values
 
 
-def setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
-    """One setting's current value (environment, else default)."""
-    spec = SETTINGS_BY_NAME[name]
-    raw = (os.environ if environ is None else environ).get(spec.env)
-    return spec.default if raw is None else spec.parse(raw)
-
-
 def _shown_default(default: Any) -> str:
     if isinstance(default, bool):
         return "`true`" if default else "`false`"

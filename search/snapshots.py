@@ -120,7 +120,7 @@ class Snapshot:
         searcher: Searcher,
         facets: FacetRegistry,
         bm25: tuple[float, float],
-        stamp: float = 0,
+        stamp: int = 0,
         match_cache_size: int = MATCH_CACHE_SIZE,
     ) -> None:
         self.searcher = searcher

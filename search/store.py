@@ -243,7 +243,7 @@ def read_marker(index_dir: str | os.PathLike[str]) -> ActiveIndex | None:
     return None
 
 
-def marker_stamp(index_dir: str | os.PathLike[str]) -> float:
+def marker_stamp(index_dir: str | os.PathLike[str]) -> int:
     """When the marker file last changed (0 without one): a switch of index shows here."""
     try:
         return (Path(index_dir) / MARKER).stat().st_mtime_ns

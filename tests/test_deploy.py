@@ -31,7 +31,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from api.settings import SETTINGS
-from tests.serving import Server, copy_seeds, free_port
+from tests.serving import Server, copy_seeds, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -41,18 +41,6 @@ IMAGE_APP_DIR = "/app"
 VENV_BIN = str(Path(sys.executable).parent)
 KNOWN = {s.env for s in SETTINGS}
 DEFAULTS = {s.name: s.default for s in SETTINGS}
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll check() until it returns something truthy; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            result = check()
-            if result:
-                return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 # -- the Dockerfile ----------------------------------------------------------------------------

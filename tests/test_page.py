@@ -512,6 +512,10 @@ def test_results_arrive_without_layout_shift(browser, server: Server, width) -> 
             expect(tab.locator(".hit, .passage").first).to_be_visible()
             shift = tab.evaluate("window.__layoutShift")
             assert shift <= 0.05, (url, shift)
+        # Headless Chromium draws overlay scrollbars, so the shift a classic scrollbar causes when
+        # results make the page scroll (Lighthouse: CLS 0.42) cannot show here: check its cure.
+        gutter = tab.evaluate("getComputedStyle(document.documentElement).scrollbarGutter")
+        assert gutter == "stable"
     finally:
         context.close()
 

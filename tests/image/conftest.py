@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.image.podman import IMAGE, IMAGE_UID, REPORT, image_exists, podman
-from tests.serving import copy_seeds, free_port
+from tests.serving import copy_seeds, free_port, wait_until
 
 # Filled by the fixtures, printed at the end of the run (and kept in var/image/run.json).
 MEASURED: dict[str, Any] = {}
@@ -28,18 +28,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Fail at once, with the fix, when there is no podman or no image to test."""
     if shutil.which("podman") is None or not image_exists(IMAGE):
         raise pytest.UsageError(f"no podman or no {IMAGE}: run `make test-image`")
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll check() until it returns something truthy; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            result = check()
-            if result:
-                return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 def owned_docs(path: Path) -> Path:
