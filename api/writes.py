@@ -405,15 +405,14 @@ def _check_content(doc_id: str, data: bytes, action: str) -> None:
 
 
 def _store(doc_id: str, target: Path, data: bytes, action: str, exclusive: bool) -> None:
-    """Validate by parsing a hidden temp copy, then move it into place in one atomic step."""
+    """Check a hidden temp copy as the indexer will read it, then move it into place atomically."""
     from index.errors import (
         DocumentSkipped,
         DocumentTooLarge,
         UndecodableDocument,
         UnsupportedFormat,
     )
-    from index.model import ParsedDocument
-    from index.pipeline import parse_file
+    from index.pipeline import check_file
 
     docs = _docs_dir()
     # Hidden name (ignored by the watcher), the real suffix (the reader picks a format by it),
@@ -422,15 +421,14 @@ def _store(doc_id: str, target: Path, data: bytes, action: str, exclusive: bool)
     try:
         tmp.write_bytes(data)
         try:
-            parsed = parse_file(docs, tmp, options=_read_options())[0]
-            assert isinstance(parsed, ParsedDocument)  # parse_file raises rather than skip it
+            has_body = check_file(tmp, options=_read_options())
         except DocumentTooLarge as exc:
             _reject(413, exc.reason, action, doc_id)
         except (UnsupportedFormat, UndecodableDocument) as exc:
             _reject(415, exc.reason, action, doc_id)
         except DocumentSkipped as exc:
             _reject(422, exc.reason, action, doc_id, file=[exc.reason])
-        if not parsed.passages:
+        if not has_body:
             message = "document has no body text once title and boilerplate are removed"
             _reject(422, message, action, doc_id, file=[message])
         target.parent.mkdir(parents=True, exist_ok=True)

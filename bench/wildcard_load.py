@@ -1,60 +1,133 @@
-"""Normal-query latency while wildcard attacks run (issue 17), over real gunicorn (2 workers).
+"""Normal-query latency while wildcard attacks run (issue 17), through the production layout.
 
 `python -m bench.wildcard_load [--passages 20000] [--seconds 30] [--out docs/wildcard-benchmarks.md]`
 
 Reuters articles (../shared/corpora/reuters21578) are written as files until about `--passages`
-passages, indexed by `briefing serve`'s start-up sync, then: one client sends normal queries for
-`--seconds` alone (baseline), and again while two attacker threads loop over wildcard and prefix
-queries. Reported: the normal queries' p50/p95/p99 both times, and what the attacks got.
+passages, indexed by `briefing serve`'s start-up sync (gunicorn, 2 workers), with Debian's nginx in
+front (deploy/nginx/, its per-client rate of reads included). Each client has its own loopback
+address, as real clients have their own addresses: `ANALYSTS` clients send normal queries at a
+person's pace (one every `ANALYST_INTERVAL` s each, under the proxy's rate), for `--seconds`:
+
+1. alone;
+2. while `ATTACKERS` clients loop over wildcard and prefix queries back to back through the proxy;
+3. while the same attackers go straight to gunicorn, past the proxy (what the rate limit buys).
+
+Reported: the normal queries' p50/p95/p99 in each phase, and what the attacks got.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import statistics
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from bench.run import load_articles, passages_per_article, percentiles, write_corpus
-from tests.serving import Server
+from tests.serving import Proxy, Server
 
 NORMAL = ("oil", "trade deficit", "bank rates", "coffee prices", "wheat exports", "opec output")
 # The issue's attacks, plus prefixes that are still allowed (bounded to 200 words each).
 ATTACKS = ("?*?*?*", "*a*", "*", "a*", "s* OR t* OR c* OR p*", "title:*")
 ATTACKERS = 2
+# Analysts searching at once, each from its own address, and how often each sends a search:
+# 8 a second each is under the proxy's 10 a second per client, and more than a person types.
+ANALYSTS = 4
+ANALYST_INTERVAL = 0.125
 
 
-def _normal_latencies(url: str, seconds: float) -> tuple[list[float], int]:
-    """Milliseconds of each normal query sent back to back for `seconds`, and the errors."""
-    out, errors, n = [], 0, 0
+def _get(host: str, port: int, source: str, query: str) -> tuple[int, float]:
+    """One search from a loopback source address: status and milliseconds."""
+    conn = http.client.HTTPConnection(host, port, timeout=120, source_address=(source, 0))
+    started = time.perf_counter()
+    try:
+        conn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": query}))
+        response = conn.getresponse()
+        response.read()
+        return response.status, (time.perf_counter() - started) * 1000
+    finally:
+        conn.close()
+
+
+def _analyst(port: int, source: str, seconds: float, out: list[tuple[int, float]]) -> None:
+    """Normal queries at a steady pace for `seconds`: (status, ms) of each into `out`."""
     deadline = time.monotonic() + seconds
-    with requests.Session() as session:
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            response = session.get(url + "/api/search", params={"q": NORMAL[n % len(NORMAL)]})
-            out.append((time.perf_counter() - started) * 1000)
-            errors += response.status_code != 200
-            n += 1
-    return out, errors
+    n = 0
+    next_at = time.monotonic()
+    while time.monotonic() < deadline:
+        out.append(_get("127.0.0.1", port, source, NORMAL[n % len(NORMAL)]))
+        n += 1
+        next_at += ANALYST_INTERVAL
+        time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-def _attack(url: str, stop: threading.Event, record: list[tuple[str, int, float]]) -> None:
-    with requests.Session() as session:
-        while not stop.is_set():
-            for q in ATTACKS:
-                started = time.perf_counter()
-                response = session.get(url + "/api/search", params={"q": q}, timeout=120)
-                record.append((q, response.status_code, (time.perf_counter() - started) * 1000))
+def _normal_latencies(port: int, seconds: float) -> tuple[list[float], int]:
+    """Milliseconds of every analyst's queries over `seconds`, and the non-200 answers."""
+    results: list[tuple[int, float]] = []
+    threads = [
+        threading.Thread(target=_analyst, args=(port, f"127.0.1.{i + 1}", seconds, results))
+        for i in range(ANALYSTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [ms for _, ms in results], sum(status != 200 for status, _ in results)
+
+
+def _attack(
+    port: int, source: str, stop: threading.Event, record: list[tuple[str, int, float]]
+) -> None:
+    while not stop.is_set():
+        for q in ATTACKS:
+            status, ms = _get("127.0.0.1", port, source, q)
+            record.append((q, status, ms))
+
+
+def _under_attack(
+    normal_port: int, attack_port: int, seconds: float
+) -> tuple[list[float], int, list[tuple[str, int, float]]]:
+    """Normal latencies while attackers (own addresses) hit `attack_port`."""
+    stop, record = threading.Event(), []
+    attackers = [
+        threading.Thread(target=_attack, args=(attack_port, f"127.0.2.{i + 1}", stop, record))
+        for i in range(ATTACKERS)
+    ]
+    for thread in attackers:
+        thread.start()
+    time.sleep(1.0)  # the attackers are past the proxy's burst allowance
+    latencies, errors = _normal_latencies(normal_port, seconds)
+    stop.set()
+    for thread in attackers:
+        thread.join(timeout=180)
+    return latencies, errors, record
+
+
+def _attack_summary(record: list[tuple[str, int, float]]) -> dict[str, Any]:
+    by_query: dict[str, dict[str, Any]] = {}
+    for q, status, ms in record:
+        entry = by_query.setdefault(q, {"statuses": {}, "ms": []})
+        entry["statuses"][str(status)] = entry["statuses"].get(str(status), 0) + 1
+        entry["ms"].append(ms)
+    return {
+        q: {
+            "statuses": e["statuses"],
+            "median_ms": round(statistics.median(e["ms"]), 1),
+            "max_ms": round(max(e["ms"]), 1),
+        }
+        for q, e in by_query.items()
+    }
 
 
 def run(passages: int, seconds: float) -> dict[str, Any]:
-    """Index, serve, measure; the figures as a dict."""
+    """Index, serve behind nginx, measure; the figures as a dict."""
     articles = load_articles()
     per_article = passages_per_article(articles)
     with tempfile.TemporaryDirectory(prefix="wildcard-bench-") as tmp:
@@ -63,66 +136,65 @@ def run(passages: int, seconds: float) -> dict[str, Any]:
         started = time.monotonic()
         server = Server(docs, Path(tmp) / "index", workers=2).start(timeout=1800)
         index_seconds = time.monotonic() - started
+        proxy = Proxy(Path(tmp) / "nginx", server.port).start()
         try:
             stats = requests.get(server.url + "/readyz", timeout=10).json()
-            _normal_latencies(server.url, 3)  # warm-up: searchers, facet arrays
-            baseline, baseline_errors = _normal_latencies(server.url, seconds)
-            stop, record = threading.Event(), []
-            attackers = [
-                threading.Thread(target=_attack, args=(server.url, stop, record))
-                for _ in range(ATTACKERS)
-            ]
-            for thread in attackers:
-                thread.start()
-            attacked, attacked_errors = _normal_latencies(server.url, seconds)
-            stop.set()
-            for thread in attackers:
-                thread.join(timeout=180)
+            _normal_latencies(proxy.port, 3)  # warm-up: searchers, facet arrays
+            alone, alone_errors = _normal_latencies(proxy.port, seconds)
+            proxied, proxied_errors, proxied_record = _under_attack(proxy.port, proxy.port, seconds)
+            direct, direct_errors, direct_record = _under_attack(proxy.port, server.port, seconds)
         finally:
+            proxy.stop()
             server.stop()
-    by_query: dict[str, dict[str, Any]] = {}
-    for q, status, ms in record:
-        entry = by_query.setdefault(q, {"statuses": {}, "ms": []})
-        entry["statuses"][str(status)] = entry["statuses"].get(str(status), 0) + 1
-        entry["ms"].append(ms)
+
+    def row(latencies: list[float], errors: int) -> dict[str, Any]:
+        return {**percentiles(latencies), "n": len(latencies), "errors": errors}
+
     return {
         "passages": stats["passages"],
         "documents": stats["documents"],
         "startup_seconds": round(index_seconds, 1),
-        "baseline": {**percentiles(baseline), "n": len(baseline), "errors": baseline_errors},
-        "under_attack": {**percentiles(attacked), "n": len(attacked), "errors": attacked_errors},
-        "attacks": {
-            q: {
-                "statuses": e["statuses"],
-                "median_ms": round(statistics.median(e["ms"]), 1),
-                "max_ms": round(max(e["ms"]), 1),
-            }
-            for q, e in by_query.items()
-        },
+        "baseline": row(alone, alone_errors),
+        "under_attack": row(proxied, proxied_errors),
+        "under_attack_past_proxy": row(direct, direct_errors),
+        "attacks": _attack_summary(proxied_record),
+        "attacks_past_proxy": _attack_summary(direct_record),
     }
 
 
 def markdown(result: dict[str, Any], command: str) -> str:
     """The figures as docs/wildcard-benchmarks.md."""
-    b, a = result["baseline"], result["under_attack"]
+    phases = (
+        ("alone", result["baseline"]),
+        ("while the attackers go through the proxy", result["under_attack"]),
+        ("while the attackers go straight to gunicorn", result["under_attack_past_proxy"]),
+    )
     lines = [
         "# Normal queries while wildcard attacks run",
         "",
         f"`{command}`: {result['passages']:,} Reuters passages ({result['documents']:,} "
-        f"documents), `briefing serve --workers 2`, one client sending normal queries back to "
-        f"back, {ATTACKERS} attacker threads looping over {', '.join(f'`{q}`' for q in ATTACKS)}.",
+        f"documents), `briefing serve --workers 2` behind nginx (deploy/nginx/). {ANALYSTS} "
+        f"analysts, each from its own loopback address, send normal queries every "
+        f"{ANALYST_INTERVAL * 1000:g} ms through the proxy; {ATTACKERS} attackers, each from its "
+        f"own address, loop over {', '.join(f'`{q}`' for q in ATTACKS)} back to back. Client and "
+        "servers share the 2 cores.",
         "",
         "| normal queries | n | errors | p50 ms | p95 ms | p99 ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
-        f"| alone | {b['n']} | {b['errors']} | {b['p50_ms']} | {b['p95_ms']} | {b['p99_ms']} |",
-        f"| during the attacks | {a['n']} | {a['errors']} | {a['p50_ms']} | {a['p95_ms']} | {a['p99_ms']} |",
-        "",
-        "| attack | statuses | median ms | max ms |",
-        "| --- | --- | ---: | ---: |",
     ]
-    for q, e in result["attacks"].items():
-        statuses = ", ".join(f"{k}×{v}" for k, v in sorted(e["statuses"].items()))
-        lines.append(f"| `{q}` | {statuses} | {e['median_ms']} | {e['max_ms']} |")
+    for label, r in phases:
+        lines.append(
+            f"| {label} | {r['n']} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} |"
+        )
+    for title, key in (
+        ("Attacks through the proxy", "attacks"),
+        ("Attacks straight to gunicorn", "attacks_past_proxy"),
+    ):
+        lines += ["", f"{title}:", "", "| attack | statuses | median ms | max ms |"]
+        lines.append("| --- | --- | ---: | ---: |")
+        for q, e in result[key].items():
+            statuses = ", ".join(f"{k}×{v}" for k, v in sorted(e["statuses"].items()))
+            lines.append(f"| `{q}` | {statuses} | {e['median_ms']} | {e['max_ms']} |")
     return "\n".join(lines) + "\n"
 
 

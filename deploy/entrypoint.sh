@@ -6,6 +6,8 @@
 #   api          gunicorn only, no start-up sync and no watcher of its own: never writes the index
 #                (a read replica, or the API beside a watcher service)
 #   watcher      the folder watcher alone: the single index writer
+#   proxy        nginx (deploy/nginx/) on BRIEFING_PORT in front of BRIEFING_UPSTREAM (host:port of
+#                the API; compose: api:8000): buffers slow clients, limits reads per client
 #   healthcheck  exit 0 when GET /healthz (or the path given) answers 200 on BRIEFING_PORT
 #   anything else runs as a command, e.g. `briefing index --json`
 set -eu
@@ -27,6 +29,15 @@ api)
     ;;
 watcher)
     exec python -m index.watcher "$@"
+    ;;
+proxy)
+    BRIEFING_UPSTREAM=${BRIEFING_UPSTREAM:-127.0.0.1:8000}
+    run=/tmp/briefing-nginx
+    mkdir -p "$run"
+    sed -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@UPSTREAM@|$BRIEFING_UPSTREAM|g" \
+        -e "s|@PORT@|${BRIEFING_PORT:-8000}|g" "$APP_DIR/deploy/nginx/container.conf" >"$run/nginx.conf"
+    # -e stderr: nginx opens its compiled-in log file before it reads the config otherwise.
+    exec nginx -e stderr -p "$run" -c "$run/nginx.conf" "$@"
     ;;
 healthcheck)
     exec python "$APP_DIR/deploy/healthcheck.py" "$@"

@@ -64,6 +64,26 @@ def parse_file(
     return results
 
 
+# An upload is checked before it is stored (api/writes.py) and indexed after, by the watcher. The
+# check needs only "the reader takes it, and it has body text": a prefix this long (about 30,000
+# words) settles that for any real document, so a big one is chunked in full only when the prefix
+# held no passage, and never tagged. The full parse in the request took 100 s for a 20 MB text,
+# past gunicorn's worker timeout (issue 17).
+CHECK_PREFIX_CHARS = 200_000
+
+
+def check_file(
+    path: Path, max_bytes: int = DEFAULT_MAX_BYTES, options: ReadOptions | None = None
+) -> bool:
+    """Whether the file has body text; raise DocumentSkipped when the reader refuses it."""
+    extracted = read_file(path, max_bytes=max_bytes, options=options)
+    text = extracted.text
+    skip = apply_hints(extract_metadata(text), extracted.hints).skip
+    if chunk_text(text[:CHECK_PREFIX_CHARS], skip):
+        return True
+    return len(text) > CHECK_PREFIX_CHARS and bool(chunk_text(text, skip))
+
+
 def parse_document(
     docs_dir: Path, path: Path, max_bytes: int = DEFAULT_MAX_BYTES, digest: str | None = None
 ) -> ParsedDocument:

@@ -127,7 +127,12 @@ SETTINGS: tuple[Setting, ...] = (
         "`query_info.timed_out: true` (0: no budget). Keep it well under TIMEOUT.",
     ),
     Setting("HOST", "127.0.0.1", "Address `briefing serve` binds."),
-    Setting("PORT", 8000, "Port `briefing serve` binds."),
+    Setting("PORT", 8000, "Port `briefing serve` binds (the container's `proxy` role: nginx's)."),
+    Setting(
+        "UPSTREAM",
+        "127.0.0.1:8000",
+        "host:port of the API that the container's `proxy` role (nginx) forwards to; compose: api:8000.",
+    ),
     Setting("WORKERS", 0, "gunicorn workers; 0 means 2 × CPUs + 1, at most 8."),
     Setting("TIMEOUT", 60, "Seconds a worker may be busy on one request before it is replaced."),
     Setting(

@@ -20,6 +20,33 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 BRIEFING = str(Path(sys.executable).parent / "briefing")
+NGINX = os.environ.get("BRIEFING_NGINX", "/usr/sbin/nginx")
+PROXY_CONF = ROOT / "deploy" / "nginx" / "briefing-proxy.conf"
+HTTP_CONF = ROOT / "deploy" / "nginx" / "briefing-http.conf"
+# deploy/nginx/nginx.conf with paths of a temp run folder, a loopback port and one upstream.
+MAIN_CONF = """
+daemon off;
+worker_processes 1;
+pid {run}/nginx.pid;
+error_log {run}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fastcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    include {http_conf};
+    map "" $briefing_error_root {{ default {errors}; }}
+    upstream briefing_api {{ server 127.0.0.1:{upstream}; keepalive 4; }}
+    server {{
+        listen 127.0.0.1:{port};
+        include {proxy_conf};
+    }}
+}}
+"""
 
 
 def free_port() -> int:
@@ -148,3 +175,47 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
                 return result
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+class Proxy:
+    """nginx in the foreground with the deploy/ proxy config, in front of one upstream port."""
+
+    def __init__(self, run_dir: Path, upstream: int) -> None:
+        self.run = run_dir
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        conf = MAIN_CONF.format(
+            run=self.run,
+            upstream=upstream,
+            port=self.port,
+            proxy_conf=PROXY_CONF,
+            http_conf=HTTP_CONF,
+            errors=PROXY_CONF.parent / "errors",
+        )
+        self.conf = self.run / "nginx.conf"
+        self.conf.write_text(conf)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proxy:
+        """Start nginx and wait until it proxies /healthz."""
+        check = subprocess.run(
+            [NGINX, "-t", "-c", str(self.conf), "-p", str(self.run)], capture_output=True, text=True
+        )
+        assert check.returncode == 0, check.stderr
+        self.proc = subprocess.Popen([NGINX, "-c", str(self.conf), "-p", str(self.run)])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError((self.run / "error.log").read_text())
+
+    def stop(self) -> None:
+        """Stop nginx (SIGQUIT: graceful) and wait for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)

@@ -1,4 +1,4 @@
-"""deploy/compose.yaml under podman-compose: one watcher, two API replicas, one index volume.
+"""deploy/compose.yaml under podman-compose: one watcher, two API replicas, nginx, one index volume.
 
 Backs docs/scaling.md with containers: every replica serves each change the watcher commits.
 """
@@ -20,6 +20,8 @@ from tests.image.podman import DEPLOY, environment, podman
 
 PODMAN_COMPOSE = str(Path(sys.executable).parent / "podman-compose")
 KEY = "compose-test-key"
+# The container port each published service listens on.
+PUBLISHED = {"api": "8000", "proxy": "8080"}
 
 
 def _compose(project: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -40,8 +42,8 @@ def _containers(project: str) -> list[dict[str, str]]:
         name = item["Names"][0]
         service = item["Labels"]["com.docker.compose.service"]
         entry = {"name": name, "service": service}
-        if service == "api":
-            entry["url"] = "http://" + podman("port", name, "8000").stdout.strip()
+        if service in PUBLISHED:
+            entry["url"] = "http://" + podman("port", name, PUBLISHED[service]).stdout.strip()
         found.append(entry)
     return found
 
@@ -76,7 +78,7 @@ def test_compose_runs_one_writer_and_every_replica_serves_each_change(
     compose_up: tuple[str, list[dict[str, str]], Path],
 ) -> None:
     _project, containers, docs = compose_up
-    assert sorted(c["service"] for c in containers) == ["api", "api", "watcher"]
+    assert sorted(c["service"] for c in containers) == ["api", "api", "proxy", "watcher"]
     replicas = [c for c in containers if c["service"] == "api"]
     urls = [c["url"] for c in replicas]
     assert len(set(urls)) == 2
@@ -113,3 +115,22 @@ def test_compose_runs_one_writer_and_every_replica_serves_each_change(
     watcher = next(c for c in containers if c["service"] == "watcher")
     result = podman("logs", watcher["name"])
     assert "initial sync" in result.stdout + result.stderr
+
+
+def test_compose_serves_through_the_proxy(
+    compose_up: tuple[str, list[dict[str, str]], Path],
+) -> None:
+    """The compose layout puts nginx (deploy/nginx/, the image's `proxy` role) in front of the
+    replicas: searches pass, and the refusals are the proxy's, in the API's error shape."""
+    _project, containers, _docs = compose_up
+    proxy = next(c for c in containers if c["service"] == "proxy")["url"]
+    wait_until(lambda: requests.get(proxy + "/readyz", timeout=2).status_code == 200, 60, proxy)
+    found = requests.get(proxy + "/api/search", params={"q": "Huawei"}, timeout=5)
+    assert found.status_code == 200 and found.json()["total"] > 0
+    # A request line over the proxy's 16 KiB: gunicorn alone would pass it to the app (422 on q).
+    too_long = requests.get(proxy + "/api/search", params={"q": "a" * 20_000}, timeout=5)
+    assert too_long.status_code == 414
+    assert set(too_long.json()) == {"code", "status", "message", "errors"}
+    # Reads from one client past the burst: the proxy's JSON 429.
+    statuses = {requests.get(proxy + "/api/facets", timeout=5).status_code for _ in range(80)}
+    assert 429 in statuses
