@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, NUMERIC, STORED, TEXT, FieldType, Schema
@@ -493,6 +494,22 @@ class IndexView:
             embedded = vectors is not None and len(vectors[docnum]) > 0
             state[ids[docnum]] = IndexedDocument(digest, sizes[docnum], mtimes[docnum], embedded)
         return state
+
+    def passage_documents(self, size: int) -> tuple[np.ndarray, list[str]]:
+        """Each docnum's document as a code (int32, -1 for none) and the doc_ids the codes name.
+
+        Read from the doc_id postings once per view (search/grouping.py caches it): grouping
+        and per-document counts are then numpy over the match mask.
+        """
+        codes = np.full(size, -1, dtype=np.int32)
+        doc_ids: list[str] = []
+        reader = self.searcher.reader()
+        if "doc_id" in reader.indexed_field_names():
+            for doc_id in reader.field_terms("doc_id"):
+                ids = np.fromiter(reader.postings("doc_id", doc_id).all_ids(), dtype=np.int64)
+                codes[ids] = len(doc_ids)
+                doc_ids.append(doc_id)
+        return codes, doc_ids
 
     def indexed_below(self, folder: str) -> set[str]:
         """doc_ids indexed below a folder (a removed or moved folder takes these with it)."""
