@@ -19,6 +19,7 @@ from search.histogram import INTERVALS
 from search.querying import MATCH_MODES
 from search.results import DOCUMENT_SORTS, SORTS
 
+EXPORT_FORMATS = ("csv", "jsonl")
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
 MAX_FACET_SIZE = 500
@@ -366,6 +367,7 @@ class ApiSchemas:
     similar: type[ma.Schema]
     vocabulary: type[ma.Schema]
     facets: FacetRegistry
+    export_args: type[ma.Schema]
 
     @classmethod
     def build(cls, facets: FacetRegistry) -> ApiSchemas:
@@ -550,7 +552,28 @@ class ApiSchemas:
             similar,
             vocabulary,
             facets,
+            _export_args_schema(search_args),
         )
+
+
+def _export_args_schema(search_args: type[ma.Schema]) -> type[ma.Schema]:
+    """GET /api/export's query string: every /api/search parameter, the format and a BOM flag
+    (paging, grouping, the histogram and facet sizes do not change what is exported)."""
+    attrs: dict[str, Any] = {
+        "format": fields.String(
+            required=True,
+            validate=validate.OneOf(EXPORT_FORMATS),
+            metadata={"description": "`csv` (RFC 4180, a header row) or `jsonl` (JSON Lines)"},
+        ),
+        "bom": fields.Boolean(
+            load_default=False,
+            metadata={
+                "description": "CSV only: start with a UTF-8 byte order mark, so spreadsheets "
+                "read the file as UTF-8"
+            },
+        ),
+    }
+    return type("ExportArgsSchema", (search_args,), attrs)
 
 
 def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
