@@ -2,7 +2,9 @@
 
 The engine hands over the totals and a generator of passages that holds one index view; this
 module turns them into rows and streams them through Flask's stream_with_context, a chunk at a
-time, so memory stays flat however many passages match (bench/export.py measures it).
+time, so memory stays flat however many passages match (bench/export.py measures it). Each chunk
+is a heartbeat to gunicorn (search/heartbeat.py): an export may outlast BRIEFING_TIMEOUT while a
+stuck request still may not.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
+from search import heartbeat
 from search.results import ExportHead, SearchRequest
 from search.searching import SearchEngine
 from search.store import PassageRecord
@@ -114,6 +117,7 @@ def csv_chunks(rows: Iterable[dict[str, Any]], bom: bool) -> Iterator[str]:
     for n, row in enumerate(rows, 1):
         writer.writerow(csv_cells(row))
         if n % ROWS_PER_CHUNK == 0:
+            heartbeat.beat()
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
@@ -126,6 +130,7 @@ def jsonl_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     for row in rows:
         lines.append(json.dumps(row, ensure_ascii=False))
         if len(lines) == ROWS_PER_CHUNK:
+            heartbeat.beat()
             yield "\n".join(lines) + "\n"
             lines = []
     if lines:

@@ -619,11 +619,12 @@ def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
             load_default=20, validate=validate.Range(min=1, max=MAX_FACET_SIZE)
         ),
         group=fields.String(
-            load_default=None,
+            load_default="passage",
             validate=validate.OneOf(GROUPS),
             metadata={
-                "description": "`document`: one hit per document, ranked by its best passage, "
-                "with its top passages; page, per_page and pages count documents"
+                "description": "`passage` (default): one hit per passage. `document`: one hit "
+                "per document, ranked by its best passage, with its top passages; page, "
+                "per_page and pages count documents"
             },
         ),
         group_size=fields.Integer(

@@ -18,7 +18,8 @@ import numpy as np
 DEFAULT_GROUP_SIZE = 3
 # At most this many per document: a document's passages beyond it are one click away (doc view).
 MAX_GROUP_SIZE = 20
-GROUPS = ("document",)
+# "passage": one hit per passage, as always; "document": one per document.
+GROUPS = ("passage", "document")
 UNITS = ("passage", "document")
 
 

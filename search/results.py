@@ -31,8 +31,9 @@ class SearchRequest:
     explain: bool = False
     # With no hits and a spelling correction that has some, show the correction's results.
     autocorrect: bool = True
-    # "document": one hit per document at its best passage's rank, paged in documents.
-    group: str | None = None
+    # "passage" (one hit each) or "document": one hit per document at its best passage's
+    # rank, paged in documents.
+    group: str = "passage"
     # Passages under each grouped hit (search/grouping.py DEFAULT_GROUP_SIZE).
     group_size: int = 3
     # What facet (and histogram) counts count: "passage" or distinct "document".

@@ -209,9 +209,10 @@ class SearchEngine:
                 m.timed_out,
             )
             documents = total_documents = None
-            if request.group or request.facet_unit == "document":
+            grouped = request.group == "document"
+            if grouped or request.facet_unit == "document":
                 documents = document_codes(snap)
-            if request.group == "document":
+            if grouped:
                 assert documents is not None
                 hits, total_documents, rescored, page_timed_out = self._grouped_hits(
                     snap, m, request, documents, deadline
@@ -275,7 +276,7 @@ class SearchEngine:
             page=request.page,
             per_page=request.per_page,
             pages=max(1, math.ceil((total_documents or 0) / request.per_page))
-            if request.group
+            if request.group == "document"
             else max(1, math.ceil(total / request.per_page)),
             sort=request.sort,
             took_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -280,7 +280,7 @@ def test_export_cap_is_a_setting(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("path", "params", "field"),
     [
-        ("/api/search", {"q": "x", "group": "passage"}, "group"),
+        ("/api/search", {"q": "x", "group": "paragraph"}, "group"),
         ("/api/search", {"q": "x", "group": "document", "group_size": "0"}, "group_size"),
         ("/api/search", {"q": "x", "group_size": "21"}, "group_size"),
         ("/api/search", {"q": "x", "facet_unit": "word"}, "facet_unit"),
