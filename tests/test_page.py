@@ -461,7 +461,7 @@ def test_axe_finds_no_violation_on_any_view(browser, server: Server, scheme, wid
 
 def test_about_and_mentions_are_two_country_groups(page) -> None:  # type: ignore[no-untyped-def]
     """ "About" lists the countries documents are about, "Mentions" every country named."""
-    page.goto("/")
+    page.goto("/?group=passage")
     expect(page.locator(".hit").first).to_be_visible()
     legends = page.locator("#facets legend").all_text_contents()
     assert legends[:3] == ["About", "Mentions", "Regions"], legends

@@ -43,7 +43,9 @@ export function clearHistory() {
 /** Fill the <details> under the search box with the history (hidden when there is none). */
 export function renderHistory(container, { onClear } = {}) {
   const items = loadHistory();
-  container.hidden = items.length === 0;
+  // Invisible, not removed, while empty: its line is kept so the page never moves for it.
+  container.classList.toggle("is-empty", items.length === 0);
+  if (!items.length) container.open = false;
   const list = container.querySelector("ol");
   const count = container.querySelector("[data-history-count]");
   count.textContent = String(items.length);
