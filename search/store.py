@@ -498,18 +498,20 @@ class IndexView:
     def passage_documents(self, size: int) -> tuple[np.ndarray, list[str]]:
         """Each docnum's document as a code (int32, -1 for none) and the doc_ids the codes name.
 
-        Read from the doc_id postings once per view (search/grouping.py caches it): grouping
-        and per-document counts are then numpy over the match mask.
+        Read from the doc_id column once per view (search/grouping.py caches it): grouping and
+        per-document counts are then numpy over the match mask. The column, not the postings:
+        one lookup per document's postings took 13.6 s for 23k passages where the column took
+        0.25 s (deleted passages get a code too; they are never in a match mask).
         """
-        codes = np.full(size, -1, dtype=np.int32)
-        doc_ids: list[str] = []
         reader = self.searcher.reader()
-        if "doc_id" in reader.indexed_field_names():
-            for doc_id in reader.field_terms("doc_id"):
-                ids = np.fromiter(reader.postings("doc_id", doc_id).all_ids(), dtype=np.int64)
-                codes[ids] = len(doc_ids)
-                doc_ids.append(doc_id)
-        return codes, doc_ids
+        if not reader.has_column("doc_id"):
+            return np.full(size, -1, dtype=np.int32), []  # an empty index has no columns yet
+        index: dict[str, int] = {}
+        column = reader.column_reader("doc_id")
+        codes = np.fromiter(
+            (index.setdefault(v, len(index)) for v in column), dtype=np.int32, count=size
+        )
+        return codes, list(index)
 
     def indexed_below(self, folder: str) -> set[str]:
         """doc_ids indexed below a folder (a removed or moved folder takes these with it)."""
