@@ -3,9 +3,9 @@
     .venv/bin/python -m bench.export --index-dir DIR [--size 100000] [--rounds 2] [--out FILE]
 
 With no index in DIR, Reuters articles (../shared) are written as files to DIR/../export-docs
-and indexed by `briefing index` until the index holds about `--size` passages (100k: ~5 min;
-1M: about an hour, see README). Then a real `briefing serve` (one gunicorn worker, no watcher, no
-export cap) streams the whole index as CSV and as JSON Lines, alternately for `--rounds` rounds,
+and indexed by `briefing index` until the index holds about `--size` passages (100k: ~5 min on
+an idle machine; 1M: about an hour, see README). Then gunicorn with the service's config (one
+worker, no watcher, no export cap) streams the whole index as CSV and as JSON Lines, alternately for `--rounds` rounds,
 plus a word query that matches a third of the passages. The client reads the stream as it comes.
 Measured per export: passages/s and MB/s at the client, and the serving worker's RSS sampled
 every 0.1 s: before, at its peak, and at each tenth of the stream, to show that it stays flat.
@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from bench.run import (
-    BRIEFING,
+    ROOT,
     free_port,
     load_articles,
     passages_per_article,
@@ -44,6 +44,7 @@ QUERIES = ({"q": ""}, {"q": "said"})
 FORMATS = ("csv", "jsonl")
 RSS_EVERY_S = 0.1
 READ_CHUNK = 1 << 16
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
 
 def _cmdline(pid: int) -> str:
@@ -54,7 +55,7 @@ def _cmdline(pid: int) -> str:
 
 
 def gunicorn_worker(root: int) -> int:
-    """The gunicorn worker below `briefing serve` (a gunicorn process whose parent is one)."""
+    """The gunicorn worker below root (a gunicorn process whose parent is one)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -95,17 +96,21 @@ def ensure_index(index_dir: Path, size: int) -> dict[str, Any] | None:
     return run_index(docs, index_dir)
 
 
-def serve(index_dir: Path, docs: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`briefing serve` with one worker over the index, no export cap; (process, base URL)."""
+def serve(index_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn as `briefing serve` runs it (its config), one worker, no watcher, no export cap,
+    over the index as it is: `briefing serve` would first sync it with a folder."""
     port = free_port()
     env = {
         **os.environ,
+        "BRIEFING_INDEX_DIR": str(index_dir),
+        "BRIEFING_PORT": str(port),
+        "BRIEFING_WORKERS": "1",
+        "BRIEFING_WATCH": "false",
         "BRIEFING_EXPORT_MAX_PASSAGES": "0",
         "BRIEFING_LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
-        [str(BRIEFING), "serve", "--port", str(port), "--workers", "1", "--no-watch"]
-        + ["--docs", str(docs), "--index-dir", str(index_dir)],
+        [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -197,9 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     index_dir = args.index_dir or Path(tempfile.mkdtemp(prefix="bench-export-")) / "index"
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     indexing = ensure_index(index_dir, args.size)
-    docs = index_dir.parent / "export-docs"
-    docs.mkdir(exist_ok=True)
-    proc, url = serve(index_dir, docs)
+    proc, url = serve(index_dir)
     try:
         passages = requests.get(url + "/readyz", timeout=10).json()["passages"]
         target = gunicorn_worker(proc.pid)

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
@@ -311,3 +312,21 @@ def test_openapi_describes_the_new_parameters_and_endpoint(server: Server) -> No
     assert response["histogram"]["items"] == {"$ref": "#/components/schemas/HistogramBucket"}
     hit = spec["components"]["schemas"]["Hit"]["properties"]
     assert hit["passages"]["items"] == {"$ref": "#/components/schemas/PassageHit"}
+
+
+def test_readme_states_the_codes_numbers() -> None:
+    from search.grouping import DEFAULT_GROUP_SIZE, MAX_GROUP_SIZE
+    from search.histogram import MAX_FILLED_BUCKETS
+    from search.settings import SETTINGS_BY_NAME
+
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    history = (Path(__file__).resolve().parent.parent / "api/static/history.js").read_text()
+    cap = SETTINGS_BY_NAME["EXPORT_MAX_PASSAGES"].default
+    for phrase in (
+        f"best first, default {DEFAULT_GROUP_SIZE}, at most {MAX_GROUP_SIZE}",
+        f"(up to {MAX_FILLED_BUCKETS:,} buckets;",
+        f"`BRIEFING_EXPORT_MAX_PASSAGES` (default {cap:,}; 0: none)",
+        "keeps the last 50 searches",
+    ):
+        assert phrase in readme, phrase
+    assert "export const HISTORY_SIZE = 50;" in history
