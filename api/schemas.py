@@ -14,9 +14,12 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, post_dump, pre_load, validate, validates_schema
 
 from search.facet_registry import TAGS, Facet, FacetRegistry, unknown_values
+from search.grouping import DEFAULT_GROUP_SIZE, GROUPS, MAX_GROUP_SIZE, UNITS
+from search.histogram import INTERVALS
 from search.querying import MATCH_MODES
 from search.results import DOCUMENT_SORTS, SORTS
 
+EXPORT_FORMATS = ("csv", "jsonl")
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
 MAX_FACET_SIZE = 500
@@ -296,15 +299,45 @@ def _tag_fields(facets: FacetRegistry) -> dict[str, fields.Field]:
     }
 
 
+# Response keys that appear only when asked for (explain=true, group=document, facet_unit,
+# histogram): a search that asks for none of them answers exactly as before.
+OPTIONAL_KEYS = ("explain", "passages", "matched_passages", "total_documents", "histogram")
+
+
+def _drop_unrequested(data: dict[str, Any]) -> dict[str, Any]:
+    for key in OPTIONAL_KEYS:
+        if key in data and data[key] is None:
+            del data[key]
+    return data
+
+
 class HitBaseSchema(ma.Schema):
-    """What hit and passage schemas share: `explain` appears only when it was asked for."""
+    """What hit and passage schemas share: `explain` (and a grouped hit's `passages`) appear
+    only when asked for."""
 
     @post_dump
     def drop_unrequested_explain(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """Leave `explain` out of hits that were not asked to explain themselves."""
-        if data.get("explain") is None:
-            data.pop("explain", None)
-        return data
+        """Leave out what the request did not ask for (explain, grouping)."""
+        return _drop_unrequested(data)
+
+
+class SearchResponseBaseSchema(ma.Schema):
+    """`total_documents` and `histogram` appear only when the search asked for them."""
+
+    @post_dump
+    def drop_unrequested(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Leave out what the request did not ask for."""
+        return _drop_unrequested(data)
+
+
+class HistogramBucketSchema(ma.Schema):
+    """One bar of the timeline."""
+
+    start = fields.String(required=True, metadata={"description": "First day, YYYY-MM-DD"})
+    end = fields.String(required=True, metadata={"description": "Last day (inclusive)"})
+    count = fields.Integer(
+        required=True, metadata={"description": "Passages (documents with facet_unit=document)"}
+    )
 
 
 def _per_facet(facets: FacetRegistry, make: Any) -> dict[str, fields.Field]:
@@ -334,6 +367,7 @@ class ApiSchemas:
     similar: type[ma.Schema]
     vocabulary: type[ma.Schema]
     facets: FacetRegistry
+    export_args: type[ma.Schema]
 
     @classmethod
     def build(cls, facets: FacetRegistry) -> ApiSchemas:
@@ -371,18 +405,32 @@ class ApiSchemas:
             },
             name="Passage",
         )
+        hit_fields: dict[str, Any] = {
+            **passage_fields,
+            "highlight": fields.String(
+                metadata={"description": "Escaped HTML with <mark> around matches"}
+            ),
+            "matches": fields.List(
+                fields.List(fields.Integer()),
+                metadata={"description": "[start, end] of each match within the passage text"},
+            ),
+            "explain": fields.Nested(
+                ExplainSchema, metadata={"description": "With explain=true only"}
+            ),
+        }
+        passage_hit = HitBaseSchema.from_dict(hit_fields, name="PassageHit")
         hit = HitBaseSchema.from_dict(
             {
-                **passage_fields,
-                "highlight": fields.String(
-                    metadata={"description": "Escaped HTML with <mark> around matches"}
+                **hit_fields,
+                "passages": fields.List(
+                    fields.Nested(passage_hit),
+                    metadata={
+                        "description": "group=document only: the document's top passages, "
+                        "this hit (its best) first, at most group_size"
+                    },
                 ),
-                "matches": fields.List(
-                    fields.List(fields.Integer()),
-                    metadata={"description": "[start, end] of each match within the passage text"},
-                ),
-                "explain": fields.Nested(
-                    ExplainSchema, metadata={"description": "With explain=true only"}
+                "matched_passages": fields.Integer(
+                    metadata={"description": "group=document only: its passages that matched"}
                 ),
             },
             name="Hit",
@@ -394,7 +442,7 @@ class ApiSchemas:
         truncated = ma.Schema.from_dict(
             _per_facet(facets, lambda f: fields.Boolean()), name="FacetsTruncated"
         )
-        search_response = ma.Schema.from_dict(
+        search_response = SearchResponseBaseSchema.from_dict(
             {
                 "query": fields.String(),
                 "query_info": fields.Nested(QueryInfoSchema),
@@ -408,6 +456,19 @@ class ApiSchemas:
                 "facets": fields.Nested(buckets),
                 "facets_truncated": fields.Nested(truncated),
                 "suggestion": fields.String(allow_none=True),
+                "total_documents": fields.Integer(
+                    metadata={
+                        "description": "Distinct documents matched; with group=document or "
+                        "facet_unit=document only"
+                    }
+                ),
+                "histogram": fields.List(
+                    fields.Nested(HistogramBucketSchema),
+                    metadata={
+                        "description": "With histogram=week|month|year only: buckets oldest "
+                        "first, every filter applied but the date range"
+                    },
+                ),
             },
             name="SearchResponse",
         )
@@ -491,7 +552,28 @@ class ApiSchemas:
             similar,
             vocabulary,
             facets,
+            _export_args_schema(search_args),
         )
+
+
+def _export_args_schema(search_args: type[ma.Schema]) -> type[ma.Schema]:
+    """GET /api/export's query string: every /api/search parameter, the format and a BOM flag
+    (paging, grouping, the histogram and facet sizes do not change what is exported)."""
+    attrs: dict[str, Any] = {
+        "format": fields.String(
+            required=True,
+            validate=validate.OneOf(EXPORT_FORMATS),
+            metadata={"description": "`csv` (RFC 4180, a header row) or `jsonl` (JSON Lines)"},
+        ),
+        "bom": fields.Boolean(
+            load_default=False,
+            metadata={
+                "description": "CSV only: start with a UTF-8 byte order mark, so spreadsheets "
+                "read the file as UTF-8"
+            },
+        ),
+    }
+    return type("ExportArgsSchema", (search_args,), attrs)
 
 
 def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
@@ -535,6 +617,30 @@ def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
         per_page=fields.Integer(load_default=10, validate=validate.Range(min=1, max=MAX_PER_PAGE)),
         facet_size=fields.Integer(
             load_default=20, validate=validate.Range(min=1, max=MAX_FACET_SIZE)
+        ),
+        group=fields.String(
+            load_default="passage",
+            validate=validate.OneOf(GROUPS),
+            metadata={
+                "description": "`passage` (default): one hit per passage. `document`: one hit "
+                "per document, ranked by its best passage, with its top passages; page, "
+                "per_page and pages count documents"
+            },
+        ),
+        group_size=fields.Integer(
+            load_default=DEFAULT_GROUP_SIZE,
+            validate=validate.Range(min=1, max=MAX_GROUP_SIZE),
+            metadata={"description": "Passages under each grouped hit"},
+        ),
+        facet_unit=fields.String(
+            load_default="passage",
+            validate=validate.OneOf(UNITS),
+            metadata={"description": "Count facets (and the histogram) in passages or documents"},
+        ),
+        histogram=fields.String(
+            load_default=None,
+            validate=validate.OneOf(INTERVALS),
+            metadata={"description": "Add a date histogram of the matches by week, month or year"},
         ),
     )
 

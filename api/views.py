@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask_smorest import Blueprint
 
 from api import get_engine
 from api.errors import ErrorSchema
+from api.export import EXPORT_RESPONSE, export_response
 from api.schemas import (
     ApiSchemas,
     DocumentArgsSchema,
@@ -70,6 +72,20 @@ def build_blueprint(facets: FacetRegistry) -> Blueprint:
         def get(self, **args: Any) -> Any:
             """Ranked, filtered, faceted, highlighted passage search (empty q browses by date)."""
             return get_engine().search(search_request(args, facets))
+
+    @blp.route("/api/export")
+    class Export(MethodView):
+        """Export."""
+
+        @blp.arguments(schemas.export_args, location="query", as_kwargs=True)
+        @blp.doc(responses={"200": EXPORT_RESPONSE})
+        @blp.alt_response(503, schema=ErrorSchema, description="No index yet")
+        def get(self, format: str, bom: bool, **args: Any) -> Any:
+            """Every matching passage (any /api/search parameters) as CSV or JSON Lines, in
+            ranked order, streamed; at most BRIEFING_EXPORT_MAX_PASSAGES."""
+            cap = int(current_app.config["EXPORT_MAX_PASSAGES"]) or sys.maxsize
+            request = search_request(args, facets)
+            return export_response(get_engine(), request, format, bom, cap)
 
     @blp.route("/api/documents")
     class Documents(MethodView):

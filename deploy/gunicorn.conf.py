@@ -170,6 +170,13 @@ def when_ready(server):  # type: ignore[no-untyped-def]
     server.briefing_watcher = supervisor
 
 
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Let a streaming export tell the master this worker is alive (search/heartbeat.py)."""
+    from search import heartbeat
+
+    heartbeat.install(worker.notify)
+
+
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
     """Drop a dead worker's live gauges from the multiprocess metrics."""
     from prometheus_client import multiprocess

@@ -49,6 +49,12 @@ def _region_label(value: str) -> str:
     return region_label(value) if is_region(value) else value
 
 
+def _region_ids() -> list[str]:
+    from search.regions import region_ids
+
+    return sorted(region_ids())
+
+
 def _regions_of(doc: Any, passage: Any) -> list[str]:
     from search.regions import regions_for
 
@@ -174,6 +180,7 @@ def default_registry() -> FacetRegistry:
                 # The document's subjects, strongest first, on every passage of the document.
                 extract=lambda doc, passage: list(getattr(doc, "subject_countries", [])),
                 description="ISO 3166-1 alpha-2 codes of the countries a document is about (OR)",
+                spec_values=lambda: sorted(country_codes()),
             ),
             Facet(
                 name="country",
@@ -202,6 +209,7 @@ def default_registry() -> FacetRegistry:
                 label=_region_label,
                 extract=_regions_of,
                 description="Region ids (central-america, northern-triangle, eu, …; OR)",
+                spec_values=_region_ids,
             ),
             Facet(
                 name="topic",

@@ -13,6 +13,7 @@ import numpy as np
 from whoosh.reading import IndexReader
 
 from search.facet_registry import YEAR, FacetRegistry
+from search.grouping import distinct_counts
 
 NO_DATE = 0
 
@@ -41,9 +42,12 @@ class FacetColumn:
         codes = np.concatenate(code_parts) if code_parts else np.zeros(0, np.int32)
         return cls(values, docnums, codes)
 
-    def counts(self, mask: np.ndarray) -> np.ndarray:
-        """Per-value count of documents in mask (a boolean array over docnums)."""
+    def counts(self, mask: np.ndarray, documents: np.ndarray | None = None) -> np.ndarray:
+        """Per-value count of passages in mask (a boolean array over docnums), or of distinct
+        documents when `documents` gives each docnum's document code."""
         hit = mask[self.docnums]
+        if documents is not None:
+            return distinct_counts(self.docnums[hit], self.codes[hit], len(self.values), documents)
         return np.bincount(self.codes[hit], minlength=len(self.values))
 
     def mask_for(self, wanted: Iterable[str], size: int) -> np.ndarray:
@@ -91,8 +95,17 @@ class FacetIndex:
             mask &= self.dates <= _date_int(date_to)
         return mask
 
-    def year_counts(self, mask: np.ndarray) -> dict[str, int]:
-        """Count of passages per year within mask (undated passages are not counted)."""
+    def year_counts(self, mask: np.ndarray, documents: np.ndarray | None = None) -> dict[str, int]:
+        """Count of passages (or distinct documents) per year within mask (undated passages are
+        not counted)."""
+        if documents is not None:
+            docnums = np.flatnonzero(mask & (self.years > 0))
+            if not docnums.size:
+                return {}
+            per_year = distinct_counts(
+                docnums, self.years[docnums], int(self.years.max()) + 1, documents
+            )
+            return {str(y): int(c) for y, c in enumerate(per_year) if c}
         years = self.years[mask]
         years = years[years > 0]
         values, counts = np.unique(years, return_counts=True)
@@ -173,8 +186,12 @@ def count_facets(
     masks: dict[str, np.ndarray],
     selected: dict[str, list[str]],
     size: int,
+    documents: np.ndarray | None = None,
 ) -> tuple[dict[str, list[dict[str, object]]], dict[str, bool]]:
-    """Disjunctive buckets per facet: each facet's counts apply every filter but its own."""
+    """Disjunctive buckets per facet: each facet's counts apply every filter but its own.
+
+    Counts are passages, or distinct documents when `documents` (docnum → document code) is given.
+    """
     out: dict[str, list[dict[str, object]]] = {}
     truncated: dict[str, bool] = {}
     for facet in facets:
@@ -183,11 +200,11 @@ def count_facets(
             if other != facet.name:
                 mask &= fmask
         if facet.kind == YEAR:
-            counts = fx.year_counts(mask)
+            counts = fx.year_counts(mask, documents)
             chosen: list[str] = []
         else:
             column = fx.columns[facet.name]
-            raw = column.counts(mask)
+            raw = column.counts(mask, documents)
             counts = {v: int(c) for v, c in zip(column.values, raw, strict=True)}
             chosen = selected.get(facet.param or "", []) if facet.param else []
         out[facet.name], truncated[facet.name] = buckets(

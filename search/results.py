@@ -31,6 +31,15 @@ class SearchRequest:
     explain: bool = False
     # With no hits and a spelling correction that has some, show the correction's results.
     autocorrect: bool = True
+    # "passage" (one hit each) or "document": one hit per document at its best passage's
+    # rank, paged in documents.
+    group: str = "passage"
+    # Passages under each grouped hit (search/grouping.py DEFAULT_GROUP_SIZE).
+    group_size: int = 3
+    # What facet (and histogram) counts count: "passage" or distinct "document".
+    facet_unit: str = "passage"
+    # A date histogram of the matches: "week", "month" or "year" (None: none).
+    histogram: str | None = None
 
 
 @dataclass
@@ -126,6 +135,25 @@ class Explanation:
 
 
 @dataclass
+class ExportHead:
+    """What an export will stream: the matches, how many it streams (the cap), and whether the
+    search's time budget cut the matching short."""
+
+    total: int
+    count: int
+    timed_out: bool
+
+
+@dataclass
+class HistogramBucket:
+    """One bar of the timeline: its first and last day (inclusive) and its count."""
+
+    start: str
+    end: str
+    count: int
+
+
+@dataclass
 class Bucket:
     """One facet value with its count under the current filters."""
 
@@ -160,6 +188,9 @@ class Hit(ReadsThrough):
     matches: list[list[int]]
     score: float | None
     explain: Explanation | None = None
+    # Grouped by document: the document's top passages (this one first) and how many matched.
+    passages: list[Hit] | None = None
+    matched_passages: int | None = None
 
 
 @dataclass
@@ -187,6 +218,9 @@ class SearchResult:
     facets: dict[str, list[Bucket]]
     facets_truncated: dict[str, bool]
     suggestion: str | None
+    # Distinct documents among the matches (grouped, or counted in documents), else None.
+    total_documents: int | None = None
+    histogram: list[HistogramBucket] | None = None
 
 
 @dataclass

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,12 @@ from search.diagnosis import diagnose
 from search.embedding import shared_encoder
 from search.errors import DocumentNotFound, PassageNotFound
 from search.explaining import explain_hit
-from search.facet_registry import FacetRegistry, default_registry
+from search.facet_registry import YEAR, FacetRegistry, default_registry
 from search.facets import count_facets, filter_masks
+from search.grouping import count_documents, document_codes, group_page
 from search.highlighting import TokenMatcher, query_terms, snippet
+from search.histogram import date_histogram, without_date_filter
+from search.ordering import date_order, full_order
 from search.querying import ParsedQuery, QueryReader
 from search.ranking import top_docnums
 from search.rescoring import RESCORE_WINDOW, Rescorer, SemanticPart
@@ -36,6 +40,7 @@ from search.results import (
     DocumentDetail,
     DocumentPage,
     DocumentSummary,
+    ExportHead,
     Hit,
     IndexStats,
     MatchInfo,
@@ -72,6 +77,23 @@ DOCUMENT_PAGE_SIZE = 100
 # BM25F parameters; tuned on SciFact training claims (docs/relevance.md).
 BM25_B = 0.75
 BM25_K1 = 1.2
+
+
+@dataclass
+class Matching:
+    """A request's matches: the query as read and bounded, filter masks, the query's own
+    matches (with scores for plain words), the final set under the filters and its size."""
+
+    parsed: ParsedQuery
+    query: wq.Query
+    notes: list[str]
+    masks: dict[str, np.ndarray]
+    matched: np.ndarray
+    ranked: Any
+    final: np.ndarray
+    total: int
+    timed_out: bool
+    relaxed_from: MatchInfo | None
 
 
 class LuceneBM25(scoring.BM25F):
@@ -169,36 +191,47 @@ class SearchEngine:
         started = time.perf_counter()
         deadline = time.monotonic() + self.timeout if self.timeout else None
         parsed = self.query_reader.parse(request.q, request.match)
-        relaxed_from: MatchInfo | None = None
         with self.reading() as snap:
             fx = snap.facets
-            query, notes = self._bounded(snap, parsed)
-            doc_docnums = None
-            if request.doc_id:
-                doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
-            masks = filter_masks(
-                self.facets, fx, request.filters, request.date_from, request.date_to, doc_docnums
+            m = self._match_request(snap, parsed, request, deadline)
+            parsed, query, notes, masks, relaxed_from = (
+                m.parsed,
+                m.query,
+                m.notes,
+                m.masks,
+                m.relaxed_from,
             )
-            matched, ranked, final, total, timed_out = self._matches(
-                snap, parsed, query, masks, deadline
+            matched, ranked, final, total, timed_out = (
+                m.matched,
+                m.ranked,
+                m.final,
+                m.total,
+                m.timed_out,
             )
-            rule = parsed.rule
-            if rule is not None and rule.mode == "at_least" and total < RELAX_BELOW:
-                # Too few passages have most of the words: show those with any of them,
-                # ranked by how many and how well they match, and say so.
-                relaxed_from = MatchInfo(rule.mode, rule.required, rule.of)
-                parsed = self.query_reader.parse(request.q, "any")
-                query, notes = self._bounded(snap, parsed)
-                matched, ranked, final, total, timed_out = self._matches(
-                    snap, parsed, query, masks, deadline
+            documents = total_documents = None
+            grouped = request.group == "document"
+            if grouped or request.facet_unit == "document":
+                documents = document_codes(snap)
+            if grouped:
+                assert documents is not None
+                hits, total_documents, rescored, page_timed_out = self._grouped_hits(
+                    snap, m, request, documents, deadline
                 )
-            hits, rescored, page_timed_out = self._page_hits(
-                snap, parsed, query, request, final, total, masks, ranked, deadline
-            )
+            else:
+                hits, rescored, page_timed_out = self._page_hits(
+                    snap, parsed, query, request, final, total, masks, ranked, deadline
+                )
+                if documents is not None:
+                    total_documents = count_documents(final, documents)
             timed_out = timed_out or page_timed_out
+            unit = documents if request.facet_unit == "document" else None
             raw, truncated = count_facets(
-                self.facets, fx, matched, masks, request.filters, request.facet_size
+                self.facets, fx, matched, masks, request.filters, request.facet_size, unit
             )
+            histogram = None
+            if request.histogram:
+                dated = without_date_filter(matched, masks, self._date_keys)
+                histogram = date_histogram(fx.dates, dated, request.histogram, unit)
             suggestion = diagnosis = None
             # Suggestions and diagnoses run more searches: not once the budget is spent.
             if not parsed.is_empty and total < SUGGEST_BELOW and not _past(deadline):
@@ -242,14 +275,136 @@ class SearchEngine:
             total=total,
             page=request.page,
             per_page=request.per_page,
-            pages=max(1, math.ceil(total / request.per_page)),
+            pages=max(1, math.ceil((total_documents or 0) / request.per_page))
+            if request.group == "document"
+            else max(1, math.ceil(total / request.per_page)),
             sort=request.sort,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             hits=hits,
             facets=_typed_buckets(raw),
             facets_truncated=truncated,
             suggestion=suggestion,
+            total_documents=total_documents,
+            histogram=histogram,
         )
+
+    def _match_request(
+        self, snap: Snapshot, parsed: ParsedQuery, request: SearchRequest, deadline: float | None
+    ) -> Matching:
+        """The request's matches under its filters, relaxed to any word when a graded reading
+        finds too few (search and export match alike through here)."""
+        query, notes = self._bounded(snap, parsed)
+        doc_docnums = None
+        if request.doc_id:
+            doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
+        masks = filter_masks(
+            self.facets,
+            snap.facets,
+            request.filters,
+            request.date_from,
+            request.date_to,
+            doc_docnums,
+        )
+        matched, ranked, final, total, timed_out = self._matches(
+            snap, parsed, query, masks, deadline
+        )
+        relaxed_from = None
+        rule = parsed.rule
+        if rule is not None and rule.mode == "at_least" and total < RELAX_BELOW:
+            # Too few passages have most of the words: show those with any of them,
+            # ranked by how many and how well they match, and say so.
+            relaxed_from = MatchInfo(rule.mode, rule.required, rule.of)
+            parsed = self.query_reader.parse(request.q, "any")
+            query, notes = self._bounded(snap, parsed)
+            matched, ranked, final, total, timed_out = self._matches(
+                snap, parsed, query, masks, deadline
+            )
+        return Matching(
+            parsed, query, notes, masks, matched, ranked, final, total, timed_out, relaxed_from
+        )
+
+    def _ranked_all(
+        self, snap: Snapshot, m: Matching, request: SearchRequest, deadline: float | None
+    ) -> tuple[np.ndarray, np.ndarray | None, bool, bool]:
+        """Every match in the order pages show them (the top window rescored as a page would
+        be): docnums, scores (None by date), whether rescored, whether the deadline cut it."""
+        order, scores, timed_out = full_order(
+            snap.searcher,
+            snap.facets,
+            None if m.parsed.is_empty else m.query,
+            request.sort,
+            m.final,
+            m.ranked,
+            deadline,
+        )
+        rescored = False
+        if self.rescorer is not None and scores is not None:
+            top = order[:RESCORE_WINDOW].tolist(), scores[:RESCORE_WINDOW].tolist()
+            window = list(zip(*top, strict=True))
+            ranking, rescored, _ = self.rescorer.rescore(snap, request.q, window)
+            order[: len(ranking)] = [d for d, _ in ranking]
+            scores[: len(ranking)] = [s for _, s in ranking]
+        return order, scores, rescored, timed_out
+
+    def export(
+        self, request: SearchRequest, cap: int
+    ) -> tuple[ExportHead, Iterator[tuple[PassageRecord, float | None]]]:
+        """Every match of the request in ranked order, at most `cap`: the totals at once, and
+        the passages as a generator that holds one index view until it is exhausted or closed
+        (an export is consistent even while the watcher commits)."""
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        parsed = self.query_reader.parse(request.q, request.match)
+
+        def rows() -> Iterator[Any]:
+            with self.reading() as snap:
+                m = self._match_request(snap, parsed, request, deadline)
+                order, scores, _, cut = self._ranked_all(snap, m, request, deadline)
+                count = min(int(order.size), cap)
+                yield ExportHead(m.total, count, m.timed_out or cut)
+                for at in range(count):
+                    docnum = int(order[at])
+                    stored = snap.searcher.stored_fields(docnum)
+                    stored.pop("doc_text", None)
+                    score = None if scores is None else round(float(scores[at]), 4)
+                    yield decode_passage(stored, self.facets), score
+
+        stream = rows()
+        head = next(stream)
+        assert isinstance(head, ExportHead)
+        return head, stream
+
+    @property
+    def _date_keys(self) -> set[str]:
+        """Keys of the date range's mask in filter_masks (the year facet's name, or "date")."""
+        return {f.name for f in self.facets if f.kind == YEAR} | {"date"}
+
+    def _grouped_hits(
+        self,
+        snap: Snapshot,
+        m: Matching,
+        request: SearchRequest,
+        documents: np.ndarray,
+        deadline: float | None,
+    ) -> tuple[list[Hit], int, bool, bool]:
+        """One hit per document on the requested page (its best passage, with its top passages
+        under `passages`), the exact document total, whether rescoring ordered the top and
+        whether the deadline cut the ranking short."""
+        order, scores, rescored, timed_out = self._ranked_all(snap, m, request, deadline)
+        offset = (request.page - 1) * request.per_page
+        groups, total_documents = group_page(
+            order, scores, documents, offset, request.per_page, request.group_size
+        )
+        hits = []
+        for group in groups:
+            passages = [
+                self._hit(snap.searcher, m.parsed, d, s)
+                for d, s in zip(group.docnums, group.scores, strict=True)
+            ]
+            if request.explain and not m.parsed.is_empty:
+                for hit, docnum, score in zip(passages, group.docnums, group.scores, strict=True):
+                    hit.explain = explain_hit(snap.searcher, m.parsed, docnum, score, None)
+            hits.append(replace(passages[0], passages=passages, matched_passages=group.matched))
+        return hits, total_documents, rescored, timed_out
 
     def _bounded(self, snap: Snapshot, parsed: ParsedQuery) -> tuple[wq.Query, list[str]]:
         """The query with prefixes and wildcards bounded to their most frequent words, and
@@ -323,12 +478,8 @@ class SearchEngine:
         start, stop = (0, max(limit, RESCORE_WINDOW)) if rescore else (offset, limit)
         if parsed.is_empty or request.sort != "relevance":
             docnums = np.flatnonzero(final)
-            newest = request.sort != "oldest"
-            dates = fx.dates[docnums].astype(np.int64)
             # Undated passages sort last either way; ties by docnum keep pages stable.
-            key = np.where(dates > 0, -dates if newest else dates, np.iinfo(np.int64).max)
-            order = np.lexsort((docnums, key))
-            page = docnums[order[offset : offset + request.per_page]]
+            page = date_order(fx, docnums, request.sort)[offset : offset + request.per_page]
             # Ordered by date, not relevance: there is no score to report.
             scored = [(int(d), None) for d in page]
         else:

@@ -126,6 +126,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds one search may run; past it the search answers what it has matched with "
         "`query_info.timed_out: true` (0: no budget). Keep it well under TIMEOUT.",
     ),
+    Setting(
+        "EXPORT_MAX_PASSAGES",
+        1_000_000,
+        "Most passages one `/api/export` streams (0: no cap); past it the export stops there and "
+        "says so in `X-Export-Truncated`. An export streams with flat memory, but it holds a "
+        "worker while it runs (1M passages: see docs/export-benchmarks.md).",
+    ),
     Setting("HOST", "127.0.0.1", "Address `briefing serve` binds."),
     Setting("PORT", 8000, "Port `briefing serve` binds (the container's `proxy` role: nginx's)."),
     Setting(

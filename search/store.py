@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, NUMERIC, STORED, TEXT, FieldType, Schema
@@ -493,6 +494,24 @@ class IndexView:
             embedded = vectors is not None and len(vectors[docnum]) > 0
             state[ids[docnum]] = IndexedDocument(digest, sizes[docnum], mtimes[docnum], embedded)
         return state
+
+    def passage_documents(self, size: int) -> tuple[np.ndarray, list[str]]:
+        """Each docnum's document as a code (int32, -1 for none) and the doc_ids the codes name.
+
+        Read from the doc_id column once per view (search/grouping.py caches it): grouping and
+        per-document counts are then numpy over the match mask. The column, not the postings:
+        one lookup per document's postings took 13.6 s for 23k passages where the column took
+        0.25 s (deleted passages get a code too; they are never in a match mask).
+        """
+        reader = self.searcher.reader()
+        if not reader.has_column("doc_id"):
+            return np.full(size, -1, dtype=np.int32), []  # an empty index has no columns yet
+        index: dict[str, int] = {}
+        column = reader.column_reader("doc_id")
+        codes = np.fromiter(
+            (index.setdefault(v, len(index)) for v in column), dtype=np.int32, count=size
+        )
+        return codes, list(index)
 
     def indexed_below(self, folder: str) -> set[str]:
         """doc_ids indexed below a folder (a removed or moved folder takes these with it)."""

@@ -100,7 +100,7 @@ def shot(tab, name: str) -> None:  # type: ignore[no-untyped-def]
 
 def search(tab, query: str) -> None:  # type: ignore[no-untyped-def]
     """Type a query in the search box and wait for its results."""
-    tab.goto("/")
+    tab.goto("/?group=passage")  # passage by passage, as these tests count
     expect(tab.locator("#summary")).not_to_be_empty()
     tab.fill("#q", query)
     tab.press("#q", "Enter")
@@ -141,7 +141,7 @@ def test_search_shows_highlighted_passage(page) -> None:  # type: ignore[no-unty
 
 def test_country_filter_keeps_other_counts(page) -> None:  # type: ignore[no-untyped-def]
     """Ticking Ecuador shows only Ecuador hits; the other countries' counts do not change."""
-    page.goto("/")
+    page.goto("/?group=passage")
     expect(page.locator(".hit").first).to_be_visible()
     before = country_counts(page)
     assert "EC" in before
@@ -161,7 +161,7 @@ def test_country_filter_keeps_other_counts(page) -> None:  # type: ignore[no-unt
 
 def test_pagination_and_back_button(page) -> None:  # type: ignore[no-untyped-def]
     """Next page, then back restores page 1; back from a filter restores the unfiltered list."""
-    page.goto("/")
+    page.goto("/?group=passage")
     first = page.locator(".hit-title a").first
     expect(first).to_be_visible()
     page_one = page.locator(".hit-title a").evaluate_all("as => as.map(a => a.href)")
@@ -188,7 +188,7 @@ def test_pagination_and_back_button(page) -> None:  # type: ignore[no-untyped-de
 
 def test_state_in_url_survives_reload(page) -> None:  # type: ignore[no-untyped-def]
     """A shared URL with query, filter and sort renders the same controls."""
-    page.goto("/?q=security&country=CR&sort=newest")
+    page.goto("/?q=security&country=CR&sort=newest&group=passage")
     expect(page.locator("#q")).to_have_value("security")
     expect(page.locator("#sort")).to_have_value("newest")
     expect(mentions(page).get_by_role("checkbox", name=re.compile("^Costa Rica"))).to_be_checked()
@@ -402,7 +402,7 @@ def test_a_misspelling_shows_the_corrected_results(page) -> None:  # type: ignor
 
 def test_results_per_page_control(page) -> None:  # type: ignore[no-untyped-def]
     """Choosing 20 per page shows up to 20 hits and keeps the choice in the URL."""
-    page.goto("/")
+    page.goto("/?group=passage")
     expect(page.locator(".hit")).to_have_count(10)
     page.get_by_label("Per page").select_option("20")
     expect(page).to_have_url(re.compile(r"per_page=20"))
@@ -461,7 +461,7 @@ def test_axe_finds_no_violation_on_any_view(browser, server: Server, scheme, wid
 
 def test_about_and_mentions_are_two_country_groups(page) -> None:  # type: ignore[no-untyped-def]
     """ "About" lists the countries documents are about, "Mentions" every country named."""
-    page.goto("/")
+    page.goto("/?group=passage")
     expect(page.locator(".hit").first).to_be_visible()
     legends = page.locator("#facets legend").all_text_contents()
     assert legends[:3] == ["About", "Mentions", "Regions"], legends

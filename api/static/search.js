@@ -13,6 +13,8 @@ import {
   metaLine,
   similarPassages,
 } from "./common.js";
+import { recordSearch, renderHistory } from "./history.js";
+import { renderTimeline } from "./timeline.js";
 
 // The facets as the server declares them (search/facet_registry.py): {name, title, param, multi}.
 // A facet without a parameter of its own (years) filters through date_from/date_to.
@@ -54,6 +56,8 @@ function readState(search = window.location.search) {
     autocorrect: params.get("autocorrect") === "false" ? "false" : "",
     page: Number.isFinite(page) && page > 0 ? page : 1,
     per_page: Number.isFinite(perPage) && perPage > 0 ? perPage : null,
+    // The page groups passages by document unless the URL says group=passage.
+    group: params.get("group") === "passage" ? "passage" : "",
   };
 }
 
@@ -69,7 +73,24 @@ function toParams(state) {
   if (state.autocorrect) params.set("autocorrect", state.autocorrect);
   if (state.page > 1) params.set("page", String(state.page));
   if (state.per_page) params.set("per_page", String(state.per_page));
+  if (state.group) params.set("group", state.group);
   return params;
+}
+
+/** The export of the current search: every match, not this page. */
+function exportHref(state, format) {
+  const params = toParams({ ...state, page: 1, per_page: null, group: "" });
+  params.set("format", format);
+  if (format === "csv") params.set("bom", "true");
+  return `/api/export?${params}`;
+}
+
+/** How a search reads in the history list: its words, then its filters. */
+function historyLabel(state) {
+  const parts = [state.q.trim() || "All passages"];
+  for (const key of LIST_KEYS) if (state[key].length) parts.push(`${key}: ${state[key].join(", ")}`);
+  if (state.date_from || state.date_to) parts.push(`${state.date_from || "…"} to ${state.date_to || "…"}`);
+  return parts.join(" · ");
 }
 
 function pageHref(state) {
@@ -116,6 +137,8 @@ async function run({ focusResults = false, scrollTop = false, restoreScroll = nu
   const params = toParams(state);
   if (!state.per_page) params.set("per_page", String(PER_PAGE));
   params.set("facet_size", String(FACET_SIZE));
+  params.set("group", state.group || "document");
+  params.set("histogram", "month");
   try {
     const [data] = await Promise.all([
       getJson(`/api/search?${params}`, { signal: controller.signal }),
@@ -124,6 +147,10 @@ async function run({ focusResults = false, scrollTop = false, restoreScroll = nu
     if (controller !== inflight) return;
     learnLabels(data.facets);
     render(state, data);
+    if (state.q.trim() || activeFilters(state)) {
+      recordSearch(toParams({ ...state, page: 1 }).toString(), historyLabel(state));
+      renderHistory($("history"));
+    }
   } catch (err) {
     if (err.name === "AbortError" || controller !== inflight) return;
     renderError(state, err);
@@ -153,6 +180,9 @@ function syncControls(state) {
   const wantedPerPage = String(state.per_page || PER_PAGE);
   if (![...perPage.options].some((o) => o.value === wantedPerPage)) perPage.append(el("option", { value: wantedPerPage, text: wantedPerPage }));
   perPage.value = wantedPerPage;
+  $("by-document").checked = state.group !== "passage";
+  $("export-csv").href = exportHref(state, "csv");
+  $("export-jsonl").href = exportHref(state, "jsonl");
   const count = activeFilters(state);
   const badge = $("filter-count");
   badge.hidden = count === 0;
@@ -174,11 +204,19 @@ function render(state, data) {
   const summary = $("summary");
   const total = data.total || 0;
   const took = typeof data.took_ms === "number" ? ` in ${numbers.format(Math.round(data.took_ms * 10) / 10)} ms` : "";
+  const passages = `${numbers.format(total)} passage${total === 1 ? "" : "s"}`;
+  const docs = data.total_documents;
+  const counted = typeof docs === "number" ? `${numbers.format(docs)} document${docs === 1 ? "" : "s"} (${passages})` : passages;
   summary.textContent =
     total === 0
       ? `No passages${took}`
-      : `${numbers.format(total)} passage${total === 1 ? "" : "s"}${took}` +
+      : `${counted}${took}` +
         (data.pages > 1 ? ` · page ${numbers.format(data.page)} of ${numbers.format(data.pages)}` : "");
+  renderTimeline($("timeline"), data.histogram, {
+    state,
+    hrefFor: (from, to) => pageHref(withChange({ date_from: from, date_to: to })),
+    onRange: (from, to) => navigate(withChange({ date_from: from, date_to: to })),
+  });
 
   const notice = $("notice");
   const info = data.query_info || {};
@@ -263,6 +301,31 @@ function chipHref(facet, value) {
   return pageHref({ ...state, [facet]: values, page: 1 });
 }
 
+/** A grouped hit's other top passages, each a link into the document, and how many matched. */
+function morePassages(hit, state) {
+  const others = (hit.passages || []).slice(1);
+  const box = el("div", { class: "more-passages" });
+  if (!hit.passages) return box;
+  if (others.length) {
+    box.append(
+      el(
+        "ul",
+        { class: "passage-list" },
+        others.map((p) => {
+          const snippet = el("a", { href: documentUrl(p.doc_id, p.passage_id, state.q), class: "passage-snippet" });
+          snippet.append(highlightNode(p.highlight || p.text || ""));
+          return el("li", {}, snippet);
+        }),
+      ),
+    );
+  }
+  const matched = hit.matched_passages || 1;
+  if (matched > 1) {
+    box.append(el("p", { class: "muted small", text: `${numbers.format(matched)} matching passages in this document` }));
+  }
+  return box;
+}
+
 function renderHits(state, data) {
   const list = $("hits");
   const box = $("state");
@@ -287,6 +350,7 @@ function renderHits(state, data) {
           ),
           el("p", { class: "meta" }, metaLine(hit)),
           snippet,
+          morePassages(hit, state),
           chipList,
           el("div", { class: "hit-actions" }, citationButton(hit), similarPassages(hit.passage_id)),
         ),
@@ -570,6 +634,10 @@ $("sort").addEventListener("change", (event) => {
   navigate(withChange({ sort: event.target.value }));
 });
 
+$("by-document").addEventListener("change", (event) => {
+  navigate(withChange({ group: event.target.checked ? "" : "passage" }));
+});
+
 $("per-page").addEventListener("change", (event) => {
   const value = Number.parseInt(event.target.value, 10);
   navigate(withChange({ per_page: value === PER_PAGE ? null : value }));
@@ -590,6 +658,8 @@ window.addEventListener("popstate", (event) => {
   const y = event.state && typeof event.state.scrollY === "number" ? event.state.scrollY : 0;
   run({ restoreScroll: y });
 });
+
+renderHistory($("history"));
 
 bindSlash(() => {
   input.focus();
