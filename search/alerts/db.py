@@ -13,7 +13,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,9 +92,9 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def db_path(index_dir: str | os.PathLike[str], configured: str = "") -> Path:
-    """Where the alerts database lives: the configured path, else beside the index."""
-    return Path(configured) if configured else Path(index_dir) / DB_NAME
+def db_path(index_dir: str | os.PathLike[str]) -> Path:
+    """Where the alerts database lives: in the index directory, beside the Whoosh files."""
+    return Path(index_dir) / DB_NAME
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -108,17 +108,26 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     # WAL with synchronous=NORMAL is durable at every checkpoint and never corrupts.
     conn.execute("PRAGMA synchronous=NORMAL")
-    with transaction(conn):
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+    try:
         row = conn.execute("SELECT version FROM schema_version").fetchone()
-        if row is None:
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif row["version"] > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{path} has alerts schema {row['version']}; this code knows {SCHEMA_VERSION}"
-            )
+    except sqlite3.OperationalError:
+        row = None  # a new database: no tables yet
+    if row is None or row["version"] < SCHEMA_VERSION:
+        # Created (or upgraded) once, under the write lock; later connections only read this.
+        with transaction(conn):
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            found = conn.execute("SELECT version FROM schema_version").fetchone()
+            if found is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            else:
+                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    elif row["version"] > SCHEMA_VERSION:
+        conn.close()
+        raise RuntimeError(
+            f"{path} has alerts schema {row['version']}; this code knows {SCHEMA_VERSION}"
+        )
     return conn
 
 
@@ -217,12 +226,19 @@ class AlertStore:
         webhook_url: str | None,
         estimated_per_day: float,
         too_broad: bool,
+        index_max: Callable[[], int] | None = None,
     ) -> Alert:
-        """Store a saved search; it alerts on passages committed from now on."""
+        """Store a saved search; it alerts on passages committed from now on.
+
+        `index_max` gives the highest passage number in the index, for a database that has
+        not numbered any passage yet (it was created after the index).
+        """
         stamp = now_iso()
         with transaction(self.conn) as conn:
             # Passages already indexed are not news: the alert starts after the last one numbered.
-            start = counter(conn, NEXT_SEQ) or 0
+            start = counter(conn, NEXT_SEQ)
+            if start is None:
+                start = index_max() if index_max is not None else 0
             cur = conn.execute(
                 "INSERT INTO alerts (name, search, webhook_url, secret, created_at, updated_at,"
                 " start_seq, estimated_per_day, too_broad) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -250,7 +266,7 @@ class AlertStore:
             raise AlertNotFound(f"no alert {alert_id}")
         return _alert(row)
 
-    def list(self) -> list[Alert]:
+    def all(self) -> list[Alert]:
         """Every saved search, oldest first, with hit counts."""
         rows = self.conn.execute(f"SELECT {ALERT_COLUMNS} FROM alerts a ORDER BY a.id")
         return [_alert(r) for r in rows]
