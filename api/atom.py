@@ -60,8 +60,11 @@ def alert_feed(
         summary = " · ".join(f for f in facts if f)
         if summary:
             _sub(entry, "summary", summary)
-        # The highlight is escaped HTML with <mark>: Atom carries it as type="html" text.
-        _sub(entry, "content", match["hit"]["highlight"], type="html")
+        # The highlight is escaped HTML with <mark>, which readers' sanitisers drop (feedparser
+        # among them): <strong> survives them all. Atom carries it as type="html" text.
+        highlight = match["hit"]["highlight"]
+        html = highlight.replace("<mark>", "<strong>").replace("</mark>", "</strong>")
+        _sub(entry, "content", html, type="html")
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return body
 
