@@ -184,24 +184,24 @@ def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     goal = "met" if r["median_with_precheck_s"] <= GOAL_SECONDS else "missed"
     loads = "; ".join(
-        f"load {l['loadavg'][0]:.1f}, busiest: {', '.join(l['busiest'][:4])}" for l in r["load"]
+        f"load {x['loadavg'][0]:.1f}, busiest: {', '.join(x['busiest'][:4])}" for x in r["load"]
     )
     return f"""# Percolation benchmark (saved searches)
 
-`.venv/bin/python -m bench.percolation` — {r['saved_searches']:,} saved searches against a commit
-of {r['new_passages']} new passages, over a base index of {r['base_passages']:,} Reuters passages.
-Machine: {m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, Whoosh
-{m['whoosh']}. Shared while measuring ({loads}).
+`.venv/bin/python -m bench.percolation` — {r["saved_searches"]:,} saved searches against a commit
+of {r["new_passages"]} new passages, over a base index of {r["base_passages"]:,} Reuters passages.
+Machine: {m["cores"]} cores, {m["cpu"]}, {m["memory_gb"]} GB, Python {m["python"]}, Whoosh
+{m["whoosh"]}. Shared while measuring ({loads}).
 
 | | median | rounds (s) |
 | --- | ---: | --- |
-| `Percolator.run` (word pre-check, then the engine) | **{r['median_with_precheck_s']} s** | {', '.join(map(str, r['with_precheck_s']))} |
-| every search through the engine (no pre-check) | {r['median_without_precheck_s']} s | {', '.join(map(str, r['without_precheck_s']))} |
+| `Percolator.run` (word pre-check, then the engine) | **{r["median_with_precheck_s"]} s** | {", ".join(map(str, r["with_precheck_s"]))} |
+| every search through the engine (no pre-check) | {r["median_without_precheck_s"]} s | {", ".join(map(str, r["without_precheck_s"]))} |
 
 Goal ≤ {GOAL_SECONDS:g} s: **{goal}**. The pre-check skipped
-{r['saved_searches'] - r['searches_run_by_engine']} of {r['saved_searches']} searches (no word of
-theirs in the new passages); {r['searches_run_by_engine']} ran through the engine. Both ways
-recorded the same matches ({r['matches_recorded']} vs {r['matches_without_precheck']}). Each
+{r["saved_searches"] - r["searches_run_by_engine"]} of {r["saved_searches"]} searches (no word of
+theirs in the new passages); {r["searches_run_by_engine"]} ran through the engine. Both ways
+recorded the same matches ({r["matches_recorded"]} vs {r["matches_without_precheck"]}). Each
 round starts with a fresh searcher, as after a real commit (its facet arrays are built again);
 A and B alternate within the run.
 """
