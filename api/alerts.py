@@ -9,7 +9,7 @@ manages saved searches.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, date
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
@@ -35,6 +35,10 @@ from search.alerts.db import Alert, AlertNotFound, AlertStore, db_path
 from search.alerts.payload import group_documents, loaded_hit
 from search.alerts.percolation import request_for
 from search.facet_registry import FacetRegistry
+
+# Alert ids are SQLite integers: a larger number in a URL is no alert (404), never an overflow.
+SQLITE_MAX_INTEGER = 2**63 - 1
+ALERT_ID = f"<int(min=1, max={SQLITE_MAX_INTEGER}):alert_id>"
 
 
 def store() -> AlertStore:
@@ -64,6 +68,10 @@ def _found(alert_id: int, action: Callable[[], Any]) -> Any:
         _missing(alert_id)
 
 
+def _as_date(value: date | str | None) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def saved_search(args: dict[str, Any], facets: FacetRegistry) -> dict[str, Any]:
     """The saved search from loaded arguments, in canonical form (facet values normalised)."""
     loaded = {
@@ -76,8 +84,8 @@ def saved_search(args: dict[str, Any], facets: FacetRegistry) -> dict[str, Any]:
         "autocorrect": False,
         "match": args.get("match", "auto"),
         "doc_id": list(args.get("doc_id") or []),
-        "date_from": args.get("date_from"),
-        "date_to": args.get("date_to"),
+        # Loaded arguments are dates; a stored search (merged into a PATCH) holds ISO strings.
+        **{key: _as_date(args.get(key)) for key in ("date_from", "date_to")},
         **{f.param: list(args.get(f.param) or []) for f in facets.filters() if f.param},
     }
     request_ = search_request(loaded, facets)
@@ -153,6 +161,12 @@ def build_alerts_blueprint(facets: FacetRegistry, api_schemas: ApiSchemas) -> Bl
     schemas = AlertSchemas.build(facets, api_schemas)
     blp.teardown_app_request(close_store)
 
+    @blp.before_request
+    def _writes_need_a_key() -> None:
+        # Before the body is parsed: a request without a key is a 401, whatever it carries.
+        if request.method in ("POST", "PATCH", "DELETE"):
+            require_write_key()
+
     def not_found(func: Callable[..., Any]) -> Callable[..., Any]:
         return blp.alt_response(404, schema=ErrorSchema, description="No such alert")(func)
 
@@ -179,7 +193,6 @@ def build_alerts_blueprint(facets: FacetRegistry, api_schemas: ApiSchemas) -> Bl
         @blp.alt_response(503, schema=ErrorSchema, description="No index yet")
         def post(self, body: dict[str, Any]) -> Any:
             """Save a search (any /api/search filter under its name) and alert on new matches."""
-            require_write_key()
             search = saved_search(body, facets)
             per_day, too_broad = _estimate(search)
             alert = store().create(
@@ -187,7 +200,7 @@ def build_alerts_blueprint(facets: FacetRegistry, api_schemas: ApiSchemas) -> Bl
             )
             return {**alert_json(alert, facets), "webhook_secret": alert.secret}
 
-    @blp.route("/api/alerts/<int:alert_id>")
+    @blp.route(f"/api/alerts/{ALERT_ID}")
     class AlertView(MethodView):
         """One saved search."""
 
@@ -203,7 +216,6 @@ def build_alerts_blueprint(facets: FacetRegistry, api_schemas: ApiSchemas) -> Bl
         @not_found
         def patch(self, body: dict[str, Any], alert_id: int) -> Any:
             """Rename it, change its search or webhook, or mark its hits seen (`seen: true`)."""
-            require_write_key()
             current = _found(alert_id, lambda: store().get(alert_id))
             changes: dict[str, Any] = {
                 k: body[k] for k in ("name", "webhook_url", "seen") if k in body
@@ -221,11 +233,10 @@ def build_alerts_blueprint(facets: FacetRegistry, api_schemas: ApiSchemas) -> Bl
         @not_found
         def delete(self, alert_id: int) -> Any:
             """Delete the saved search with its hits and delivery log."""
-            require_write_key()
             _found(alert_id, lambda: store().delete(alert_id))
             return None
 
-    @blp.route("/api/alerts/<int:alert_id>/hits")
+    @blp.route(f"/api/alerts/{ALERT_ID}/hits")
     class Hits(MethodView):
         """What a saved search matched."""
 
@@ -243,7 +254,7 @@ def build_alerts_blueprint(facets: FacetRegistry, api_schemas: ApiSchemas) -> Bl
                 doc["passages"] = [loaded_hit(h) for h in doc["passages"]]
             return {"alert_id": alert_id, "passages": len(matches), "documents": documents}
 
-    @blp.route("/api/alerts/<int:alert_id>/deliveries")
+    @blp.route(f"/api/alerts/{ALERT_ID}/deliveries")
     class Deliveries(MethodView):
         """Webhook delivery log."""
 
@@ -254,7 +265,7 @@ def build_alerts_blueprint(facets: FacetRegistry, api_schemas: ApiSchemas) -> Bl
             """Every webhook delivery of the alert, newest first, with each attempt."""
             return {"deliveries": _found(alert_id, lambda: store().deliveries(alert_id, limit))}
 
-    @blp.route("/alerts/<int:alert_id>.atom")
+    @blp.route(f"/alerts/{ALERT_ID}.atom")
     class Feed(MethodView):
         """Atom feed."""
 

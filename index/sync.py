@@ -221,6 +221,7 @@ class IndexSyncer:
         # Saved searches: passages are numbered as committed, and each sync ends with a
         # percolation of the new ones (search/alerts/); the engine is kept between syncs.
         self._engine: SearchEngine | None = None
+        self.percolator = Percolator(self._search_engine)
 
     def sync_all(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
         """Sync the whole folder: add new files, replace changed ones, drop removed ones."""
@@ -414,7 +415,7 @@ class IndexSyncer:
     def _percolate(self, store: AlertStore, skip: bool) -> None:
         """Run saved searches over what this sync committed; never fails the sync."""
         try:
-            report = Percolator(store, self._search_engine).run(skip=skip)
+            report = self.percolator.run(store, skip=skip)
         except Exception:
             # Alerts must never stop indexing: the cursor stays, the next sync retries.
             log.exception("percolation failed")

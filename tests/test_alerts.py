@@ -359,3 +359,27 @@ def test_a_search_matching_much_of_the_index_is_flagged_too_broad(server: Server
         ).status_code
         == 204
     )
+
+
+def test_patch_changes_only_what_it_names(server: Server) -> None:
+    created = requests.post(
+        server.url + "/api/alerts",
+        json={"name": "dated", "q": "huawei", "date_from": "2020-01-01"},
+        headers=AUTH,
+        timeout=10,
+    ).json()
+    url = f"{server.url}/api/alerts/{created['id']}"
+    changed = requests.patch(url, json={"date_to": "2020-12-31"}, headers=AUTH, timeout=10)
+    assert changed.status_code == 200, changed.text
+    data = changed.json()
+    assert (data["name"], data["q"], data["date_from"], data["date_to"]) == (
+        "dated",
+        "huawei",
+        "2020-01-01",
+        "2020-12-31",
+    )
+    renamed = requests.patch(url, json={"name": "renamed"}, headers=AUTH, timeout=10).json()
+    assert {k: v for k, v in renamed.items() if k not in ("name", "updated_at")} == {
+        k: v for k, v in data.items() if k not in ("name", "updated_at")
+    }
+    assert requests.delete(url, headers=AUTH, timeout=10).status_code == 204

@@ -4,39 +4,87 @@ Parsing, expansion bounds, filter masks, matching, BM25 scores and highlights ar
 `SearchEngine.search` uses, so a passage's score, filters and highlight in an alert are what
 /api/search shows for it. What differs: the match set is cut to the given passages, and there is
 no relaxed reading, spelling correction, rescoring or diagnosis (an alert reports what the
-search finds as typed, never a guess).
+search finds as typed, never a guess). A `NewPassages` batch reads and tokenizes the commit's
+passages once for every saved search that runs over them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
 
 import numpy as np
 from whoosh import query as wq
 
 from search.facets import filter_masks
+from search.highlighting import query_terms, snippet, spans_in
 from search.querying import ParsedQuery, positive_leaves
 from search.results import Hit, SearchRequest
 from search.searching import SearchEngine, _ranked_within
 from search.snapshots import Snapshot
+from search.store import PassageRecord, decode_passage
 
 # The mask key of the passages being percolated (no facet is named so).
 WITHIN = "_within"
-# Fields whose words the pre-check knows (the passage text, with its title, is indexed there).
+# The field whose words the pre-checks know (the passage text, with its title, is indexed there).
 TEXT_FIELD = "text"
+# Query text without operators, fields, patterns or grouping: its words are all it looks for.
+PLAIN_QUERY = re.compile(r"^[^:*?()\-+~^\[\]{}]*$")
+OPERATORS = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 
 
-def indexed_terms(engine: SearchEngine, snap: Snapshot, docnums: Iterable[int]) -> set[str]:
-    """Every word (as indexed: stemmed, stop words out) of these passages' text field."""
-    analyzer = engine.query_reader.analyzer
-    words: set[str] = set()
-    for docnum in docnums:
-        stored = snap.searcher.stored_fields(docnum)
-        title = stored.get("title")
-        text = stored.get("text", "")
-        # As the writer indexes it (search/store.py passage_fields): the title, then the text.
-        words.update(t.text for t in analyzer(f"{title}\n{text}" if title else text))
-    return words
+class NewPassages:
+    """The passages of one commit in one snapshot: records, tokens and words, read once."""
+
+    def __init__(self, engine: SearchEngine, snap: Snapshot, seqs: dict[int, int]) -> None:
+        self.engine = engine
+        self.snap = snap
+        self.seqs = seqs
+        matcher = engine.token_matcher
+        self.records: dict[int, PassageRecord] = {}
+        self.tokens: dict[int, list[tuple[str, str, tuple[int, int]]]] = {}
+        self.words: set[str] = set()
+        for docnum in seqs:
+            record = decode_passage(snap.searcher.stored_fields(docnum), engine.facets)
+            self.records[docnum] = record
+            self.tokens[docnum] = matcher.tokens(record.text)
+            # Indexed as title + text (search/store.py): a title word matches every passage.
+            self.words.update(stem for _, stem, _ in self.tokens[docnum])
+            if record.title:
+                self.words.update(stem for _, stem, _ in matcher.tokens(record.title))
+        self._masks: dict[int, np.ndarray] = {}
+
+    def within(self, after: int) -> np.ndarray:
+        """Docnum mask of the passages numbered above `after`."""
+        mask = self._masks.get(after)
+        if mask is None:
+            mask = self._masks[after] = self.snap.facets.mask(
+                [d for d, seq in self.seqs.items() if seq > after]
+            )
+        return mask
+
+    def may_contain(self, q: str) -> bool:
+        """False when q is plain words and none of them is in these passages (no need to parse
+        it: nothing here can match). Stems and words as the highlighter reads them, a superset
+        of what the index holds, so the answer errs towards running the search."""
+        if not q.strip() or not PLAIN_QUERY.match(q) or OPERATORS.search(q):
+            return True
+        stems = {stem for _, stem, _ in self.engine.token_matcher.tokens(q)}
+        return not stems or bool(stems & self.words)
+
+    def hit(self, parsed: ParsedQuery, docnum: int, score: float | None) -> Hit:
+        """The hit as SearchEngine._hit makes it, from the cached record and tokens."""
+        record = self.records[docnum]
+        spans: list[tuple[int, int]] = []
+        if not parsed.is_empty:
+            terms, prefixes = query_terms(parsed.query)
+            spans = spans_in(self.tokens[docnum], terms, prefixes)
+        highlight = snippet(record.text, spans)
+        return Hit(
+            passage=record,
+            highlight=highlight.snippet,
+            matches=[[s, e] for s, e in highlight.matches],
+            score=round(score, 4) if score is not None else None,
+        )
 
 
 def could_match(parsed: ParsedQuery, words: set[str]) -> bool:
@@ -71,15 +119,11 @@ def could_match(parsed: ParsedQuery, words: set[str]) -> bool:
 
 
 def hits_within(
-    engine: SearchEngine,
-    snap: Snapshot,
-    request: SearchRequest,
-    within: np.ndarray,
-    parsed: ParsedQuery | None = None,
-) -> list[Hit]:
-    """Every hit of request among the passages of `within` (a docnum mask of snap), ranked as
-    /api/search ranks them (relevance, or date for an empty query)."""
-    parsed = parsed or engine.query_reader.parse(request.q, request.match)
+    batch: NewPassages, request: SearchRequest, after: int, parsed: ParsedQuery
+) -> list[tuple[int, Hit]]:
+    """(docnum, hit) for every hit of request among the batch's passages numbered above
+    `after`, ranked as /api/search ranks them (relevance, or date for an empty query)."""
+    engine, snap = batch.engine, batch.snap
     query, _ = engine._bounded(snap, parsed)
     doc_docnums = None
     if request.doc_id:
@@ -92,7 +136,7 @@ def hits_within(
         request.date_to,
         doc_docnums,
     )
-    masks[WITHIN] = within
+    masks[WITHIN] = batch.within(after)
     _, ranked, final, total, _ = engine._matches(snap, parsed, query, masks)
     if total == 0:
         return []
@@ -109,4 +153,4 @@ def hits_within(
     else:
         found, _ = _ranked_within(snap.searcher, query, total, set(docnums.tolist()), None)
         scored = [(d, s) for d, s in found]
-    return [engine._hit(snap.searcher, parsed, docnum, score) for docnum, score in scored]
+    return [(docnum, batch.hit(parsed, docnum, score)) for docnum, score in scored]

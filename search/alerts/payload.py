@@ -8,7 +8,6 @@ right after its document changed or went.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
 from typing import Any
 
 from search.facet_registry import FacetRegistry
@@ -25,9 +24,9 @@ TAIL_FIELDS = ("start", "end", "page", "page_end", "score", "highlight", "matche
 
 def stored_hit(hit: Hit) -> dict[str, Any]:
     """A hit as the alerts database keeps it (JSON-ready)."""
-    passage = asdict(hit.passage)
-    for key in DOCUMENT_ONLY:
-        passage.pop(key, None)
+    # A shallow copy (dataclasses.asdict deep-copies: a third of a percolation's time).
+    passage = {k: v for k, v in vars(hit.passage).items() if k not in DOCUMENT_ONLY}
+    passage["tags"] = {k: list(v) for k, v in passage["tags"].items()}
     return {
         "passage": passage,
         "highlight": hit.highlight,

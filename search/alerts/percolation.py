@@ -29,16 +29,20 @@ from search.alerts.db import (
     set_counter,
     transaction,
 )
-from search.alerts.matching import could_match, hits_within, indexed_terms
+from search.alerts.matching import NewPassages, could_match, hits_within
 from search.alerts.payload import group_documents, hit_json, stored_hit
 from search.errors import SearchError
+from search.querying import ParsedQuery
 from search.results import SearchRequest
 from search.searching import SearchEngine
+from search.store import read_marker
 
 log = logging.getLogger(__name__)
 
 # Keys of a saved search (the /api/search parameters an alert keeps), facet filters aside.
 SEARCH_KEYS = ("q", "doc_id", "date_from", "date_to", "match")
+# Parsed saved queries kept by a writer (a thousand saved searches take a few hundred KB).
+PARSED_CACHE_SIZE = 20_000
 
 
 def request_for(search: dict[str, Any]) -> SearchRequest:
@@ -89,12 +93,16 @@ class PercolationReport:
 
 
 class Percolator:
-    """Runs saved searches over newly committed passages and records what they match."""
+    """Runs saved searches over newly committed passages and records what they match.
 
-    def __init__(self, store: AlertStore, engine: Callable[[], SearchEngine]) -> None:
-        self.store = store
+    Kept by the writer between syncs: each saved query is parsed once per index schema.
+    """
+
+    def __init__(self, engine: Callable[[], SearchEngine]) -> None:
         self._engine_factory = engine
         self._engine: SearchEngine | None = None
+        self._parsed: dict[tuple[str, str], ParsedQuery] = {}
+        self._index_name: str | None = None
 
     @property
     def engine(self) -> SearchEngine:
@@ -103,12 +111,23 @@ class Percolator:
             self._engine = self._engine_factory()
         return self._engine
 
-    def run(self, skip: bool = False) -> PercolationReport:
+    def parse(self, q: str, match: str) -> ParsedQuery:
+        """The saved query as the engine reads it, remembered while the index schema stays."""
+        reader = self.engine.query_reader
+        key = (q, match)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            if len(self._parsed) >= PARSED_CACHE_SIZE:
+                self._parsed.clear()
+            parsed = self._parsed[key] = reader.parse(q, match)
+        return parsed
+
+    def run(self, store: AlertStore, skip: bool = False) -> PercolationReport:
         """Percolate every passage numbered above the cursor; with skip (a rebuild re-reads
         known files), move the cursor past them and alert no one."""
         started = time.perf_counter()
         report = PercolationReport()
-        with transaction(self.store.conn) as conn:
+        with transaction(store.conn) as conn:
             cursor = counter(conn, CURSOR)
             rows = conn.execute("SELECT id, name, search, webhook_url, start_seq FROM alerts")
             alerts = [dict(row) for row in rows]
@@ -119,6 +138,11 @@ class Percolator:
                 set_counter(conn, CURSOR, max(cursor or 0, issued))
                 return report
             base = max(cursor or 0, min(a["start_seq"] for a in alerts))
+            # The index's name carries its schema's fingerprint: parses stay valid while it does.
+            active = read_marker(self.engine.index_dir)
+            name = active.name if active else None
+            if name != self._index_name:
+                self._parsed, self._index_name = {}, name
             self._percolate(conn, alerts, base, report)
         report.seconds = time.perf_counter() - started
         if report.matches:
@@ -143,38 +167,28 @@ class Percolator:
             if not fresh:
                 return
             top = max(fresh.values())
-            words = indexed_terms(engine, snap, fresh)
-            parsed_cache: dict[tuple[str, str], Any] = {}
-            within_cache: dict[int, Any] = {}
+            batch = NewPassages(engine, snap, fresh)
             for alert in alerts:
-                floor = max(base, alert["start_seq"])
-                if floor >= top:
+                after = max(base, alert["start_seq"])
+                if after >= top:
                     continue
-                search = json.loads(alert["search"])
-                request = request_for(search)
-                key = (request.q, request.match)
+                request = request_for(json.loads(alert["search"]))
+                if not batch.may_contain(request.q):
+                    continue
                 try:
-                    if key not in parsed_cache:
-                        parsed_cache[key] = engine.query_reader.parse(request.q, request.match)
-                    parsed = parsed_cache[key]
-                    if not could_match(parsed, words):
+                    parsed = self.parse(request.q, request.match)
+                    if not could_match(parsed, batch.words):
                         continue
                     report.candidates += 1
-                    within = within_cache.get(floor)
-                    if within is None:
-                        within = within_cache[floor] = snap.facets.mask(
-                            [d for d, seq in fresh.items() if seq > floor]
-                        )
-                    hits = hits_within(engine, snap, request, within, parsed)
+                    hits = hits_within(batch, request, after, parsed)
                 except SearchError as exc:
                     # A saved query the index can no longer run (say its wildcards now expand
                     # past the limit) must not stop the others.
                     log.warning("alert %s skipped: %s", alert["id"], exc)
                     continue
                 new = []
-                for hit in hits:
+                for docnum, hit in hits:
                     record = hit.passage
-                    seq = fresh[snap.view.passage_docnum(record.passage_id) or 0]
                     stored = stored_hit(hit)
                     cur = conn.execute(
                         "INSERT OR IGNORE INTO matches (alert_id, passage_id, doc_id,"
@@ -184,19 +198,13 @@ class Percolator:
                             record.passage_id,
                             record.doc_id,
                             record.content_hash or "",
-                            seq,
+                            fresh[docnum],
                             stamp,
                             json.dumps(stored),
                         ),
                     )
                     if cur.rowcount:
-                        new.append(
-                            {
-                                "doc_id": record.doc_id,
-                                "matched_at": stamp,
-                                "hit": stored,
-                            }
-                        )
+                        new.append({"doc_id": record.doc_id, "matched_at": stamp, "hit": stored})
                 if not new:
                     continue
                 report.matches += len(new)
