@@ -81,6 +81,27 @@ def test_pre_checks_skip_only_searches_that_cannot_match(indexed) -> None:  # ty
     }
 
 
+def test_recorded_hits_score_and_highlight_as_search_does(indexed) -> None:  # type: ignore[no-untyped-def]
+    syncer, store, _ = indexed
+    engine = SearchEngine(syncer.index_dir)
+    compared = 0
+    for alert in store.all():
+        for match in store.matches(alert.id):
+            request = request_for(alert.search)
+            request.doc_id = [match["doc_id"]]
+            request.autocorrect = False
+            found = {h.passage_id: h for h in engine.search(request).hits}
+            hit = found[match["passage_id"]]
+            stored = match["hit"]
+            assert (stored["score"], stored["highlight"], stored["matches"]) == (
+                hit.score,
+                hit.highlight,
+                hit.matches,
+            )
+            compared += 1
+    assert compared == 12
+
+
 def test_a_rerun_of_the_same_passages_records_nothing_twice(indexed) -> None:  # type: ignore[no-untyped-def]
     syncer, store, _ = indexed
     before = _recorded(store)

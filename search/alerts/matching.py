@@ -14,10 +14,12 @@ import re
 
 import numpy as np
 from whoosh import query as wq
+from whoosh.codec.whoosh3 import W3LeafMatcher
 
 from search.facets import filter_masks
 from search.highlighting import query_terms, snippet, spans_in
 from search.querying import ParsedQuery, positive_leaves
+from search.ranking import FIELD, RankedMatches, VectorRanker, _block_arrays, plain_terms
 from search.results import Hit, SearchRequest
 from search.searching import SearchEngine, _ranked_within
 from search.snapshots import Snapshot
@@ -52,6 +54,72 @@ class NewPassages:
             if record.title:
                 self.words.update(stem for _, stem, _ in matcher.tokens(record.title))
         self._masks: dict[int, np.ndarray] = {}
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        # The index segments holding new passages (a commit writes its own segment, so usually
+        # the last one): their postings alone are read to score the new passages.
+        docnums = sorted(seqs)
+        self.leaves = []
+        for sub, offset in snap.searcher.leaf_searchers():
+            count = sub.reader().doc_count_all()
+            first = int(np.searchsorted(docnums, offset))
+            if first < len(docnums) and docnums[first] < offset + count:
+                self.leaves.append((sub, offset))
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """A term's docnums and frequencies within the segments of the new passages (None when
+        its postings are not the codec the ranker reads: the caller ranks through Whoosh)."""
+        if term in self._postings:
+            return self._postings[term]
+        ids_parts: list[np.ndarray] = []
+        tf_parts: list[np.ndarray] = []
+        found: tuple[np.ndarray, np.ndarray] | None = None
+        for sub, offset in self.leaves:
+            reader = sub.reader()
+            if (FIELD, term) not in reader:
+                continue
+            matcher = reader.postings(FIELD, term)
+            matcher = getattr(matcher, "child", matcher)
+            if not isinstance(matcher, W3LeafMatcher):
+                self._postings[term] = None
+                return None
+            while matcher.is_active():
+                ids, tf = _block_arrays(matcher)
+                ids_parts.append(ids + offset)
+                tf_parts.append(tf)
+                matcher._next_block()
+        if ids_parts:
+            found = (np.concatenate(ids_parts), np.concatenate(tf_parts))
+        else:
+            found = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+        self._postings[term] = found
+        return found
+
+    def matching(self, query: wq.Query) -> np.ndarray:
+        """Docnum mask of the passages of the new passages' segments that query matches (as
+        Searcher.docs_for_query, over those segments only)."""
+        ids = [docnum + offset for sub, offset in self.leaves for docnum in query.docs(sub)]
+        return self.snap.facets.mask(ids)
+
+    def rank(
+        self, mode: str, terms: list[str], live: np.ndarray, required: int, optional: frozenset[str]
+    ) -> RankedMatches | None:
+        """VectorRanker.rank over the new passages' segments only: the same BM25 (global idf,
+        lengths and average length), so the same scores for the passages in `live`."""
+        ranker: VectorRanker = self.snap.ranker
+        scores = np.zeros(ranker.size, dtype=np.float64)
+        counts = np.zeros(ranker.size, dtype=np.int16)
+        unique = list(dict.fromkeys(terms))
+        for term in unique:
+            found = self.postings(term)
+            if found is None:
+                return None
+            ids, tf = found
+            norm = ranker.k1 * ((1 - ranker.b) + ranker.b * ranker.lengths[ids] / ranker.avg_length)
+            scores[ids] += ranker._idf(term) * (tf * (ranker.k1 + 1)) / (tf + norm)
+            if term not in optional:
+                counts[ids] += 1
+        needed = len(unique) if mode == "and" else max(1, required)
+        return RankedMatches((counts >= needed) & live, scores)
 
     def within(self, after: int) -> np.ndarray:
         """Docnum mask of the passages numbered above `after`."""
@@ -136,8 +204,29 @@ def hits_within(
         request.date_to,
         doc_docnums,
     )
-    masks[WITHIN] = batch.within(after)
-    _, ranked, final, total, _ = engine._matches(snap, parsed, query, masks)
+    within = batch.within(after)
+    ranked = None
+    shape = None if parsed.is_empty else plain_terms(query)
+    if shape is not None:
+        # Words only: scored over the new passages' segments instead of the whole index.
+        ranked = batch.rank(
+            shape[0], shape[1], snap.facets.live & within, parsed.required, parsed.optional
+        )
+    if ranked is not None:
+        final = ranked.mask.copy()
+        for mask in masks.values():
+            final &= mask
+        total = int(final.sum())
+    elif not parsed.is_empty and parsed.required <= 1 and not parsed.optional:
+        # Phrases, prefixes, fields, exclusions: matched over the new segments only; scored
+        # below by Whoosh over the index, and only when something matched.
+        final = batch.matching(query) & snap.facets.live & within
+        for mask in masks.values():
+            final &= mask
+        total = int(final.sum())
+    else:
+        masks[WITHIN] = within
+        _, ranked, final, total, _ = engine._matches(snap, parsed, query, masks)
     if total == 0:
         return []
     docnums = np.flatnonzero(final)
