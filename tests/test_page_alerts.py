@@ -42,7 +42,8 @@ def tab(server: Server) -> Iterator[object]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
         page = context.new_page()
-        page.set_default_timeout(10_000)
+        # Generous: under make test -n 2 a view waits for gunicorn among the other tests.
+        page.set_default_timeout(20_000)
         problems: list[str] = []
         page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
         yield page
