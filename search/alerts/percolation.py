@@ -25,6 +25,7 @@ from search.alerts.db import (
     PENDING,
     AlertStore,
     counter,
+    db_path,
     now_iso,
     set_counter,
     transaction,
@@ -39,8 +40,6 @@ from search.store import read_marker
 
 log = logging.getLogger(__name__)
 
-# Keys of a saved search (the /api/search parameters an alert keeps), facet filters aside.
-SEARCH_KEYS = ("q", "doc_id", "date_from", "date_to", "match")
 # Parsed saved queries kept by a writer (a thousand saved searches take a few hundred KB).
 PARSED_CACHE_SIZE = 20_000
 
@@ -238,6 +237,4 @@ def webhook_body(
 
 def open_store(index_dir: str | os.PathLike[str]) -> AlertStore:
     """The alerts database beside an index directory."""
-    from search.alerts.db import db_path
-
     return AlertStore(db_path(Path(index_dir)))
