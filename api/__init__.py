@@ -48,9 +48,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     init_observability(app)  # first: its request id and timer wrap every other hook
 
+    from api.alerts import build_alerts_blueprint
     from api.apidocs import bp as apidocs_blueprint
     from api.auth import install_auth
     from api.errors import BriefingApi, register_error_handlers
+    from api.schemas import ApiSchemas
     from api.views import build_blueprint
     from api.web import bp as web_blueprint
     from api.writes import blp as writes_blueprint
@@ -69,7 +71,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A write API key"}
     )
     app.config.setdefault("FACETS", default_registry())
-    api.register_blueprint(build_blueprint(facets(app)))
+    # One set of schema classes for both blueprints: the spec names each schema once.
+    schemas = ApiSchemas.build(facets(app))
+    api.register_blueprint(build_blueprint(facets(app), schemas))
+    api.register_blueprint(build_alerts_blueprint(facets(app), schemas))
     api.register_blueprint(writes_blueprint)
     install_auth(app)
     app.before_request(_bounded_chunked_body)

@@ -18,6 +18,8 @@ from flask import Flask, current_app, request
 from flask_smorest import abort
 
 OPEN_ENDPOINTS = {"api.Health", "api.Ready"}
+# Blueprints whose GETs are reads under READ_API_KEYS (saved searches are reads like searches).
+READ_BLUEPRINTS = {"api", "alerts"}
 
 
 def _split(raw: Any) -> list[str]:
@@ -116,5 +118,5 @@ def install_auth(app: Flask) -> None:
     @app.before_request
     def _guard_reads() -> None:
         # Writes check their own (stricter) key inside the view.
-        if request.blueprint == "api" and request.method in ("GET", "HEAD"):
+        if request.blueprint in READ_BLUEPRINTS and request.method in ("GET", "HEAD"):
             require_read_key()

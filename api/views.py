@@ -57,10 +57,10 @@ def watcher_problem_now() -> str | None:
     return watcher_problem(read_watcher_status(current_app.config["INDEX_DIR"]))
 
 
-def build_blueprint(facets: FacetRegistry) -> Blueprint:
-    """The JSON API's blueprint with schemas derived from this app's facets."""
+def build_blueprint(facets: FacetRegistry, given: ApiSchemas | None = None) -> Blueprint:
+    """The JSON API's blueprint with schemas derived from this app's facets (or these)."""
     blp = Blueprint("api", __name__, url_prefix="", description="Briefing Search JSON API")
-    schemas = ApiSchemas.build(facets)
+    schemas = given or ApiSchemas.build(facets)
 
     @blp.route("/api/search")
     class Search(MethodView):

@@ -83,6 +83,12 @@ def index() -> str:
     return render_template("search.html", facet_definitions=facet_definitions(facets()))
 
 
+@bp.get("/alerts")
+def alerts() -> str:
+    """The Alerts view: saved searches with their unseen hits (a client of /api/alerts)."""
+    return render_template("alerts.html")
+
+
 @bp.get("/documents/<path:doc_id>")
 def document(doc_id: str) -> str:
     """The document view: full text with `?passage=<passage_id>` highlighted."""

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,8 +21,12 @@ from index.errors import DocumentSkipped, IndexingError
 from index.model import ParsedDocument
 from index.pipeline import NO_BODY_REASON, content_hash, doc_id_for, parse_file
 from index.readers import DEFAULT_MAX_BYTES, format_for
+from search.alerts.db import AlertStore, db_path
+from search.alerts.delivery import ensure_deliverer
+from search.alerts.percolation import Percolator, Sequencer, open_store
 from search.embedding import Encoder, shared_encoder, to_bytes
 from search.facet_registry import FacetRegistry, default_registry
+from search.searching import SearchEngine
 from search.store import (
     IndexedDocument,
     IndexView,
@@ -213,6 +218,10 @@ class IndexSyncer:
         self.semantic = semantic
         self.writable: WritableIndex = open_for_writing(self.index_dir, self.facets)
         self.ix = self.writable.index
+        # Saved searches: passages are numbered as committed, and each sync ends with a
+        # percolation of the new ones (search/alerts/); the engine is kept between syncs.
+        self._engine: SearchEngine | None = None
+        self.percolator = Percolator(self._search_engine)
 
     def sync_all(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
         """Sync the whole folder: add new files, replace changed ones, drop removed ones."""
@@ -251,6 +260,19 @@ class IndexSyncer:
         gone: set[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
+        # The alerts database is open for one sync only: API workers build a syncer per write.
+        with closing(open_store(self.index_dir)) as store:
+            return self._sync_with(store, files, full, gone, progress)
+
+    def _sync_with(
+        self,
+        store: AlertStore,
+        files: dict[str, Path],
+        full: bool,
+        gone: set[str] | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> SyncReport:
+        sequencer = Sequencer(store)
         started = time.perf_counter()
         report = SyncReport()
         self.ix = self._fresh_index()
@@ -301,6 +323,7 @@ class IndexSyncer:
 
         total = len(to_parse)
         done = 0
+        next_seq = 0
         writer: IndexWriter | None = None
         pending_docs = pending_passages = 0
         try:
@@ -318,19 +341,23 @@ class IndexSyncer:
                     continue
                 if writer is None:
                     writer = open_writer(self.ix)
+                    # Numbered under the write lock, so numbers grow in commit order.
+                    next_seq = sequencer.first(self._max_sequence)
                 if result.doc_id in state:
                     # An e-mail's old attachments go with it; its current ones follow it.
                     report.changed_doc_ids += delete_document(writer, self.ix, result.doc_id)[1:]
                     report.updated += 1
                 else:
                     report.added += 1
-                for record in passage_fields(result, self.facets):
+                for record in passage_fields(result, self.facets, first_seq=next_seq):
                     writer.add_document(**record)
+                next_seq += len(result.passages)
                 report.formats[result.format] = report.formats.get(result.format, 0) + 1
                 report.changed_doc_ids.append(result.doc_id)
                 pending_docs += 1
                 pending_passages += len(result.passages)
                 if pending_docs >= BATCH_DOCUMENTS or pending_passages >= BATCH_PASSAGES:
+                    sequencer.save(next_seq - 1)
                     writer.commit()
                     writer = None
                     pending_docs = pending_passages = 0
@@ -341,16 +368,20 @@ class IndexSyncer:
                     report.changed_doc_ids += delete_document(writer, self.ix, doc_id)
                 report.removed = len(removed)
             if writer is not None:
+                if next_seq:
+                    sequencer.save(next_seq - 1)
                 writer.commit()
                 writer = None
         finally:
             if writer is not None:
                 # Interrupted mid-batch: drop the uncommitted batch, the last commit stays readable.
                 writer.cancel()
-        if self.writable.rebuilding:
+        rebuilt = self.writable.rebuilding
+        if rebuilt:
             activate(self.index_dir, self.writable)
             log.warning("rebuilt index is now served (%s)", self.writable.target.name)
         self.ix = self._fresh_index()
+        self._percolate(store, skip=rebuilt)
         with self.ix.searcher() as searcher:
             view = IndexView(searcher)
             report.passages = view.passage_count()
@@ -367,6 +398,30 @@ class IndexSyncer:
                 report.seconds,
             )
         return report
+
+    def _max_sequence(self) -> int:
+        """The highest passage number in the index being written (a lost counter restarts
+        from it)."""
+        with self.ix.searcher() as searcher:
+            return IndexView(searcher).max_sequence()
+
+    def _search_engine(self) -> SearchEngine:
+        if self._engine is None:
+            from index.tagging import topic_tagger
+
+            self._engine = SearchEngine(self.index_dir, topic_tagger().labels, facets=self.facets)
+        return self._engine
+
+    def _percolate(self, store: AlertStore, skip: bool) -> None:
+        """Run saved searches over what this sync committed; never fails the sync."""
+        try:
+            report = self.percolator.run(store, skip=skip)
+        except Exception:
+            # Alerts must never stop indexing: the cursor stays, the next sync retries.
+            log.exception("percolation failed")
+            return
+        if report.deliveries:
+            ensure_deliverer(db_path(self.index_dir))
 
     def _fresh_index(self) -> Index:
         # Reopen so the TOC generation reflects commits made by any other process.

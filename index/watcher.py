@@ -54,6 +54,8 @@ from index.logformat import make_formatter
 from index.readers import DEFAULT_MAX_BYTES
 from index.status import now_iso, pid_alive, write_watcher_status
 from index.sync import IndexBusy, IndexSyncer, SyncReport, is_ignored
+from search.alerts.db import db_path
+from search.alerts.delivery import ensure_deliverer
 from search.settings import load_settings
 
 log = logging.getLogger("index.watcher")
@@ -394,6 +396,9 @@ class Watcher:
         self.report_status(pid=os.getpid())
         heartbeat = threading.Thread(target=self._heartbeat, name="watcher-heartbeat", daemon=True)
         heartbeat.start()
+        # Alert webhooks left pending by an earlier process (or queued from now on) go out
+        # from here, beside indexing, never in its way.
+        ensure_deliverer(db_path(self.index_dir))
         try:
             report = self.full_sync()
             if report is not None:

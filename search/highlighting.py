@@ -44,6 +44,15 @@ class TokenMatcher:
             stem = self._stems[word] = self._stemfn(word)
         return stem
 
+    def tokens(self, text: str) -> list[tuple[str, str, tuple[int, int]]]:
+        """Every token of text as (lowercased word, stem, span): `spans_in` matches them again
+        and again without tokenizing (saved searches run over the same new passages)."""
+        out = []
+        for match in self._pattern.finditer(text):
+            word = match.group(0).lower()
+            out.append((word, self._stem(word), match.span()))
+        return out
+
     def spans(
         self, text: str, terms: Iterable[str], prefixes: Iterable[str] = ()
     ) -> list[tuple[int, int]]:
@@ -58,6 +67,21 @@ class TokenMatcher:
             if (starts and word.startswith(starts)) or (wanted and self._stem(word) in wanted):
                 found.append(match.span())
         return found
+
+
+def spans_in(
+    tokens: list[tuple[str, str, tuple[int, int]]], terms: Iterable[str], prefixes: Iterable[str]
+) -> list[tuple[int, int]]:
+    """TokenMatcher.spans over tokens already made by TokenMatcher.tokens (same result)."""
+    wanted = set(terms)
+    starts = tuple(prefixes)
+    if not wanted and not starts:
+        return []
+    return [
+        span
+        for word, stem, span in tokens
+        if (starts and word.startswith(starts)) or (wanted and stem in wanted)
+    ]
 
 
 # Fields whose words are marked in a passage's text (the text itself and its document's title).

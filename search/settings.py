@@ -133,6 +133,28 @@ SETTINGS: tuple[Setting, ...] = (
         "says so in `X-Export-Truncated`. An export streams with flat memory, but it holds a "
         "worker while it runs (1M passages: see docs/export-benchmarks.md).",
     ),
+    Setting(
+        "ALERT_MAX_PER_DAY",
+        100.0,
+        "A saved search whose estimated matches a day (its hits over the date span of the "
+        "index) exceed this is flagged `too_broad` when it is created or changed.",
+    ),
+    Setting(
+        "WEBHOOK_TIMEOUT",
+        10.0,
+        "Seconds one alert webhook POST may take before it counts as failed.",
+    ),
+    Setting(
+        "WEBHOOK_ATTEMPTS",
+        8,
+        "Attempts per alert webhook delivery before it is marked failed (first one included).",
+    ),
+    Setting(
+        "WEBHOOK_BACKOFF",
+        2.0,
+        "Seconds before the first webhook retry; each further retry waits twice as long (at "
+        "most an hour).",
+    ),
     Setting("HOST", "127.0.0.1", "Address `briefing serve` binds."),
     Setting("PORT", 8000, "Port `briefing serve` binds (the container's `proxy` role: nginx's)."),
     Setting(

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from whoosh import index as whoosh_index
+from whoosh import query as wq
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, NUMERIC, STORED, TEXT, FieldType, Schema
 from whoosh.searching import Searcher
@@ -36,11 +37,13 @@ log = logging.getLogger(__name__)
 
 # Bump when the record changes meaning without changing its fields' types (the fingerprint
 # catches type and analyzer changes on its own). 1 was the unversioned index named "passages".
-SCHEMA_VERSION = 2
+# 3: every passage carries `seq`, its commit's sequence number (saved searches percolate by it).
+SCHEMA_VERSION = 3
 INDEX_PREFIX = "briefing_v"
 # The index written before versions existed; served until a rebuild replaces it.
 LEGACY_INDEX_NAME = "passages"
 MARKER = "briefing-index.json"
+SEQ_FIELD = "seq"
 
 
 class SchemaMismatch(SearchError):
@@ -178,6 +181,9 @@ def build_schema(facets: FacetRegistry | None = None) -> Schema:
         # The passage's sentence embedding (float16 bytes, search/embedding.py) when semantic
         # rescoring is on; a column so rescoring reads vectors without unpickling stored fields.
         "embedding": COLUMN(VarBytesColumn()),
+        # A number given to each passage as it is committed, growing with every commit and never
+        # reused: saved searches (search/alerts/) run against the passages after their cursor.
+        SEQ_FIELD: NUMERIC(bits=64, signed=False, stored=True, sortable=True),
     }
     for facet in facets:
         if facet.kind == TAGS and facet.field and facet.field not in fields:
@@ -344,12 +350,15 @@ def activate(index_dir: str | os.PathLike[str], writable: WritableIndex) -> None
 
 
 def passage_fields(
-    doc: IndexableDocument, facets: FacetRegistry | None = None
+    doc: IndexableDocument, facets: FacetRegistry | None = None, first_seq: int | None = None
 ) -> Iterator[dict[str, object]]:
-    """The Whoosh documents (one per passage) that represent doc in the index."""
+    """The Whoosh documents (one per passage) that represent doc in the index.
+
+    With first_seq, the passages are numbered first_seq, first_seq + 1, … in `seq`.
+    """
     facets = facets or default_registry()
     meta = doc.metadata
-    for passage in doc.passages:
+    for number, passage in enumerate(doc.passages):
         record: dict[str, object] = {
             "passage_id": doc.passage_id(passage.ordinal),
             "doc_id": doc.doc_id,
@@ -387,6 +396,8 @@ def passage_fields(
             record["parent"] = doc.parent
         if passage.embedding is not None:
             record["embedding"] = passage.embedding
+        if first_seq is not None:
+            record[SEQ_FIELD] = first_seq + number
         yield record
 
 
@@ -512,6 +523,26 @@ class IndexView:
             (index.setdefault(v, len(index)) for v in column), dtype=np.int32, count=size
         )
         return codes, list(index)
+
+    def max_sequence(self) -> int:
+        """The highest passage sequence number this view holds (0 when none has one).
+
+        Reads the whole column: only for starting a sequence counter that was lost.
+        """
+        reader = self.searcher.reader()
+        if not reader.has_column(SEQ_FIELD):
+            return 0
+        column = reader.column_reader(SEQ_FIELD)
+        return max((int(column[n]) for n in reader.all_doc_ids()), default=0)
+
+    def sequenced_after(self, after: int) -> dict[int, int]:
+        """Docnum → sequence number of every live passage numbered above `after`."""
+        reader = self.searcher.reader()
+        if not reader.has_column(SEQ_FIELD):
+            return {}
+        column = reader.column_reader(SEQ_FIELD)
+        found = self.searcher.docs_for_query(wq.NumericRange(SEQ_FIELD, after + 1, None))
+        return {int(n): int(column[n]) for n in found}
 
     def indexed_below(self, folder: str) -> set[str]:
         """doc_ids indexed below a folder (a removed or moved folder takes these with it)."""
