@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serving import Server, copy_seeds
+from tests.serving import Server, copy_seeds, wait_until
 from tests.test_page import CHROMIUM, LAUNCH_ARGS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -88,6 +88,12 @@ def test_alerts_view_lists_unseen_hits_and_shows_them(tab, server: Server) -> No
         timeout=30,
     )
     assert upload.status_code == 201, upload.text
+    # Percolation follows the commit the upload waited for: the hit is recorded a moment later.
+    wait_until(
+        lambda: requests.get(server.url + "/api/alerts", timeout=10).json()["alerts"][0]["hits"],
+        30,
+        "the upload's alert hit",
+    )
     tab.goto("/alerts")
     expect(tab.locator("#main")).not_to_have_attribute("aria-busy", "true")
     expect(tab.locator("#summary")).to_have_text("1 saved search, 1 new hit")
