@@ -13,65 +13,79 @@ import numpy as np
 from whoosh.reading import IndexReader
 
 from search.facet_registry import YEAR, FacetRegistry
-
-NO_DATE = 0
+from search.segments import NO_DATE, SegmentColumn, SegmentData, date_int, live_mask
 
 
 @dataclass
 class FacetColumn:
-    """Every (docnum, value code) pair of one field, for counting and filtering by value."""
+    """One facet field over a view's segments: each segment's (docnum, value code) pairs, read
+    in place at the segment's offset, with the segment's codes mapped to the view's values."""
 
     values: list[str]
-    docnums: np.ndarray  # int32, one entry per (doc, value) pair
-    codes: np.ndarray  # int32, index into values
+    # (docnum offset, segment size, the segment's column, its codes → indexes into values)
+    parts: list[tuple[int, int, SegmentColumn, np.ndarray]]
 
     @classmethod
-    def from_reader(cls, reader: IndexReader, fieldname: str) -> FacetColumn:
-        """Read the field's terms and postings (cheap: a facet field has few distinct values)."""
-        values: list[str] = []
-        doc_parts: list[np.ndarray] = []
-        code_parts: list[np.ndarray] = []
-        if fieldname in reader.indexed_field_names():
-            for value in reader.field_terms(fieldname):
-                ids = np.fromiter(reader.postings(fieldname, value).all_ids(), dtype=np.int32)
-                doc_parts.append(ids)
-                code_parts.append(np.full(len(ids), len(values), dtype=np.int32))
-                values.append(value)
-        docnums = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int32)
-        codes = np.concatenate(code_parts) if code_parts else np.zeros(0, np.int32)
-        return cls(values, docnums, codes)
+    def from_segments(
+        cls, columns: list[SegmentColumn], offsets: list[int], sizes: list[int]
+    ) -> FacetColumn:
+        """Join segment columns without copying them: only their value lists are merged."""
+        index: dict[str, int] = {}
+        parts = []
+        for column, offset, size in zip(columns, offsets, sizes, strict=True):
+            codes = [index.setdefault(value, len(index)) for value in column.values]
+            parts.append((offset, size, column, np.asarray(codes, dtype=np.int64)))
+        return cls(list(index), parts)
 
     def counts(self, mask: np.ndarray) -> np.ndarray:
         """Per-value count of documents in mask (a boolean array over docnums)."""
-        hit = mask[self.docnums]
-        return np.bincount(self.codes[hit], minlength=len(self.values))
+        total = np.zeros(len(self.values), dtype=np.int64)
+        for offset, size, column, code_map in self.parts:
+            if not column.values:
+                continue
+            hit = mask[offset : offset + size][column.docnums]
+            local = np.bincount(column.codes[hit], minlength=len(column.values))
+            total[code_map] += local
+        return total
 
     def mask_for(self, wanted: Iterable[str], size: int) -> np.ndarray:
         """Boolean docnum mask of documents having any of the wanted values."""
-        index = {v: i for i, v in enumerate(self.values)}
-        codes = [index[v] for v in wanted if v in index]
+        chosen = set(wanted)
         mask = np.zeros(size, dtype=bool)
-        if codes:
-            mask[self.docnums[np.isin(self.codes, codes)]] = True
+        for offset, length, column, _ in self.parts:
+            codes = [i for i, v in enumerate(column.values) if v in chosen]
+            if codes:
+                mask[offset : offset + length][column.docnums[np.isin(column.codes, codes)]] = True
         return mask
 
 
 class FacetIndex:
-    """Per-searcher arrays: facet columns and each passage's date as an int YYYYMMDD."""
+    """A view's facet columns, live mask and each passage's date as an int YYYYMMDD.
 
-    def __init__(self, reader: IndexReader, facets: FacetRegistry) -> None:
-        self.size = reader.doc_count_all()
-        self.live = np.zeros(self.size, dtype=bool)
-        self.live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
+    Built from per-segment data (search/segments.py): only the small per-passage arrays (live,
+    dates, years: 9 bytes a passage) are joined per view; facet columns stay per segment.
+    """
+
+    def __init__(
+        self,
+        readers: list[tuple[IndexReader, int]],
+        segments: list[SegmentData],
+        facets: FacetRegistry,
+    ) -> None:
+        offsets = [offset for _, offset in readers]
+        sizes = [data.size for data in segments]
+        self.size = sum(sizes)
+        self.live = _joined(
+            [live_mask(r, d.size) for (r, _), d in zip(readers, segments, strict=True)], bool
+        )
         self.columns = {
-            facet.name: FacetColumn.from_reader(reader, facet.field)
+            facet.name: FacetColumn.from_segments(
+                [d.columns[facet.name] for d in segments], offsets, sizes
+            )
             for facet in facets
             if facet.kind != YEAR and facet.field
         }
-        self.dates = np.full(self.size, NO_DATE, dtype=np.int32)
-        date_column = FacetColumn.from_reader(reader, "date")
-        for code, value in enumerate(date_column.values):
-            self.dates[date_column.docnums[date_column.codes == code]] = _date_int(value)
+        self.dates = _joined([d.dates for d in segments], np.int32)
         self.years = np.where(self.dates > 0, self.dates // 10000, 0)
 
     def mask(self, docnums: Iterable[int] | np.ndarray) -> np.ndarray:
@@ -86,9 +100,9 @@ class FacetIndex:
         """Passages dated within [date_from, date_to]; undated passages never match."""
         mask = self.dates > NO_DATE
         if date_from:
-            mask &= self.dates >= _date_int(date_from)
+            mask &= self.dates >= date_int(date_from)
         if date_to:
-            mask &= self.dates <= _date_int(date_to)
+            mask &= self.dates <= date_int(date_to)
         return mask
 
     def year_counts(self, mask: np.ndarray) -> dict[str, int]:
@@ -99,8 +113,8 @@ class FacetIndex:
         return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def _date_int(iso: str) -> int:
-    return int(iso[:10].replace("-", ""))
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def buckets(

@@ -1,31 +1,28 @@
-"""Vectorised BM25 for plain word queries: one pass over postings gives match set and scores.
+"""Vectorised BM25 for word and phrase queries: one pass over postings gives match set and scores.
 
 Whoosh scores hits one posting at a time in Python, and the engine needs two passes (every match
 for exact totals and facets, then the top hits). For the commonest queries (words on the text
-field, all required or any) this module reads each term's postings block by block into numpy
-arrays and computes the same BM25 (Lucene idf, Whoosh's quantised field lengths) for every match
-at once. Anything else (phrases, prefixes, fields, exclusions) goes through Whoosh unchanged.
+field, all required or any, and exact phrases) this module scores every match at once with numpy
+over each segment's decoded postings (search/segments.py), with the same BM25 as Whoosh (Lucene
+idf, Whoosh's quantised field lengths); a phrase scores as the AND of its words, as in Whoosh,
+and only passages holding all its words have their positions checked. Anything else (prefixes,
+fields, exclusions) goes through Whoosh unchanged.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
-from whoosh.util.numeric import byte_to_length
 
-FIELD = "text"
-# Decoded postings kept per searcher view (per gunicorn worker), least recently used out first.
-POSTINGS_CACHE_BYTES = 64 * 1024 * 1024
-# Whoosh stores a field length as one byte; this maps the byte back to the length it stands for.
-_LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
+from search.segments import TEXT_FIELD, SegmentCache, SegmentData
+
+FIELD = TEXT_FIELD
 
 
 @dataclass
@@ -38,104 +35,91 @@ class RankedMatches:
     complete: bool = True
 
 
+@dataclass(frozen=True)
+class QueryShape:
+    """A query the vectorised ranker answers: words joined one way, and exact phrases."""
+
+    mode: str  # "and" | "or"
+    terms: list[str]
+    # Each phrase's words, in order; their words are among `terms` (a phrase scores as an AND).
+    phrases: list[list[str]] = field(default_factory=list)
+
+
+def _plain_term(node: wq.Query) -> bool:
+    return isinstance(node, wq.Term) and node.fieldname == FIELD and node.boost == 1
+
+
+def _plain_phrase(node: wq.Query) -> bool:
+    """An exact phrase (slop 1) of distinct words on the text field, as Whoosh's Phrase reads."""
+    return (
+        isinstance(node, wq.Phrase)
+        and node.fieldname == FIELD
+        and node.boost == 1
+        and node.slop == 1
+        and len(node.words) > 1
+        and len(set(node.words)) == len(node.words)
+    )
+
+
 def plain_terms(query: wq.Query) -> tuple[str, list[str]] | None:
     """("and"|"or", terms) when query is words on the text field joined one way, else None."""
-    if isinstance(query, wq.Term) and query.fieldname == FIELD and query.boost == 1:
-        return "and", [str(query.text)]
-    if isinstance(query, (wq.And, wq.Or)) and not isinstance(query, wq.DisjunctionMax):
-        terms = []
-        for child in query.subqueries:
-            if not (isinstance(child, wq.Term) and child.fieldname == FIELD and child.boost == 1):
-                return None
-            terms.append(str(child.text))
-        if isinstance(query, wq.Or) and getattr(query, "minmatch", None):
-            return None
-        return ("and" if isinstance(query, wq.And) else "or"), terms
-    return None
+    shape = query_shape(query)
+    if shape is None or shape.phrases:
+        return None
+    return shape.mode, shape.terms
 
 
-def _block_arrays(matcher: W3LeafMatcher) -> tuple[np.ndarray, np.ndarray]:
-    """The current postings block as (docnums, frequencies), decoded with numpy.
-
-    Whoosh decodes a block's delta-coded ids one Python generator step at a time; a cumulative
-    sum does the same in one call.
+def query_shape(query: wq.Query) -> QueryShape | None:
+    """The ranker's reading of a query: words joined by AND or OR, or an AND of words and exact
+    phrases (each word once in the whole query: Whoosh would score a repeated word twice);
+    None for anything else (prefixes, fields, exclusions, phrases in an OR), which Whoosh runs.
     """
-    if matcher._data is None:
-        matcher._read_data()
-    raw_ids, raw_weights = matcher._data[0], matcher._data[1]
-    if matcher._byteids:
-        ids = np.asarray(raw_ids, dtype=np.int64)
-    else:
-        ids = np.cumsum(np.asarray(raw_ids, dtype=np.int64))
-    if raw_weights is None:
-        tf = np.ones(len(ids), dtype=np.float32)
-    elif isinstance(raw_weights, float):
-        tf = np.full(len(ids), raw_weights, dtype=np.float32)
-    else:
-        tf = np.asarray(raw_weights, dtype=np.float32)
-    return ids, tf
+    if _plain_term(query):
+        return QueryShape("and", [str(query.text)])
+    if _plain_phrase(query):
+        words = [str(w) for w in query.words]
+        return QueryShape("and", words, [words])
+    if not isinstance(query, (wq.And, wq.Or)) or isinstance(query, wq.DisjunctionMax):
+        return None
+    if isinstance(query, wq.Or) and getattr(query, "minmatch", None):
+        return None
+    terms: list[str] = []
+    phrases: list[list[str]] = []
+    for child in query.subqueries:
+        if _plain_term(child):
+            terms.append(str(child.text))
+        elif isinstance(query, wq.And) and _plain_phrase(child):
+            words = [str(w) for w in child.words]
+            phrases.append(words)
+            terms.extend(words)
+        else:
+            return None
+    if phrases and len(set(terms)) != len(terms):
+        return None
+    return QueryShape("and" if isinstance(query, wq.And) else "or", terms, phrases)
 
 
 class VectorRanker:
-    """Per-searcher arrays (field lengths) and the vectorised BM25 over them."""
+    """A view's BM25 statistics over its segments' cached postings (search/segments.py)."""
 
-    def __init__(self, searcher: Searcher, size: int, b: float, k1: float) -> None:
+    def __init__(
+        self,
+        searcher: Searcher,
+        segments: list[SegmentData],
+        cache: SegmentCache,
+        b: float,
+        k1: float,
+    ) -> None:
         self.searcher = searcher
-        self.size = size
+        self.cache = cache
         self.b, self.k1 = b, k1
-        self.lengths = np.ones(size, dtype=np.float32)
-        self.leaves = list(searcher.leaf_searchers())
-        for sub, offset in self.leaves:
-            column = sub.reader()._perdoc._cached_reader(f"_{FIELD}_len", LENGTHS_COLUMN)
-            if column is not None:
-                raw = np.fromiter(column, dtype=np.uint8, count=sub.reader().doc_count_all())
-                self.lengths[offset : offset + len(raw)] = _LENGTH_OF_BYTE[raw]
+        self.leaves: list[tuple[IndexReader, int, SegmentData]] = [
+            (sub.reader(), offset, data)
+            for (sub, offset), data in zip(searcher.leaf_searchers(), segments, strict=True)
+        ]
+        self.size = sum(data.size for data in segments)
         self.avg_length = searcher.avg_field_length(FIELD) or 1.0
-        self._postings: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._cached_bytes = 0
-        self._lock = threading.Lock()
-
-    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """Global docnums and term frequencies of a term, decoded once per searcher view.
-
-        Decoding is most of a cold search's time (each block is a compressed pickle holding
-        positions too), and analysts' queries share their words.
-        """
-        with self._lock:
-            cached = self._postings.get(term)
-            if cached is not None:
-                self._postings.move_to_end(term)
-                return cached
-        found = self._read_postings(term)
-        if found is not None:
-            with self._lock:
-                self._postings[term] = found
-                self._cached_bytes += found[0].nbytes + found[1].nbytes
-                while self._cached_bytes > POSTINGS_CACHE_BYTES and len(self._postings) > 1:
-                    _, (ids, tf) = self._postings.popitem(last=False)
-                    self._cached_bytes -= ids.nbytes + tf.nbytes
-        return found
-
-    def _read_postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        id_parts: list[np.ndarray] = []
-        tf_parts: list[np.ndarray] = []
-        for sub, offset in self.leaves:
-            reader = sub.reader()
-            if (FIELD, term) not in reader:
-                continue
-            matcher = reader.postings(FIELD, term)
-            # Deleted passages are dropped later by the live mask, so read the raw postings.
-            matcher = getattr(matcher, "child", matcher)
-            if not isinstance(matcher, W3LeafMatcher):
-                return None
-            while matcher.is_active():
-                ids, tf = _block_arrays(matcher)
-                id_parts.append(ids + offset)
-                tf_parts.append(tf)
-                matcher._next_block()
-        if not id_parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return np.concatenate(id_parts), np.concatenate(tf_parts)
+        self._positions_format = searcher.schema[FIELD].format
 
     def _idf(self, term: str) -> float:
         n = self.searcher.doc_frequency(FIELD, term)
@@ -150,8 +134,10 @@ class VectorRanker:
         required: int = 1,
         optional: frozenset[str] = frozenset(),
         deadline: float | None = None,
+        phrases: list[list[str]] | None = None,
     ) -> RankedMatches | None:
-        """Match set and BM25 scores: all terms ("and"), or at least `required` of them ("or").
+        """Match set and BM25 scores: all terms ("and"), or at least `required` of them ("or");
+        with phrases, only passages holding each phrase's words side by side.
 
         Optional terms (common words) add to the score but not to the count of matched terms.
         Past the deadline (time.monotonic()) the terms read so far decide, and `complete` is
@@ -160,21 +146,64 @@ class VectorRanker:
         scores = np.zeros(self.size, dtype=np.float64)
         counts = np.zeros(self.size, dtype=np.int16)
         unique = list(dict.fromkeys(terms))
+        k1, b, avg = self.k1, self.b, self.avg_length
         for seen, term in enumerate(unique):
             if deadline is not None and seen and time.monotonic() >= deadline:
                 needed = seen if mode == "and" else 1
                 return RankedMatches((counts >= needed) & live, scores, complete=False)
-            found = self.postings(term)
-            if found is None:
-                return None
-            ids, tf = found
-            norm = self.k1 * ((1 - self.b) + self.b * self.lengths[ids] / self.avg_length)
-            scores[ids] += self._idf(term) * (tf * (self.k1 + 1)) / (tf + norm)
-            if term not in optional:
-                counts[ids] += 1
+            idf = self._idf(term)
+            counted = term not in optional
+            for reader, offset, data in self.leaves:
+                postings = self.cache.postings(reader, term)
+                if not postings.ids.size:
+                    continue
+                ids, tf = postings.ids, postings.tf
+                norm = k1 * ((1 - b) + b * data.lengths[ids] / avg)
+                scores[offset : offset + data.size][ids] += idf * (tf * (k1 + 1)) / (tf + norm)
+                if counted:
+                    counts[offset : offset + data.size][ids] += 1
         needed = len(unique) if mode == "and" else max(1, required)
         mask = (counts >= needed) & live
+        for words in phrases or []:
+            mask &= self.phrase_mask(words)
         return RankedMatches(mask, scores)
+
+    def phrase_mask(self, words: list[str]) -> np.ndarray:
+        """Passages where the words stand side by side, in order (Whoosh's Phrase, slop 1).
+
+        Only passages holding every word (an intersection of cached docnums) have their
+        positions read, and each segment's answer is kept while the segment lives.
+        """
+        mask = np.zeros(self.size, dtype=bool)
+        key = "phrase:" + " ".join(words)
+        for reader, offset, data in self.leaves:
+            docs = self.cache.match(data.segid, key)
+            if docs is None:
+                docs = self._phrase_docs(reader, words)
+                self.cache.keep_match(data.segid, key, docs)
+            mask[offset : offset + data.size][docs] = True
+        return mask
+
+    def _phrase_docs(self, reader: IndexReader, words: list[str]) -> np.ndarray:
+        postings = [self.cache.postings(reader, w) for w in words]
+        candidates = postings[0].ids
+        for other in postings[1:]:
+            candidates = np.intersect1d(candidates, other.ids, assume_unique=True)
+        if not candidates.size:
+            return candidates
+        values = [self.cache.positions(reader, w) for w in words]
+        where = [np.searchsorted(p.ids, candidates).tolist() for p in postings]
+        decode = self._positions_format.decode_positions
+        keep = []
+        for j, docnum in enumerate(candidates.tolist()):
+            starts = set(decode(values[0][where[0][j]]))
+            for k in range(1, len(words)):
+                starts.intersection_update(p - k for p in decode(values[k][where[k][j]]))
+                if not starts:
+                    break
+            if starts:
+                keep.append(docnum)
+        return np.asarray(keep, dtype=np.int32)
 
 
 def top_docnums(ranked: RankedMatches, allowed: np.ndarray, start: int, stop: int) -> np.ndarray:
