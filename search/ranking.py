@@ -37,11 +37,11 @@ class RankedMatches:
 
 @dataclass(frozen=True)
 class QueryShape:
-    """A query the vectorised ranker answers: words joined one way, and exact phrases."""
+    """A query the vectorised ranker answers: word and exact-phrase clauses joined one way."""
 
     mode: str  # "and" | "or"
     terms: list[str]
-    # Each phrase's words, in order; their words are among `terms` (a phrase scores as an AND).
+    # Each phrase clause's words, in order.
     phrases: list[list[str]] = field(default_factory=list)
 
 
@@ -50,14 +50,13 @@ def _plain_term(node: wq.Query) -> bool:
 
 
 def _plain_phrase(node: wq.Query) -> bool:
-    """An exact phrase (slop 1) of distinct words on the text field, as Whoosh's Phrase reads."""
+    """An exact phrase (slop 1) on the text field, as Whoosh's Phrase reads it."""
     return (
         isinstance(node, wq.Phrase)
         and node.fieldname == FIELD
         and node.boost == 1
         and node.slop == 1
         and len(node.words) > 1
-        and len(set(node.words)) == len(node.words)
     )
 
 
@@ -70,15 +69,12 @@ def plain_terms(query: wq.Query) -> tuple[str, list[str]] | None:
 
 
 def query_shape(query: wq.Query) -> QueryShape | None:
-    """The ranker's reading of a query: words joined by AND or OR, or an AND of words and exact
-    phrases (each word once in the whole query: Whoosh would score a repeated word twice);
-    None for anything else (prefixes, fields, exclusions, phrases in an OR), which Whoosh runs.
-    """
+    """The ranker's reading of a query: words and exact phrases on the text field joined by
+    AND or OR; None for anything else (prefixes, fields, exclusions), which Whoosh runs."""
     if _plain_term(query):
         return QueryShape("and", [str(query.text)])
     if _plain_phrase(query):
-        words = [str(w) for w in query.words]
-        return QueryShape("and", words, [words])
+        return QueryShape("and", [], [[str(w) for w in query.words]])
     if not isinstance(query, (wq.And, wq.Or)) or isinstance(query, wq.DisjunctionMax):
         return None
     if isinstance(query, wq.Or) and getattr(query, "minmatch", None):
@@ -88,14 +84,10 @@ def query_shape(query: wq.Query) -> QueryShape | None:
     for child in query.subqueries:
         if _plain_term(child):
             terms.append(str(child.text))
-        elif isinstance(query, wq.And) and _plain_phrase(child):
-            words = [str(w) for w in child.words]
-            phrases.append(words)
-            terms.extend(words)
+        elif _plain_phrase(child):
+            phrases.append([str(w) for w in child.words])
         else:
             return None
-    if phrases and len(set(terms)) != len(terms):
-        return None
     return QueryShape("and" if isinstance(query, wq.And) else "or", terms, phrases)
 
 
@@ -146,27 +138,48 @@ class VectorRanker:
         scores = np.zeros(self.size, dtype=np.float64)
         counts = np.zeros(self.size, dtype=np.int16)
         unique = list(dict.fromkeys(terms))
-        k1, b, avg = self.k1, self.b, self.avg_length
         for seen, term in enumerate(unique):
             if deadline is not None and seen and time.monotonic() >= deadline:
                 needed = seen if mode == "and" else 1
                 return RankedMatches((counts >= needed) & live, scores, complete=False)
-            idf = self._idf(term)
-            counted = term not in optional
-            for reader, offset, data in self.leaves:
-                postings = self.cache.postings(reader, term)
-                if not postings.ids.size:
-                    continue
-                ids, tf = postings.ids, postings.tf
-                norm = k1 * ((1 - b) + b * data.lengths[ids] / avg)
-                scores[offset : offset + data.size][ids] += idf * (tf * (k1 + 1)) / (tf + norm)
-                if counted:
-                    counts[offset : offset + data.size][ids] += 1
-        needed = len(unique) if mode == "and" else max(1, required)
-        mask = (counts >= needed) & live
+            self._score_term(term, scores, None if term in optional else counts)
         for words in phrases or []:
-            mask &= self.phrase_mask(words)
+            # A phrase is one clause: Whoosh scores it as the sum of its words' scores (a
+            # repeated word counted each time), in the passages where it stands.
+            within = self.phrase_mask(words)
+            for word in words:
+                self._score_term(word, scores, None, within)
+            counts += within
+        clauses = len(unique) + len(phrases or [])
+        needed = clauses if mode == "and" else max(1, required)
+        mask = (counts >= needed) & live
         return RankedMatches(mask, scores)
+
+    def _score_term(
+        self,
+        term: str,
+        scores: np.ndarray,
+        counts: np.ndarray | None,
+        within: np.ndarray | None = None,
+    ) -> None:
+        """Add a term's BM25 to scores (only within a mask, if given) and count its matches."""
+        idf = self._idf(term)
+        k1, b, avg = self.k1, self.b, self.avg_length
+        for reader, offset, data in self.leaves:
+            postings = self.cache.postings(reader, term)
+            ids, tf = postings.ids, postings.tf
+            if within is not None and ids.size:
+                keep = within[offset : offset + data.size][ids]
+                ids, tf = ids[keep], tf[keep]
+            if not ids.size:
+                continue
+            # In float64 and in Whoosh's order of operations (whoosh.scoring.bm25), so scores
+            # equal Whoosh's to the last digits and ties break the same way.
+            tf64 = tf.astype(np.float64)
+            norm = k1 * ((1 - b) + b * data.lengths[ids].astype(np.float64) / avg)
+            scores[offset : offset + data.size][ids] += idf * ((tf64 * (k1 + 1)) / (tf64 + norm))
+            if counts is not None:
+                counts[offset : offset + data.size][ids] += 1
 
     def phrase_mask(self, words: list[str]) -> np.ndarray:
         """Passages where the words stand side by side, in order (Whoosh's Phrase, slop 1).

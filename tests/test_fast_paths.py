@@ -23,7 +23,8 @@ BATCHES = 3
 PER_BATCH = 30
 # Every kind the engine answers: words, AND of words, phrases (2 and 3 words, with a word),
 # a pasted sentence (any word, common words optional), a graded keyword query, a prefix, a
-# field, an exclusion, a phrase inside an OR (Whoosh's path), and a filter.
+# field, an exclusion, phrases in an OR or beside their own words, a pasted line with a quote, a
+# sloppy phrase (Whoosh's path), and filters.
 QUERIES: list[dict[str, Any]] = [
     {"q": "oil"},
     {"q": "oil prices"},
@@ -37,6 +38,10 @@ QUERIES: list[dict[str, Any]] = [
     {"q": "title:oil"},
     {"q": "bank -rate"},
     {"q": '"trade deficit" OR tariffs'},
+    {"q": '"interest rates" rates'},
+    {"q": '"mln dlrs" dlrs'},
+    {"q": '"lift the sanctions" the trade minister said on Tuesday that talks would resume'},
+    {"q": '"interest rates"~3'},
     {"q": "oil", "filters": {"country": ["US"]}},
     {"q": '"interest rates"', "filters": {"country": ["US", "JP"]}},
 ]
@@ -145,7 +150,7 @@ def _compare(engine: SearchEngine) -> None:
                 for name in FACET_FIELDS
             }
             assert got == expected, spec
-    assert fast_paths >= 9, "words, phrases and sentences take the numpy path"
+    assert fast_paths >= 13, "words, phrases and sentences take the numpy path"
 
 
 def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
