@@ -25,14 +25,52 @@ from search.segments import TEXT_FIELD, SegmentCache, SegmentData
 FIELD = TEXT_FIELD
 
 
+# A query of at least this many clauses (a pasted sentence) scores its frequent words last ...
+DEFER_MIN_CLAUSES = 4
+# ... the words found in more than this share of passages: their postings are the longest and
+# their idf the lowest, so they can rarely lift a passage into the top hits (MaxScore). They
+# are scored only for the passages that could still reach the top (search/ranking.py top()).
+DEFER_SHARE = 0.02
+
+
 @dataclass
 class RankedMatches:
-    """Every passage a query matches (boolean mask) and each one's BM25 score."""
+    """Every passage a query matches (boolean mask) and each one's BM25 score.
+
+    With `pending` words, `scores` lacks their share: each adds at most its idf * (k1 + 1),
+    `bound` in all, and top() completes the scores of just the passages that can still rank.
+    """
 
     mask: np.ndarray
     scores: np.ndarray
     # False when a deadline stopped the scoring before every term was read (partial results).
     complete: bool = True
+    pending: tuple[str, ...] = ()
+    bound: float = 0.0
+    ranker: VectorRanker | None = None
+
+    def top(self, allowed: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Docnums ranked start..stop among allowed matches (score descending, docnum
+        ascending) and their scores."""
+        candidates = np.flatnonzero(allowed)
+        if candidates.size == 0 or start >= candidates.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        cand_scores = self.scores[candidates]
+        stop = min(stop, candidates.size)
+        if self.pending and self.ranker is not None:
+            # The stop-th best partial score is a floor for the stop-th best full score: a
+            # passage whose partial score plus every pending word's most cannot reach it is out.
+            floor = -np.partition(-cand_scores, stop - 1)[stop - 1]
+            keep = cand_scores + self.bound >= floor
+            candidates, cand_scores = candidates[keep], cand_scores[keep]
+            cand_scores = cand_scores + self.ranker.scores_for(self.pending, candidates)
+        if stop < candidates.size:
+            # Partition first so only the top `stop` are sorted; ties at the cut are kept whole.
+            cut = np.partition(-cand_scores, stop - 1)[stop - 1]
+            keep = -cand_scores <= cut
+            candidates, cand_scores = candidates[keep], cand_scores[keep]
+        order = np.lexsort((candidates, -cand_scores))[start:stop]
+        return candidates[order], cand_scores[order]
 
 
 @dataclass(frozen=True)
@@ -138,11 +176,17 @@ class VectorRanker:
         scores = np.zeros(self.size, dtype=np.float64)
         counts = np.zeros(self.size, dtype=np.int16)
         unique = list(dict.fromkeys(terms))
+        deferred = self._deferred(unique, len(unique) + len(phrases or []))
         for seen, term in enumerate(unique):
             if deadline is not None and seen and time.monotonic() >= deadline:
                 needed = seen if mode == "and" else 1
                 return RankedMatches((counts >= needed) & live, scores, complete=False)
-            self._score_term(term, scores, None if term in optional else counts)
+            counted = None if term in optional else counts
+            if term in deferred:
+                if counted is not None:
+                    self._count_term(term, counted)
+            else:
+                self._score_term(term, scores, counted)
         for words in phrases or []:
             # A phrase is one clause: Whoosh scores it as the sum of its words' scores (a
             # repeated word counted each time), in the passages where it stands.
@@ -153,7 +197,43 @@ class VectorRanker:
         clauses = len(unique) + len(phrases or [])
         needed = clauses if mode == "and" else max(1, required)
         mask = (counts >= needed) & live
-        return RankedMatches(mask, scores)
+        bound = sum(self._idf(t) * (self.k1 + 1) for t in deferred)
+        return RankedMatches(mask, scores, pending=tuple(deferred), bound=bound, ranker=self)
+
+    def _deferred(self, unique: list[str], clauses: int) -> list[str]:
+        """The frequent words of a long query, scored only where they can matter."""
+        if clauses < DEFER_MIN_CLAUSES:
+            return []
+        limit = DEFER_SHARE * self.size
+        return [t for t in unique if self.searcher.doc_frequency(FIELD, t) > limit]
+
+    def _count_term(self, term: str, counts: np.ndarray) -> None:
+        """Count a term's matches without scoring them."""
+        for reader, offset, data in self.leaves:
+            ids = self.cache.postings(reader, term).ids
+            if ids.size:
+                counts[offset : offset + data.size][ids] += 1
+
+    def scores_for(self, terms: tuple[str, ...], docnums: np.ndarray) -> np.ndarray:
+        """The terms' summed BM25 for the given docnums only (ascending, global)."""
+        out = np.zeros(len(docnums), dtype=np.float64)
+        for term in terms:
+            idf = self._idf(term)
+            k1, b, avg = self.k1, self.b, self.avg_length
+            for reader, offset, data in self.leaves:
+                lo, hi = np.searchsorted(docnums, [offset, offset + data.size])
+                if lo == hi:
+                    continue
+                local = docnums[lo:hi] - offset
+                postings = self.cache.postings(reader, term)
+                if not postings.ids.size:
+                    continue
+                at = np.minimum(np.searchsorted(postings.ids, local), postings.ids.size - 1)
+                hit = postings.ids[at] == local
+                tf64 = postings.tf[at[hit]].astype(np.float64)
+                norm = k1 * ((1 - b) + b * data.lengths[local[hit]].astype(np.float64) / avg)
+                out[lo:hi][hit] += idf * ((tf64 * (k1 + 1)) / (tf64 + norm))
+        return out
 
     def _score_term(
         self,
@@ -217,19 +297,3 @@ class VectorRanker:
             if starts:
                 keep.append(docnum)
         return np.asarray(keep, dtype=np.int32)
-
-
-def top_docnums(ranked: RankedMatches, allowed: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Docnums ranked start..stop among allowed matches: score descending, docnum ascending."""
-    candidates = np.flatnonzero(allowed)
-    if candidates.size == 0 or start >= candidates.size:
-        return np.zeros(0, np.int64)
-    cand_scores = ranked.scores[candidates]
-    stop = min(stop, candidates.size)
-    if stop < candidates.size:
-        # Partition first so only the top `stop` are sorted; ties at the cut are kept whole.
-        cut = np.partition(-cand_scores, stop - 1)[stop - 1]
-        keep = -cand_scores <= cut
-        candidates, cand_scores = candidates[keep], cand_scores[keep]
-    order = np.lexsort((candidates, -cand_scores))
-    return candidates[order[start:stop]]

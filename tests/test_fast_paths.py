@@ -204,3 +204,23 @@ def test_a_commit_decodes_only_its_own_segment(
         assert len(state.segments) == 1
         assert [d.segid for d in state.segments] == list(cache._segments)
     assert cache.built == BATCHES + 2
+
+
+def test_long_queries_rank_the_same_with_frequent_words_scored_last(
+    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MaxScore: with rare words scored first, the frequent ones (deferred) complete only the
+    passages that can still reach the page; rankings and scores stay Whoosh's."""
+    import search.ranking
+
+    _, index_dir, _ = corpus
+    # At this corpus's size a quarter of the passages splits words into rare and frequent.
+    monkeypatch.setattr(search.ranking, "DEFER_SHARE", 0.25)
+    engine = SearchEngine(index_dir)
+    text = "the bank said it would cut its prime lending rate to help exporters this year"
+    with engine.reading() as state:
+        parsed = engine.query_reader.parse(text)
+        ranked = state.match(parsed.query, parsed.required, parsed.optional)[1]
+        assert ranked is not None and ranked.pending and ranked.bound > 0
+        assert 0 < len(ranked.pending) < len(parsed.query.subqueries)
+    _compare(engine)
