@@ -1,7 +1,6 @@
 """Two versions of the engine measured in one run: indexing and in-process search, alternated.
 
     .venv/bin/python -m bench.compare_commits OLD_REV [--size 20000] [--rounds 10]
-    .venv/bin/python -m bench.compare_commits OLD_REV --docs DIR --index DIR [--commits]
 
 OLD_REV is checked out into a temporary git worktree; the working tree is the new side. Each side
 runs in its own child process with its own code first on sys.path (the editable install's import
@@ -38,32 +37,14 @@ if mode == "index":
     print(json.dumps({"passages": report.passages, "seconds": round(seconds, 2),
                       "passages_per_s": round(report.passages / seconds, 1)}))
 else:
-    import importlib.util, pathlib
-    # The new side's benchmark (its query kinds and timing) over this side's engine.
-    spec = importlib.util.spec_from_file_location("bench_run", sys.argv[6])
-    bench_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_run)
-    if mode == "commit":
-        print(json.dumps(bench_run.bench_commit(pathlib.Path(docs), pathlib.Path(index_dir))))
-    else:
-        print(json.dumps(bench_run.bench_engine(pathlib.Path(index_dir), rounds)))
+    from bench.run import bench_engine
+    print(json.dumps(bench_engine(__import__("pathlib").Path(index_dir), rounds)))
 """
 
 
 def _child(root: Path, mode: str, docs: Path, index_dir: Path, rounds: int) -> dict[str, Any]:
-    bench_run = ROOT / "bench" / "run.py"
     out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            str(root),
-            mode,
-            str(docs),
-            str(index_dir),
-            str(rounds),
-            str(bench_run),
-        ],
+        [sys.executable, "-c", CHILD, str(root), mode, str(docs), str(index_dir), str(rounds)],
         check=True,
         capture_output=True,
         text=True,
@@ -80,9 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=20_000, help="passages in the corpus")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2, help="alternating engine runs per side")
-    parser.add_argument("--docs", type=Path, help="documents folder of --index")
-    parser.add_argument("--index", type=Path, help="an existing index both sides search")
-    parser.add_argument("--commits", action="store_true", help="also alternate bench_commit")
     args = parser.parse_args(argv)
     from bench.run import load_articles, passages_per_article, write_corpus
 
@@ -96,26 +74,19 @@ def main(argv: list[str] | None = None) -> int:
             cwd=ROOT,
         )
         try:
+            articles = load_articles()
+            docs = work / "docs"
+            write_corpus(articles, docs, math.ceil(args.size / passages_per_article(articles)))
             sides = {"old": old_root, "new": ROOT}
-            results: dict[str, Any] = {side: {"engine": [], "commit": []} for side in sides}
-            index_of = {side: args.index or work / f"ix-{side}" for side in sides}
-            docs = args.docs or work / "docs"
-            if args.index is None:
-                articles = load_articles()
-                per_article = passages_per_article(articles)
-                write_corpus(articles, docs, math.ceil(args.size / per_article))
-                for side, root in sides.items():
-                    results[side]["index"] = _child(root, "index", docs, index_of[side], 0)
-                    print(side, "index", results[side]["index"], flush=True)
+            results: dict[str, Any] = {side: {"engine": []} for side in sides}
+            for side, root in sides.items():
+                results[side]["index"] = _child(root, "index", docs, work / f"ix-{side}", 0)
+                print(side, "index", results[side]["index"], flush=True)
             for _ in range(args.repeats):
                 for side, root in sides.items():
-                    run = _child(root, "engine", docs, index_of[side], args.rounds)
+                    run = _child(root, "engine", docs, work / f"ix-{side}", args.rounds)
                     results[side]["engine"].append(run)
                     print(side, "engine", run["all"], flush=True)
-                    if args.commits:
-                        commit = _child(root, "commit", docs, index_of[side], 0)
-                        results[side]["commit"].append(commit)
-                        print(side, "commit", commit, flush=True)
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(old_root)], cwd=ROOT, check=False
@@ -125,18 +96,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:
-    """Per side: indexing passages/s and, per query kind, the best p50, p95 and p99 of the runs."""
+    """Per side: indexing passages/s and, per query kind, the best p50 and p95 of the runs."""
     out: dict[str, Any] = {}
     for side, data in results.items():
         kinds = data["engine"][0].keys()
         out[side] = {
-            "index_passages_per_s": data.get("index", {}).get("passages_per_s"),
-            "commit": data["commit"],
+            "index_passages_per_s": data["index"]["passages_per_s"],
             **{
                 kind: {
                     "p50_ms": min(run[kind]["p50_ms"] for run in data["engine"]),
                     "p95_ms": min(run[kind]["p95_ms"] for run in data["engine"]),
-                    "p99_ms": min(run[kind]["p99_ms"] for run in data["engine"]),
                 }
                 for kind in kinds
             },

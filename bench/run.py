@@ -367,53 +367,59 @@ print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (first -
 """
 
 
-def bench_commit(docs: Path, index_dir: Path, rounds: int = COMMIT_ROUNDS) -> dict[str, Any]:
-    """What one watcher commit of one file costs a warm worker: the new view's opening (its
-    new segments decoded) and the first search on it, next to the same search warm.
+def bench_commit(index_dir: Path, rounds: int = COMMIT_ROUNDS) -> dict[str, Any]:
+    """What one commit of one file costs a warm worker: the new view's opening (its new
+    segments decoded) and the first search on it, next to the same search warm.
 
-    The files are synced in as the watcher does (IndexSyncer.sync_paths) and removed after.
+    Each commit adds one Reuters file as one segment (no merge: how often segments merge is the
+    writer's merge policy, measured on the write side); the files are deleted after.
     """
-    from index.sync import IndexSyncer
+    from index.pipeline import parse_document
+    from index.sync import open_writer
     from search.searching import SearchEngine
+    from search.store import open_for_writing, passage_fields
 
     articles = load_articles()
     engine = SearchEngine(index_dir)
     for group in query_kinds().values():
         for spec in group:
             engine.search(_request(spec))
-    syncer = IndexSyncer(docs, index_dir, workers=0)
-    folder = docs / "bench-commits"
-    folder.mkdir(exist_ok=True)
     request = _request({"q": FIRST_SEARCH_QUERY})
     rows: dict[str, list[float]] = {"commit_ms": [], "open_ms": [], "first_ms": [], "warm_ms": []}
     decoded: list[int] = []
-    paths = []
-    try:
-        for n in range(rounds):
-            path = folder / f"commit-{n}.txt"
-            path.write_text(article_text(articles[n]), encoding="utf-8")
-            paths.append(path)
-            started = time.perf_counter()
-            syncer.sync_paths([path])
-            rows["commit_ms"].append((time.perf_counter() - started) * 1000)
-            cache = getattr(engine.snapshots, "segments", None)
-            built = cache.built if cache is not None else 0
-            started = time.perf_counter()
-            with engine.reading():
-                pass
-            rows["open_ms"].append((time.perf_counter() - started) * 1000)
-            decoded.append((cache.built if cache is not None else 0) - built)
-            started = time.perf_counter()
-            engine.search(request)
-            rows["first_ms"].append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
-            engine.search(request)
-            rows["warm_ms"].append((time.perf_counter() - started) * 1000)
-    finally:
-        for path in paths:
-            path.unlink()
-        syncer.sync_paths(paths)
-        engine.close()
+    added: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for n in range(rounds):
+                path = Path(tmp) / f"bench-commit-{n}.txt"
+                path.write_text(article_text(articles[n]), encoding="utf-8")
+                doc = parse_document(Path(tmp), path)
+                started = time.perf_counter()
+                writer = open_writer(open_for_writing(index_dir).index)
+                for record in passage_fields(doc):
+                    writer.add_document(**record)
+                writer.commit(merge=False)
+                added.append(doc.doc_id)
+                rows["commit_ms"].append((time.perf_counter() - started) * 1000)
+                cache = getattr(engine.snapshots, "segments", None)
+                built = cache.built if cache is not None else 0
+                started = time.perf_counter()
+                with engine.reading():
+                    pass
+                rows["open_ms"].append((time.perf_counter() - started) * 1000)
+                decoded.append((cache.built if cache is not None else 0) - built)
+                started = time.perf_counter()
+                engine.search(request)
+                rows["first_ms"].append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                engine.search(request)
+                rows["warm_ms"].append((time.perf_counter() - started) * 1000)
+        finally:
+            writer = open_writer(open_for_writing(index_dir).index)
+            for doc_id in added:
+                writer.delete_by_term("doc_id", doc_id)
+            writer.commit(merge=False)
+            engine.close()
     out: dict[str, Any] = {"rounds": rounds, "segments_decoded": decoded}
     for name, values in rows.items():
         out[name] = round(sorted(values)[len(values) // 2], 2)
@@ -752,8 +758,8 @@ def _read_side_lines(results: dict[str, Any]) -> list[str]:
         "",
         "## A watcher commit and a fresh worker",
         "",
-        f"Commit: {COMMIT_ROUNDS} commits of one Reuters file each (`IndexSyncer.sync_paths`, as "
-        "the watcher does) under a warm engine; *open* is the worker's new view of the index "
+        f"Commit: {COMMIT_ROUNDS} commits of one Reuters file each, one new segment each (no "
+        "merge), under a warm engine; *open* is the worker's new view of the index "
         "(only new segments decoded), *first* the first search on it, *warm* the same search "
         f"again (`{FIRST_SEARCH_QUERY}`, four facets); medians. First search: a fresh Python "
         f"process opening the index and answering `{FIRST_SEARCH_QUERY}` (median of "
@@ -880,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_groupedby:
                 row["groupedby"] = bench_groupedby(index_dir, max(2, args.rounds // 4))
                 print(f"groupedby {size}: {row['groupedby']['all']}", flush=True)
-            row["commit"] = bench_commit(docs, index_dir)
+            row["commit"] = bench_commit(index_dir)
             print(f"commit {size}: {row['commit']}", flush=True)
             if not args.no_http:
                 row["http"] = bench_http(docs, index_dir, args.http_requests, HTTP_THREADS)
