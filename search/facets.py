@@ -27,15 +27,14 @@ class FacetColumn:
 
     @classmethod
     def from_segments(
-        cls, columns: list[SegmentColumn], offsets: list[int], sizes: list[int]
+        cls, name: str, segments: list[SegmentData], offsets: list[int], values: dict[str, int]
     ) -> FacetColumn:
-        """Join segment columns without copying them: only their value lists are merged."""
-        index: dict[str, int] = {}
-        parts = []
-        for column, offset, size in zip(columns, offsets, sizes, strict=True):
-            codes = [index.setdefault(value, len(index)) for value in column.values]
-            parts.append((offset, size, column, np.asarray(codes, dtype=np.int64)))
-        return cls(list(index), parts)
+        """Join segment columns without copying them (codes were mapped once per segment)."""
+        parts = [
+            (offset, data.size, data.columns[name], data.code_maps[name])
+            for data, offset in zip(segments, offsets, strict=True)
+        ]
+        return cls(list(values), parts)
 
     def counts(self, mask: np.ndarray) -> np.ndarray:
         """Per-value count of documents in mask (a boolean array over docnums)."""
@@ -71,16 +70,16 @@ class FacetIndex:
         readers: list[tuple[IndexReader, int]],
         segments: list[SegmentData],
         facets: FacetRegistry,
+        values: dict[str, dict[str, int]],
     ) -> None:
         offsets = [offset for _, offset in readers]
-        sizes = [data.size for data in segments]
-        self.size = sum(sizes)
+        self.size = sum(data.size for data in segments)
         self.live = _joined(
             [live_mask(r, d.size) for (r, _), d in zip(readers, segments, strict=True)], bool
         )
         self.columns = {
             facet.name: FacetColumn.from_segments(
-                [d.columns[facet.name] for d in segments], offsets, sizes
+                facet.name, segments, offsets, values.get(facet.name, {})
             )
             for facet in facets
             if facet.kind != YEAR and facet.field

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -157,6 +157,8 @@ class SegmentData:
     columns: dict[str, SegmentColumn]  # by facet name
     dates: np.ndarray  # int32 YYYYMMDD, NO_DATE when undated
     lengths: np.ndarray  # float32, the ranked field's length per passage
+    # Per facet: this segment's value codes → the cache's codes for the same values.
+    code_maps: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_reader(cls, reader: IndexReader, facets: FacetRegistry) -> SegmentData:
@@ -228,6 +230,9 @@ class SegmentCache:
         self._positions: OrderedDict[tuple[str, str], list[bytes]] = OrderedDict()
         self._positions_held = 0
         self._matches: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        # Per facet, every value any segment has held → its code (only grows: a value whose
+        # segments were merged away keeps its code and counts 0).
+        self.values: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
         # Segments decoded so far (a test's and the benchmark's window on reuse).
         self.built = 0
@@ -243,6 +248,10 @@ class SegmentCache:
             if data is None:
                 data = SegmentData.from_reader(reader, self.facets)
                 with self._lock:
+                    for name, column in data.columns.items():
+                        index = self.values.setdefault(name, {})
+                        codes = [index.setdefault(v, len(index)) for v in column.values]
+                        data.code_maps[name] = np.asarray(codes, dtype=np.int64)
                     self._segments[segid] = data
                     self.built += 1
             out.append(data)

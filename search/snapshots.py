@@ -28,6 +28,7 @@ from search.errors import InvalidRequest
 from search.facet_registry import FacetRegistry
 from search.facets import FacetIndex
 from search.ranking import RankedMatches, VectorRanker, query_shape
+from search.readers import SharedReaders
 from search.segments import SEGMENT_MATCH_CACHE_SIZE, SegmentCache
 from search.store import IndexView, marker_stamp, open_index
 
@@ -133,7 +134,7 @@ class Snapshot:
         self.segment_cache = segments or SegmentCache(facets, match_cache_size)
         readers = [(sub.reader(), offset) for sub, offset in searcher.leaf_searchers()]
         self.segments = self.segment_cache.segments(readers)
-        self.facets = FacetIndex(readers, self.segments, facets)
+        self.facets = FacetIndex(readers, self.segments, facets, self.segment_cache.values)
         self.users = 0
         self._bm25 = bm25
         self._document_count: int | None = None
@@ -299,6 +300,8 @@ class SnapshotManager:
         self.match_cache_size = match_cache_size
         # Decoded segments outlive views: a commit decodes only the segments it wrote.
         self.segments = SegmentCache(facets, match_cache_size and SEGMENT_MATCH_CACHE_SIZE)
+        # Open segment files shared by successive views: a commit opens only its segments.
+        self.readers = SharedReaders()
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._ix: Index | None = None
@@ -317,8 +320,9 @@ class SnapshotManager:
                     self._ix = open_index(self.index_dir)
                     if self.on_open is not None:
                         self.on_open(self._ix)
-                # A fresh searcher, not refresh(): refresh is known to serve stale documents.
-                searcher = self._ix.searcher(weighting=self._weighting())
+                # Not refresh() (known to serve stale documents): unchanged segments keep their
+                # open files, segments with new deletions read them (search/readers.py).
+                searcher = self.readers.searcher(self._ix, self._weighting)
                 if switched:
                     # Another index (a rebuild): none of its segments are known.
                     self.segments = SegmentCache(
@@ -333,7 +337,7 @@ class SnapshotManager:
                     self.segments,
                 )
                 if snap is not None and snap.users == 0:
-                    snap.searcher.close()
+                    self.readers.release(snap.searcher)
                 self._snapshot = snap = fresh
                 self.reopens += 1
             snap.users += 1
@@ -349,11 +353,11 @@ class SnapshotManager:
             with self._lock:
                 snap.users -= 1
                 if snap is not self._snapshot and snap.users == 0:
-                    snap.searcher.close()
+                    self.readers.release(snap.searcher)
 
     def close(self) -> None:
         """Close the searcher; the next request opens a new one."""
         with self._lock:
             if self._snapshot is not None:
-                self._snapshot.searcher.close()
+                self.readers.release(self._snapshot.searcher)
                 self._snapshot = None

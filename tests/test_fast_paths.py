@@ -191,10 +191,15 @@ def test_a_commit_decodes_only_its_own_segment(
     first = engine.search(SearchRequest(q="oil prices")).total
     cache = engine.snapshots.segments
     assert cache.built == BATCHES
+    with engine.reading() as state:
+        opened = [r._terms for r, _ in state.searcher.reader().leaf_readers()]
     (docs / "new.txt").write_text("Oil prices\n\nOil prices rose in Panama.\n", encoding="utf-8")
     _add(index_dir, [parse_document(docs, docs / "new.txt")])
     assert engine.search(SearchRequest(q="oil prices")).total == first + 1
     assert engine.snapshots.segments is cache and cache.built == BATCHES + 1, "one new segment"
+    with engine.reading() as state:
+        terms = [r._terms for r, _ in state.searcher.reader().leaf_readers()]
+    assert terms[:BATCHES] == opened and len(terms) == BATCHES + 1, "old segments stay open"
 
     # A merge replaces the segments: the merged one is decoded, the old ones forgotten.
     writer = open_writer(open_for_writing(index_dir).index)
@@ -204,6 +209,12 @@ def test_a_commit_decodes_only_its_own_segment(
         assert len(state.segments) == 1
         assert [d.segid for d in state.segments] == list(cache._segments)
     assert cache.built == BATCHES + 2
+    # Only the merged segment's files stay open: the views that used the others are gone.
+    with engine.reading() as state:
+        (reader,) = [r for r, _ in state.searcher.reader().leaf_readers()]
+        parts = {id(p) for p in (reader._terms, reader._perdoc, reader._storage)}
+    assert set(engine.snapshots.readers._held) == parts
+    assert all(t._postfile.is_closed for t in opened)
 
 
 def test_long_queries_rank_the_same_with_frequent_words_scored_last(
