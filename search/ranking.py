@@ -12,7 +12,9 @@ fields, exclusions) goes through Whoosh unchanged.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +27,9 @@ from search.segments import TEXT_FIELD, SegmentCache, SegmentData
 FIELD = TEXT_FIELD
 
 
+# Postings joined across a view's segments, per view (per worker), least recently used out
+# first: the words of the last few hundred queries at 100k passages (12 bytes a posting).
+JOINED_POSTINGS_BYTES = 64 * 1024 * 1024
 # A query of at least this many clauses (a pasted sentence) scores its frequent words last ...
 DEFER_MIN_CLAUSES = 4
 # ... the words found in more than this share of passages: their postings are the longest and
@@ -150,6 +155,45 @@ class VectorRanker:
         self.size = sum(data.size for data in segments)
         self.avg_length = searcher.avg_field_length(FIELD) or 1.0
         self._positions_format = searcher.schema[FIELD].format
+        self._lengths: np.ndarray | None = None
+        # A term's postings over the whole view (segments joined at their offsets), joined on
+        # first use: a per-segment loop costs a few numpy calls per segment and term.
+        self._joined: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._joined_bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Every passage's field length in this view (4 bytes a passage, joined once)."""
+        if self._lengths is None:
+            parts = [data.lengths for _, _, data in self.leaves]
+            self._lengths = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return self._lengths
+
+    def joined(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """A term's view-wide docnums (ascending) and frequencies, from the segment caches."""
+        with self._lock:
+            found = self._joined.get(term)
+            if found is not None:
+                self._joined.move_to_end(term)
+                return found
+        ids_parts, tf_parts = [], []
+        for reader, offset, _ in self.leaves:
+            postings = self.cache.postings(reader, term)
+            if postings.ids.size:
+                ids_parts.append(postings.ids.astype(np.int64) + offset)
+                tf_parts.append(postings.tf)
+        found = (
+            np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64),
+            np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32),
+        )
+        with self._lock:
+            self._joined[term] = found
+            self._joined_bytes += found[0].nbytes + found[1].nbytes
+            while self._joined_bytes > JOINED_POSTINGS_BYTES and len(self._joined) > 1:
+                _, (ids, tf) = self._joined.popitem(last=False)
+                self._joined_bytes -= ids.nbytes + tf.nbytes
+        return found
 
     def _idf(self, term: str) -> float:
         n = self.searcher.doc_frequency(FIELD, term)
@@ -209,30 +253,26 @@ class VectorRanker:
 
     def _count_term(self, term: str, counts: np.ndarray) -> None:
         """Count a term's matches without scoring them."""
-        for reader, offset, data in self.leaves:
-            ids = self.cache.postings(reader, term).ids
-            if ids.size:
-                counts[offset : offset + data.size][ids] += 1
+        counts[self.joined(term)[0]] += 1
+
+    def _bm25(self, term: str, ids: np.ndarray, tf: np.ndarray) -> np.ndarray:
+        """A term's BM25 at these docnums, in float64 and in Whoosh's order of operations
+        (whoosh.scoring.bm25), so scores equal Whoosh's and ties break the same way."""
+        k1, b = self.k1, self.b
+        tf64 = tf.astype(np.float64)
+        norm = k1 * ((1 - b) + b * self.lengths[ids].astype(np.float64) / self.avg_length)
+        return self._idf(term) * ((tf64 * (k1 + 1)) / (tf64 + norm))
 
     def scores_for(self, terms: tuple[str, ...], docnums: np.ndarray) -> np.ndarray:
         """The terms' summed BM25 for the given docnums only (ascending, global)."""
         out = np.zeros(len(docnums), dtype=np.float64)
         for term in terms:
-            idf = self._idf(term)
-            k1, b, avg = self.k1, self.b, self.avg_length
-            for reader, offset, data in self.leaves:
-                lo, hi = np.searchsorted(docnums, [offset, offset + data.size])
-                if lo == hi:
-                    continue
-                local = docnums[lo:hi] - offset
-                postings = self.cache.postings(reader, term)
-                if not postings.ids.size:
-                    continue
-                at = np.minimum(np.searchsorted(postings.ids, local), postings.ids.size - 1)
-                hit = postings.ids[at] == local
-                tf64 = postings.tf[at[hit]].astype(np.float64)
-                norm = k1 * ((1 - b) + b * data.lengths[local[hit]].astype(np.float64) / avg)
-                out[lo:hi][hit] += idf * ((tf64 * (k1 + 1)) / (tf64 + norm))
+            ids, tf = self.joined(term)
+            if not ids.size or not docnums.size:
+                continue
+            at = np.minimum(np.searchsorted(ids, docnums), ids.size - 1)
+            hit = ids[at] == docnums
+            out[hit] += self._bm25(term, docnums[hit], tf[at[hit]])
         return out
 
     def _score_term(
@@ -243,23 +283,15 @@ class VectorRanker:
         within: np.ndarray | None = None,
     ) -> None:
         """Add a term's BM25 to scores (only within a mask, if given) and count its matches."""
-        idf = self._idf(term)
-        k1, b, avg = self.k1, self.b, self.avg_length
-        for reader, offset, data in self.leaves:
-            postings = self.cache.postings(reader, term)
-            ids, tf = postings.ids, postings.tf
-            if within is not None and ids.size:
-                keep = within[offset : offset + data.size][ids]
-                ids, tf = ids[keep], tf[keep]
-            if not ids.size:
-                continue
-            # In float64 and in Whoosh's order of operations (whoosh.scoring.bm25), so scores
-            # equal Whoosh's to the last digits and ties break the same way.
-            tf64 = tf.astype(np.float64)
-            norm = k1 * ((1 - b) + b * data.lengths[ids].astype(np.float64) / avg)
-            scores[offset : offset + data.size][ids] += idf * ((tf64 * (k1 + 1)) / (tf64 + norm))
-            if counts is not None:
-                counts[offset : offset + data.size][ids] += 1
+        ids, tf = self.joined(term)
+        if within is not None and ids.size:
+            keep = within[ids]
+            ids, tf = ids[keep], tf[keep]
+        if not ids.size:
+            return
+        scores[ids] += self._bm25(term, ids, tf)
+        if counts is not None:
+            counts[ids] += 1
 
     def phrase_mask(self, words: list[str]) -> np.ndarray:
         """Passages where the words stand side by side, in order (Whoosh's Phrase, slop 1).
