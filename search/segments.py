@@ -180,7 +180,9 @@ class SegmentData:
 def _field_lengths(reader: IndexReader, size: int) -> np.ndarray:
     """The ranked field's length of every passage, read from Whoosh's one-byte length column."""
     lengths = np.ones(size, dtype=np.float32)
-    column = reader._perdoc._cached_reader(f"_{TEXT_FIELD}_len", LENGTHS_COLUMN)
+    # An index without segments reads as one EmptyReader, which has no per-document files.
+    perdoc = getattr(reader, "_perdoc", None)
+    column = perdoc._cached_reader(f"_{TEXT_FIELD}_len", LENGTHS_COLUMN) if perdoc else None
     if column is None:
         return lengths
     if hasattr(column, "_dbfile") and hasattr(column, "_basepos"):
