@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import json
 import math
 import os
 import platform
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -54,8 +56,27 @@ QUERIES: dict[str, list[dict[str, Any]]] = {
         {"q": "", "sort": "newest"},
         {"q": "", "sort": "newest", "country": ["US"]},
     ],
+    "prefix": [{"q": w} for w in ("export*", "inflat*", "currenc*")],
+    # Filled from the corpus by query_kinds(): lines an analyst pastes from a cable.
+    "pasted sentence": [],
 }
+# A pasted sentence has this many words (issue 14), drawn from the corpus with a fixed seed.
+SENTENCE_WORDS = (15, 30)
+SENTENCES = 8
 SEARCH_ROUNDS = 20  # every query this many times per size and method (after one warm-up round)
+# Issue 14's read-side goals (2 cores): at 100k unless named for a million passages.
+READ_GOALS = {
+    "p99_ms": 40,
+    "p99_ms_1m": 150,
+    "p50_ms": 10,
+    "sentence_p50_ms": 25,
+    "sentence_p99_ms": 150,
+    # A commit's cost to a worker: opening the new view plus what its first search pays extra.
+    "commit_ms": 50,
+    "first_search_ms": 1000,
+    "http_rps": 400,
+    "http_rps_1m": 150,
+}
 HTTP_REQUESTS = 2000
 HTTP_THREADS = 8
 GOALS = {
@@ -104,6 +125,24 @@ def load_articles() -> list[dict[str, str]]:
             if len(art.get("body") or "") >= 300 and art.get("title"):
                 out.append(art)
     return out
+
+
+def pasted_sentences(articles: list[dict[str, str]], count: int = SENTENCES) -> list[str]:
+    """Sentences of 15-30 words from the corpus, the same ones every run."""
+    low, high = SENTENCE_WORDS
+    found = []
+    for art in articles:
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(art["body"].split())):
+            if low <= len(re.findall(r"\w+", sentence)) <= high:
+                found.append(sentence)
+    return random.Random(14).sample(found, count)
+
+
+@functools.lru_cache(maxsize=1)
+def query_kinds() -> dict[str, list[dict[str, Any]]]:
+    """Every benchmarked query by kind, pasted sentences included."""
+    sentences = [{"q": s} for s in pasted_sentences(load_articles())]
+    return {**QUERIES, "pasted sentence": sentences}
 
 
 def article_text(art: dict[str, str]) -> str:
@@ -245,10 +284,11 @@ def bench_engine(index_dir: Path, rounds: int, match_cache_size: int = 0) -> dic
     from search.searching import SearchEngine
 
     engine = SearchEngine(index_dir, match_cache_size=match_cache_size)
-    specs = [(kind, spec) for kind, group in QUERIES.items() for spec in group]
+    kinds = query_kinds()
+    specs = [(kind, spec) for kind, group in kinds.items() for spec in group]
     for _, spec in specs:  # warm-up: opens the searcher, builds facet arrays, fills caches
         engine.search(_request(spec))
-    by_kind: dict[str, list[float]] = {kind: [] for kind in QUERIES}
+    by_kind: dict[str, list[float]] = {kind: [] for kind in kinds}
     order = specs * rounds
     random.Random(1).shuffle(order)
     for kind, spec in order:
@@ -278,7 +318,8 @@ def bench_groupedby(index_dir: Path, rounds: int) -> dict[str, Any]:
         # Whoosh has no year facet over an ID date: dates are grouped and summed per year after.
         "year": sorting.FieldFacet("date"),
     }
-    specs = [(kind, spec) for kind, group in QUERIES.items() for spec in group]
+    kinds = query_kinds()
+    specs = [(kind, spec) for kind, group in kinds.items() for spec in group]
 
     def run(searcher: Any, spec: dict[str, Any]) -> None:
         parsed = reader.parse(spec["q"])
@@ -291,7 +332,7 @@ def bench_groupedby(index_dir: Path, rounds: int) -> dict[str, Any]:
             results.groups(name)
         len(results)  # the exact total the API reports
 
-    by_kind: dict[str, list[float]] = {kind: [] for kind in QUERIES}
+    by_kind: dict[str, list[float]] = {kind: [] for kind in kinds}
     with ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1)) as searcher:
         for _, spec in specs:
             run(searcher, spec)
@@ -303,6 +344,105 @@ def bench_groupedby(index_dir: Path, rounds: int) -> dict[str, Any]:
             by_kind[kind].append((time.perf_counter() - started) * 1000)
     everything = [v for values in by_kind.values() for v in values]
     return {"all": percentiles(everything), **{k: percentiles(v) for k, v in by_kind.items()}}
+
+
+# -- commits and cold starts --------------------------------------------------------------------
+
+COMMIT_ROUNDS = 5  # watcher-style commits of one file each, on a warm engine
+FIRST_SEARCH_RUNS = 3  # fresh processes, each opening the index and answering one search
+FIRST_SEARCH_QUERY = "oil prices"
+
+FIRST_SEARCH = r"""
+import json, sys, time
+started = time.perf_counter()
+from search.searching import SearchEngine, SearchRequest
+imported = time.perf_counter()
+engine = SearchEngine(sys.argv[1])
+engine.search(SearchRequest(q=sys.argv[2]))
+first = time.perf_counter()
+engine.search(SearchRequest(q=sys.argv[2]))
+second = time.perf_counter()
+print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (first - imported) * 1000,
+                  "second_ms": (second - first) * 1000}))
+"""
+
+
+def bench_commit(index_dir: Path, rounds: int = COMMIT_ROUNDS) -> dict[str, Any]:
+    """What one commit of one file costs a warm worker: the new view's opening (its new
+    segments decoded) and the first search on it, next to the same search warm.
+
+    Each commit adds one Reuters file as one segment (no merge: how often segments merge is the
+    writer's merge policy, measured on the write side); the files are deleted after.
+    """
+    from index.pipeline import parse_document
+    from index.sync import open_writer
+    from search.searching import SearchEngine
+    from search.store import open_for_writing, passage_fields
+
+    articles = load_articles()
+    engine = SearchEngine(index_dir)
+    for group in query_kinds().values():
+        for spec in group:
+            engine.search(_request(spec))
+    request = _request({"q": FIRST_SEARCH_QUERY})
+    rows: dict[str, list[float]] = {"commit_ms": [], "open_ms": [], "first_ms": [], "warm_ms": []}
+    decoded: list[int] = []
+    added: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for n in range(rounds):
+                path = Path(tmp) / f"bench-commit-{n}.txt"
+                path.write_text(article_text(articles[n]), encoding="utf-8")
+                doc = parse_document(Path(tmp), path)
+                started = time.perf_counter()
+                writer = open_writer(open_for_writing(index_dir).index)
+                for record in passage_fields(doc):
+                    writer.add_document(**record)
+                writer.commit(merge=False)
+                added.append(doc.doc_id)
+                rows["commit_ms"].append((time.perf_counter() - started) * 1000)
+                cache = getattr(engine.snapshots, "segments", None)
+                built = cache.built if cache is not None else 0
+                started = time.perf_counter()
+                with engine.reading():
+                    pass
+                rows["open_ms"].append((time.perf_counter() - started) * 1000)
+                decoded.append((cache.built if cache is not None else 0) - built)
+                started = time.perf_counter()
+                engine.search(request)
+                rows["first_ms"].append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                engine.search(request)
+                rows["warm_ms"].append((time.perf_counter() - started) * 1000)
+        finally:
+            writer = open_writer(open_for_writing(index_dir).index)
+            for doc_id in added:
+                writer.delete_by_term("doc_id", doc_id)
+            writer.commit(merge=False)
+            engine.close()
+    out: dict[str, Any] = {"rounds": rounds, "segments_decoded": decoded}
+    for name, values in rows.items():
+        out[name] = round(sorted(values)[len(values) // 2], 2)
+    return out
+
+
+def bench_first_search(index_dir: Path, runs: int = FIRST_SEARCH_RUNS) -> dict[str, Any]:
+    """A fresh process: imports, then the engine opening the index and answering its first
+    search (four facets); the median of a few runs."""
+    results = []
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, "-c", FIRST_SEARCH, str(index_dir), FIRST_SEARCH_QUERY],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {
+        key: round(sorted(r[key] for r in results)[len(results) // 2], 1)
+        for key in ("import_ms", "first_ms", "second_ms")
+    }
 
 
 # -- search over HTTP -------------------------------------------------------------------------
@@ -317,7 +457,7 @@ def free_port() -> int:
 
 def _paths() -> list[str]:
     out = []
-    for group in QUERIES.values():
+    for group in query_kinds().values():
         for spec in group:
             params = [("q", spec["q"])] + [("country", c) for c in spec.get("country", [])]
             if "sort" in spec:
@@ -460,6 +600,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     sizes = [r["index"]["passages"] for r in results["sizes"]]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method, style in (("engine", "-"), ("groupedby", "--")):
+        if any(method not in r for r in results["sizes"]):
+            continue
         for pct, marker in (("p50_ms", "o"), ("p95_ms", "s"), ("p99_ms", "^")):
             values = [r[method]["all"][pct] for r in results["sizes"]]
             label = f"{'SearchEngine' if method == 'engine' else 'Whoosh groupedby'} {pct[:3]}"
@@ -491,7 +633,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"Generated by `{command}` on {results['date']}; do not edit by hand.",
         "",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB RAM, Python {m['python']}, "
-        f"Whoosh {m['whoosh']}, {m['platform']}.",
+        f"Whoosh {m['whoosh']}, {m['platform']}; load average {results.get('load_average', '?')} "
+        "when the run started (other work on the machine inflates every figure).",
         "",
         "Corpus: Reuters-21578 articles written as `title\\n\\ndateline body` files, replicated "
         "with new ids to reach each size; indexed end to end by `briefing index` (read, metadata, "
@@ -519,7 +662,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         f"`SearchEngine.search` vs Whoosh's own `searcher.search(q, limit=10, groupedby=...)` "
         f"(`FieldFacet(..., allow_overlap=True)` for countries and topics) on the same queries, "
-        f"each query {SEARCH_ROUNDS} times in shuffled order.",
+        f"each query {results.get('rounds', SEARCH_ROUNDS)} times in shuffled order.",
         "",
         "| passages | method | p50 ms | p95 ms | p99 ms | searches | goal (p50 ≤ 15, p99 ≤ 60) |",
         "| ---: | --- | ---: | ---: | ---: | ---: | --- |",
@@ -543,15 +686,17 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 f"{a['n']} | {goal} |"
             )
     lines += ["", "By kind of query (SearchEngine / groupedby, p50 and p99 ms):", ""]
-    kinds = list(QUERIES)
+    kinds = list(query_kinds())
     lines.append("| passages | " + " | ".join(kinds) + " |")
     lines.append("| ---: | " + " | ".join("---" for _ in kinds) + " |")
     for r in results["sizes"]:
         cells = []
         for kind in kinds:
-            e, g = r["engine"][kind], r["groupedby"][kind]
-            cells.append(f"{e['p50_ms']}/{e['p99_ms']} · {g['p50_ms']}/{g['p99_ms']}")
+            e, g = r["engine"].get(kind), r.get("groupedby", {}).get(kind)
+            engine_cell = f"{e['p50_ms']}/{e['p99_ms']}" if e else "—"
+            cells.append(f"{engine_cell} · {g['p50_ms']}/{g['p99_ms']}" if g else engine_cell)
         lines.append(f"| {r['index']['passages']:,} | " + " | ".join(cells) + " |")
+    lines += _previous_lines(results, kinds)
     lines += [
         "",
         "![latency vs index size](bench-latency.png)",
@@ -574,6 +719,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"| {r['index']['passages']:,} | {h['requests']} | {h['requests_per_s']} | "
             f"{h['p50_ms']} | {h['p95_ms']} | {h['p99_ms']} | {h['errors']} | {_mark(ok)} |"
         )
+    lines += _read_side_lines(results)
     lines += ["", "## Drop to searchable (bench/drops.py)", ""]
     drops = results.get("drops") or {}
     if "markdown" in drops:
@@ -582,6 +728,106 @@ def markdown(results: dict[str, Any], command: str) -> str:
         lines.append(f"Not measured: {drops}")
     lines.append("")
     return "\n".join(lines)
+
+
+def _previous_lines(results: dict[str, Any], kinds: list[str]) -> list[str]:
+    """The same sizes' figures from the run this one replaces (same --out), p50/p99 ms."""
+    previous = {r["size"]: r for r in (results.get("previous") or {}).get("sizes", [])}
+    rows = [r for r in results["sizes"] if r["size"] in previous]
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"The run this one replaced ({results['previous'].get('date', '?')}), same sizes, "
+        "SearchEngine p50/p99 ms (— where that run had no such kind):",
+        "",
+        "| passages | " + " | ".join(kinds) + " |",
+        "| ---: | " + " | ".join("---" for _ in kinds) + " |",
+    ]
+    for r in rows:
+        old = previous[r["size"]]["engine"]
+        cells = [f"{old[k]['p50_ms']}/{old[k]['p99_ms']}" if k in old else "—" for k in kinds]
+        lines.append(
+            f"| {previous[r['size']]['index']['passages']:,} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
+def _read_side_lines(results: dict[str, Any]) -> list[str]:
+    """Commit cost, first search of a fresh process, and issue 14's read-side goals."""
+    lines = [
+        "",
+        "## A watcher commit and a fresh worker",
+        "",
+        f"Commit: {COMMIT_ROUNDS} commits of one Reuters file each, one new segment each (no "
+        "merge), under a warm engine; *open* is the worker's new view of the index "
+        "(only new segments decoded), *first* the first search on it, *warm* the same search "
+        f"again (`{FIRST_SEARCH_QUERY}`, four facets); medians. First search: a fresh Python "
+        f"process opening the index and answering `{FIRST_SEARCH_QUERY}` (median of "
+        f"{FIRST_SEARCH_RUNS}), imports counted apart.",
+        "",
+        "| passages | commit ms | open ms | first search after commit ms | warm ms | segments "
+        "decoded per commit | fresh process: imports ms | engine open + first search ms |",
+        "| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for r in results["sizes"]:
+        c, f = r.get("commit") or {}, r.get("first_search") or {}
+        lines.append(
+            f"| {r['index']['passages']:,} | {c.get('commit_ms', '—')} | {c.get('open_ms', '—')} "
+            f"| {c.get('first_ms', '—')} | {c.get('warm_ms', '—')} | "
+            f"{c.get('segments_decoded', '—')} | {f.get('import_ms', '—')} | "
+            f"{f.get('first_ms', '—')} |"
+        )
+    lines += [
+        "",
+        "## Read-side goals (issue 14)",
+        "",
+        "| passages | figure | measured | goal | |",
+        "| ---: | --- | ---: | ---: | --- |",
+    ]
+    for r in results["sizes"]:
+        n = r["index"]["passages"]
+        big = n >= 500_000
+        e = r["engine"]
+        worst_p99 = max(v["p99_ms"] for k, v in e.items() if k != "all")
+        checks = [
+            ("search p99, worst kind, ms", worst_p99, READ_GOALS["p99_ms_1m" if big else "p99_ms"]),
+            ("search p50, all kinds, ms", e["all"]["p50_ms"], READ_GOALS["p50_ms"]),
+            ("commit: open + first search, ms", _commit_cost(r), READ_GOALS["commit_ms"]),
+            (
+                "fresh process: open + first search, ms",
+                (r.get("first_search") or {}).get("first_ms"),
+                READ_GOALS["first_search_ms"],
+            ),
+        ]
+        if "pasted sentence" in e:
+            sentence = e["pasted sentence"]
+            checks.append(
+                ("pasted sentence p50, ms", sentence["p50_ms"], READ_GOALS["sentence_p50_ms"])
+            )
+            checks.append(
+                ("pasted sentence p99, ms", sentence["p99_ms"], READ_GOALS["sentence_p99_ms"])
+            )
+        for name, value, goal in checks:
+            if value is not None:
+                lines.append(f"| {n:,} | {name} | {value} | ≤ {goal} | {_mark(value <= goal)} |")
+        if r.get("http"):
+            rps, goal = (
+                r["http"]["requests_per_s"],
+                READ_GOALS["http_rps_1m" if big else "http_rps"],
+            )
+            ok = rps >= goal and r["http"]["errors"] == 0
+            lines.append(
+                f"| {n:,} | HTTP req/s, 2 workers, 0 errors | {rps} | ≥ {goal} | {_mark(ok)} |"
+            )
+    return lines
+
+
+def _commit_cost(row: dict[str, Any]) -> float | None:
+    commit = row.get("commit")
+    if not commit:
+        return None
+    return round(commit["open_ms"] + commit["first_ms"] - commit["warm_ms"], 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -598,12 +844,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drops-args", default="", help="Arguments passed to bench.drops.")
     parser.add_argument("--out", type=Path, default=DOCS_OUT)
     parser.add_argument("--workdir", type=Path, help="Keep corpora and indexes here.")
+    parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="With --workdir: search the index a previous run built there (same schema) "
+        "instead of indexing again; its indexing figures are reported as measured then.",
+    )
+    parser.add_argument("--no-groupedby", action="store_true", help="Skip Whoosh's groupedby.")
     args = parser.parse_args(argv)
     sizes = sorted(set(args.sizes or [min(10_000, args.size), args.size]))
 
     results: dict[str, Any] = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "rounds": args.rounds,
+        "load_average": round(os.getloadavg()[0], 1),
         "sizes": [],
     }
     print(json.dumps(results["machine"]), flush=True)
@@ -614,17 +869,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(articles)} articles, {per_article:.2f} passages each", flush=True)
         for size in sizes:
             docs, index_dir = work / f"docs-{size}", work / f"index-{size}"
-            shutil.rmtree(index_dir, ignore_errors=True)
-            if not docs.exists():
-                write_corpus(articles, docs, math.ceil(size / per_article))
-            row: dict[str, Any] = {"size": size, "index": run_index(docs, index_dir)}
+            saved = work / f"index-{size}.json"
+            if args.reuse_index and args.workdir and saved.exists():
+                indexed = json.loads(saved.read_text())
+            else:
+                shutil.rmtree(index_dir, ignore_errors=True)
+                if not docs.exists():
+                    write_corpus(articles, docs, math.ceil(size / per_article))
+                indexed = run_index(docs, index_dir)
+                saved.write_text(json.dumps(indexed))
+            row: dict[str, Any] = {"size": size, "index": indexed}
             print(f"index {size}: {row['index']}", flush=True)
+            row["first_search"] = bench_first_search(index_dir)
+            print(f"first search {size}: {row['first_search']}", flush=True)
             row["engine"] = bench_engine(index_dir, args.rounds)
             print(f"engine {size}: {row['engine']['all']}", flush=True)
             row["engine_cached"] = bench_engine(index_dir, args.rounds, match_cache_size=64)
             print(f"engine (match cache) {size}: {row['engine_cached']['all']}", flush=True)
-            row["groupedby"] = bench_groupedby(index_dir, max(2, args.rounds // 4))
-            print(f"groupedby {size}: {row['groupedby']['all']}", flush=True)
+            if not args.no_groupedby:
+                row["groupedby"] = bench_groupedby(index_dir, max(2, args.rounds // 4))
+                print(f"groupedby {size}: {row['groupedby']['all']}", flush=True)
+            row["commit"] = bench_commit(index_dir)
+            print(f"commit {size}: {row['commit']}", flush=True)
             if not args.no_http:
                 row["http"] = bench_http(docs, index_dir, args.http_requests, HTTP_THREADS)
                 print(f"http {size}: {row['http']}", flush=True)
@@ -636,8 +902,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError, ValueError):
+        # Kept for the side-by-side table: the figures this run replaces.
+        previous = json.loads((args.out / "benchmarks.json").read_text())
+        results["previous"] = {"date": previous.get("date"), "sizes": previous.get("sizes", [])}
+        for row in results["previous"]["sizes"]:
+            row.pop("previous", None)
     plot(results, args.out / "bench-latency.png")
-    command = f".venv/bin/python -m bench.run --size {args.size}"
+    command = " ".join([".venv/bin/python -m bench.run", *(sys.argv[1:] if argv is None else argv)])
     (args.out / "benchmarks.md").write_text(markdown(results, command), encoding="utf-8")
     (args.out / "benchmarks.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(markdown(results, command))

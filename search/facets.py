@@ -14,68 +14,89 @@ from whoosh.reading import IndexReader
 
 from search.facet_registry import YEAR, FacetRegistry
 from search.grouping import distinct_counts
-
-NO_DATE = 0
+from search.segments import NO_DATE, SegmentColumn, SegmentData, date_int, live_mask
 
 
 @dataclass
 class FacetColumn:
-    """Every (docnum, value code) pair of one field, for counting and filtering by value."""
+    """One facet field over a view's segments: each segment's (docnum, value code) pairs, read
+    in place at the segment's offset, with the segment's codes mapped to the view's values."""
 
     values: list[str]
-    docnums: np.ndarray  # int32, one entry per (doc, value) pair
-    codes: np.ndarray  # int32, index into values
+    # (docnum offset, segment size, the segment's column, its codes → indexes into values)
+    parts: list[tuple[int, int, SegmentColumn, np.ndarray]]
 
     @classmethod
-    def from_reader(cls, reader: IndexReader, fieldname: str) -> FacetColumn:
-        """Read the field's terms and postings (cheap: a facet field has few distinct values)."""
-        values: list[str] = []
-        doc_parts: list[np.ndarray] = []
-        code_parts: list[np.ndarray] = []
-        if fieldname in reader.indexed_field_names():
-            for value in reader.field_terms(fieldname):
-                ids = np.fromiter(reader.postings(fieldname, value).all_ids(), dtype=np.int32)
-                doc_parts.append(ids)
-                code_parts.append(np.full(len(ids), len(values), dtype=np.int32))
-                values.append(value)
-        docnums = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int32)
-        codes = np.concatenate(code_parts) if code_parts else np.zeros(0, np.int32)
-        return cls(values, docnums, codes)
+    def from_segments(
+        cls, name: str, segments: list[SegmentData], offsets: list[int], values: dict[str, int]
+    ) -> FacetColumn:
+        """Join segment columns without copying them (codes were mapped once per segment)."""
+        parts = [
+            (offset, data.size, data.columns[name], data.code_maps[name])
+            for data, offset in zip(segments, offsets, strict=True)
+        ]
+        return cls(list(values), parts)
 
     def counts(self, mask: np.ndarray, documents: np.ndarray | None = None) -> np.ndarray:
         """Per-value count of passages in mask (a boolean array over docnums), or of distinct
         documents when `documents` gives each docnum's document code."""
-        hit = mask[self.docnums]
-        if documents is not None:
-            return distinct_counts(self.docnums[hit], self.codes[hit], len(self.values), documents)
-        return np.bincount(self.codes[hit], minlength=len(self.values))
+        total = np.zeros(len(self.values), dtype=np.int64)
+        hit_docnums: list[np.ndarray] = []
+        hit_codes: list[np.ndarray] = []
+        for offset, size, column, code_map in self.parts:
+            if not column.values:
+                continue
+            hit = mask[offset : offset + size][column.docnums]
+            if documents is not None:
+                hit_docnums.append(column.docnums[hit] + offset)
+                hit_codes.append(code_map[column.codes[hit]])
+                continue
+            local = np.bincount(column.codes[hit], minlength=len(column.values))
+            total[code_map] += local
+        if documents is None or not hit_docnums:
+            return total
+        return distinct_counts(
+            np.concatenate(hit_docnums), np.concatenate(hit_codes), len(self.values), documents
+        )
 
     def mask_for(self, wanted: Iterable[str], size: int) -> np.ndarray:
         """Boolean docnum mask of documents having any of the wanted values."""
-        index = {v: i for i, v in enumerate(self.values)}
-        codes = [index[v] for v in wanted if v in index]
+        chosen = set(wanted)
         mask = np.zeros(size, dtype=bool)
-        if codes:
-            mask[self.docnums[np.isin(self.codes, codes)]] = True
+        for offset, length, column, _ in self.parts:
+            codes = [i for i, v in enumerate(column.values) if v in chosen]
+            if codes:
+                mask[offset : offset + length][column.docnums[np.isin(column.codes, codes)]] = True
         return mask
 
 
 class FacetIndex:
-    """Per-searcher arrays: facet columns and each passage's date as an int YYYYMMDD."""
+    """A view's facet columns, live mask and each passage's date as an int YYYYMMDD.
 
-    def __init__(self, reader: IndexReader, facets: FacetRegistry) -> None:
-        self.size = reader.doc_count_all()
-        self.live = np.zeros(self.size, dtype=bool)
-        self.live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
+    Built from per-segment data (search/segments.py): only the small per-passage arrays (live,
+    dates, years: 9 bytes a passage) are joined per view; facet columns stay per segment.
+    """
+
+    def __init__(
+        self,
+        readers: list[tuple[IndexReader, int]],
+        segments: list[SegmentData],
+        facets: FacetRegistry,
+        values: dict[str, dict[str, int]],
+    ) -> None:
+        offsets = [offset for _, offset in readers]
+        self.size = sum(data.size for data in segments)
+        self.live = _joined(
+            [live_mask(r, d.size) for (r, _), d in zip(readers, segments, strict=True)], bool
+        )
         self.columns = {
-            facet.name: FacetColumn.from_reader(reader, facet.field)
+            facet.name: FacetColumn.from_segments(
+                facet.name, segments, offsets, values.get(facet.name, {})
+            )
             for facet in facets
             if facet.kind != YEAR and facet.field
         }
-        self.dates = np.full(self.size, NO_DATE, dtype=np.int32)
-        date_column = FacetColumn.from_reader(reader, "date")
-        for code, value in enumerate(date_column.values):
-            self.dates[date_column.docnums[date_column.codes == code]] = _date_int(value)
+        self.dates = _joined([d.dates for d in segments], np.int32)
         self.years = np.where(self.dates > 0, self.dates // 10000, 0)
 
     def mask(self, docnums: Iterable[int] | np.ndarray) -> np.ndarray:
@@ -90,9 +111,9 @@ class FacetIndex:
         """Passages dated within [date_from, date_to]; undated passages never match."""
         mask = self.dates > NO_DATE
         if date_from:
-            mask &= self.dates >= _date_int(date_from)
+            mask &= self.dates >= date_int(date_from)
         if date_to:
-            mask &= self.dates <= _date_int(date_to)
+            mask &= self.dates <= date_int(date_to)
         return mask
 
     def year_counts(self, mask: np.ndarray, documents: np.ndarray | None = None) -> dict[str, int]:
@@ -112,8 +133,8 @@ class FacetIndex:
         return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def _date_int(iso: str) -> int:
-    return int(iso[:10].replace("-", ""))
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def buckets(

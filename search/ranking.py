@@ -1,10 +1,12 @@
-"""Vectorised BM25 for plain word queries: one pass over postings gives match set and scores.
+"""Vectorised BM25 for word and phrase queries: one pass over postings gives match set and scores.
 
 Whoosh scores hits one posting at a time in Python, and the engine needs two passes (every match
 for exact totals and facets, then the top hits). For the commonest queries (words on the text
-field, all required or any) this module reads each term's postings block by block into numpy
-arrays and computes the same BM25 (Lucene idf, Whoosh's quantised field lengths) for every match
-at once. Anything else (phrases, prefixes, fields, exclusions) goes through Whoosh unchanged.
+field, all required or any, and exact phrases) this module scores every match at once with numpy
+over each segment's decoded postings (search/segments.py), with the same BM25 as Whoosh (Lucene
+idf, Whoosh's quantised field lengths); a phrase scores as the AND of its words, as in Whoosh,
+and only passages holding all its words have their positions checked. Anything else (prefixes,
+fields, exclusions) goes through Whoosh unchanged.
 """
 
 from __future__ import annotations
@@ -13,129 +15,185 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
-from whoosh.util.numeric import byte_to_length
 
-FIELD = "text"
-# Decoded postings kept per searcher view (per gunicorn worker), least recently used out first.
-POSTINGS_CACHE_BYTES = 64 * 1024 * 1024
-# Whoosh stores a field length as one byte; this maps the byte back to the length it stands for.
-_LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
+from search.segments import TEXT_FIELD, SegmentCache, SegmentData
+
+FIELD = TEXT_FIELD
+
+
+# Postings joined across a view's segments, per view (per worker), least recently used out
+# first: the words of the last few hundred queries at 100k passages (12 bytes a posting).
+JOINED_POSTINGS_BYTES = 64 * 1024 * 1024
+# A query of at least this many clauses (a pasted sentence) scores its frequent words last ...
+DEFER_MIN_CLAUSES = 4
+# ... the words found in more than this share of passages: their postings are the longest and
+# their idf the lowest, so they can rarely lift a passage into the top hits (MaxScore). They
+# are scored only for the passages that could still reach the top (search/ranking.py top()).
+DEFER_SHARE = 0.02
 
 
 @dataclass
 class RankedMatches:
-    """Every passage a query matches (boolean mask) and each one's BM25 score."""
+    """Every passage a query matches (boolean mask) and each one's BM25 score.
+
+    With `pending` words, `scores` lacks their share: each adds at most its idf * (k1 + 1),
+    `bound` in all, and top() completes the scores of just the passages that can still rank.
+    """
 
     mask: np.ndarray
     scores: np.ndarray
     # False when a deadline stopped the scoring before every term was read (partial results).
     complete: bool = True
+    pending: tuple[str, ...] = ()
+    bound: float = 0.0
+    ranker: VectorRanker | None = None
+
+    def top(self, allowed: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Docnums ranked start..stop among allowed matches (score descending, docnum
+        ascending) and their scores."""
+        candidates = np.flatnonzero(allowed)
+        if candidates.size == 0 or start >= candidates.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        cand_scores = self.scores[candidates]
+        stop = min(stop, candidates.size)
+        if self.pending and self.ranker is not None:
+            # The stop-th best partial score is a floor for the stop-th best full score: a
+            # passage whose partial score plus every pending word's most cannot reach it is out.
+            floor = -np.partition(-cand_scores, stop - 1)[stop - 1]
+            keep = cand_scores + self.bound >= floor
+            candidates, cand_scores = candidates[keep], cand_scores[keep]
+            cand_scores = cand_scores + self.ranker.scores_for(self.pending, candidates)
+        if stop < candidates.size:
+            # Partition first so only the top `stop` are sorted; ties at the cut are kept whole.
+            cut = np.partition(-cand_scores, stop - 1)[stop - 1]
+            keep = -cand_scores <= cut
+            candidates, cand_scores = candidates[keep], cand_scores[keep]
+        order = np.lexsort((candidates, -cand_scores))[start:stop]
+        return candidates[order], cand_scores[order]
+
+
+@dataclass(frozen=True)
+class QueryShape:
+    """A query the vectorised ranker answers: word and exact-phrase clauses joined one way."""
+
+    mode: str  # "and" | "or"
+    terms: list[str]
+    # Each phrase clause's words, in order.
+    phrases: list[list[str]] = field(default_factory=list)
+
+
+def _plain_term(node: wq.Query) -> bool:
+    return isinstance(node, wq.Term) and node.fieldname == FIELD and node.boost == 1
+
+
+def _plain_phrase(node: wq.Query) -> bool:
+    """An exact phrase (slop 1) on the text field, as Whoosh's Phrase reads it."""
+    return (
+        isinstance(node, wq.Phrase)
+        and node.fieldname == FIELD
+        and node.boost == 1
+        and node.slop == 1
+        and len(node.words) > 1
+    )
 
 
 def plain_terms(query: wq.Query) -> tuple[str, list[str]] | None:
     """("and"|"or", terms) when query is words on the text field joined one way, else None."""
-    if isinstance(query, wq.Term) and query.fieldname == FIELD and query.boost == 1:
-        return "and", [str(query.text)]
-    if isinstance(query, (wq.And, wq.Or)) and not isinstance(query, wq.DisjunctionMax):
-        terms = []
-        for child in query.subqueries:
-            if not (isinstance(child, wq.Term) and child.fieldname == FIELD and child.boost == 1):
-                return None
+    shape = query_shape(query)
+    if shape is None or shape.phrases:
+        return None
+    return shape.mode, shape.terms
+
+
+def query_shape(query: wq.Query) -> QueryShape | None:
+    """The ranker's reading of a query: words and exact phrases on the text field joined by
+    AND or OR; None for anything else (prefixes, fields, exclusions), which Whoosh runs."""
+    if _plain_term(query):
+        return QueryShape("and", [str(query.text)])
+    if _plain_phrase(query):
+        return QueryShape("and", [], [[str(w) for w in query.words]])
+    if not isinstance(query, (wq.And, wq.Or)) or isinstance(query, wq.DisjunctionMax):
+        return None
+    if isinstance(query, wq.Or) and getattr(query, "minmatch", None):
+        return None
+    terms: list[str] = []
+    phrases: list[list[str]] = []
+    for child in query.subqueries:
+        if _plain_term(child):
             terms.append(str(child.text))
-        if isinstance(query, wq.Or) and getattr(query, "minmatch", None):
+        elif _plain_phrase(child):
+            phrases.append([str(w) for w in child.words])
+        else:
             return None
-        return ("and" if isinstance(query, wq.And) else "or"), terms
-    return None
-
-
-def _block_arrays(matcher: W3LeafMatcher) -> tuple[np.ndarray, np.ndarray]:
-    """The current postings block as (docnums, frequencies), decoded with numpy.
-
-    Whoosh decodes a block's delta-coded ids one Python generator step at a time; a cumulative
-    sum does the same in one call.
-    """
-    if matcher._data is None:
-        matcher._read_data()
-    raw_ids, raw_weights = matcher._data[0], matcher._data[1]
-    if matcher._byteids:
-        ids = np.asarray(raw_ids, dtype=np.int64)
-    else:
-        ids = np.cumsum(np.asarray(raw_ids, dtype=np.int64))
-    if raw_weights is None:
-        tf = np.ones(len(ids), dtype=np.float32)
-    elif isinstance(raw_weights, float):
-        tf = np.full(len(ids), raw_weights, dtype=np.float32)
-    else:
-        tf = np.asarray(raw_weights, dtype=np.float32)
-    return ids, tf
+    return QueryShape("and" if isinstance(query, wq.And) else "or", terms, phrases)
 
 
 class VectorRanker:
-    """Per-searcher arrays (field lengths) and the vectorised BM25 over them."""
+    """A view's BM25 statistics over its segments' cached postings (search/segments.py)."""
 
-    def __init__(self, searcher: Searcher, size: int, b: float, k1: float) -> None:
+    def __init__(
+        self,
+        searcher: Searcher,
+        segments: list[SegmentData],
+        cache: SegmentCache,
+        b: float,
+        k1: float,
+    ) -> None:
         self.searcher = searcher
-        self.size = size
+        self.cache = cache
         self.b, self.k1 = b, k1
-        self.lengths = np.ones(size, dtype=np.float32)
-        self.leaves = list(searcher.leaf_searchers())
-        for sub, offset in self.leaves:
-            column = sub.reader()._perdoc._cached_reader(f"_{FIELD}_len", LENGTHS_COLUMN)
-            if column is not None:
-                raw = np.fromiter(column, dtype=np.uint8, count=sub.reader().doc_count_all())
-                self.lengths[offset : offset + len(raw)] = _LENGTH_OF_BYTE[raw]
+        self.leaves: list[tuple[IndexReader, int, SegmentData]] = [
+            (sub.reader(), offset, data)
+            for (sub, offset), data in zip(searcher.leaf_searchers(), segments, strict=True)
+        ]
+        self.size = sum(data.size for data in segments)
         self.avg_length = searcher.avg_field_length(FIELD) or 1.0
-        self._postings: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._cached_bytes = 0
+        self._positions_format = searcher.schema[FIELD].format
+        self._lengths: np.ndarray | None = None
+        # A term's postings over the whole view (segments joined at their offsets), joined on
+        # first use: a per-segment loop costs a few numpy calls per segment and term.
+        self._joined: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._joined_bytes = 0
         self._lock = threading.Lock()
 
-    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """Global docnums and term frequencies of a term, decoded once per searcher view.
+    @property
+    def lengths(self) -> np.ndarray:
+        """Every passage's field length in this view (4 bytes a passage, joined once)."""
+        if self._lengths is None:
+            parts = [data.lengths for _, _, data in self.leaves]
+            self._lengths = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return self._lengths
 
-        Decoding is most of a cold search's time (each block is a compressed pickle holding
-        positions too), and analysts' queries share their words.
-        """
+    def joined(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """A term's view-wide docnums (ascending) and frequencies, from the segment caches."""
         with self._lock:
-            cached = self._postings.get(term)
-            if cached is not None:
-                self._postings.move_to_end(term)
-                return cached
-        found = self._read_postings(term)
-        if found is not None:
-            with self._lock:
-                self._postings[term] = found
-                self._cached_bytes += found[0].nbytes + found[1].nbytes
-                while self._cached_bytes > POSTINGS_CACHE_BYTES and len(self._postings) > 1:
-                    _, (ids, tf) = self._postings.popitem(last=False)
-                    self._cached_bytes -= ids.nbytes + tf.nbytes
+            found = self._joined.get(term)
+            if found is not None:
+                self._joined.move_to_end(term)
+                return found
+        ids_parts, tf_parts = [], []
+        for reader, offset, _ in self.leaves:
+            postings = self.cache.postings(reader, term)
+            if postings.ids.size:
+                ids_parts.append(postings.ids.astype(np.int64) + offset)
+                tf_parts.append(postings.tf)
+        found = (
+            np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64),
+            np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32),
+        )
+        with self._lock:
+            self._joined[term] = found
+            self._joined_bytes += found[0].nbytes + found[1].nbytes
+            while self._joined_bytes > JOINED_POSTINGS_BYTES and len(self._joined) > 1:
+                _, (ids, tf) = self._joined.popitem(last=False)
+                self._joined_bytes -= ids.nbytes + tf.nbytes
         return found
-
-    def _read_postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        id_parts: list[np.ndarray] = []
-        tf_parts: list[np.ndarray] = []
-        for sub, offset in self.leaves:
-            reader = sub.reader()
-            if (FIELD, term) not in reader:
-                continue
-            matcher = reader.postings(FIELD, term)
-            # Deleted passages are dropped later by the live mask, so read the raw postings.
-            matcher = getattr(matcher, "child", matcher)
-            if not isinstance(matcher, W3LeafMatcher):
-                return None
-            while matcher.is_active():
-                ids, tf = _block_arrays(matcher)
-                id_parts.append(ids + offset)
-                tf_parts.append(tf)
-                matcher._next_block()
-        if not id_parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return np.concatenate(id_parts), np.concatenate(tf_parts)
 
     def _idf(self, term: str) -> float:
         n = self.searcher.doc_frequency(FIELD, term)
@@ -150,8 +208,10 @@ class VectorRanker:
         required: int = 1,
         optional: frozenset[str] = frozenset(),
         deadline: float | None = None,
+        phrases: list[list[str]] | None = None,
     ) -> RankedMatches | None:
-        """Match set and BM25 scores: all terms ("and"), or at least `required` of them ("or").
+        """Match set and BM25 scores: all terms ("and"), or at least `required` of them ("or");
+        with phrases, only passages holding each phrase's words side by side.
 
         Optional terms (common words) add to the score but not to the count of matched terms.
         Past the deadline (time.monotonic()) the terms read so far decide, and `complete` is
@@ -160,34 +220,112 @@ class VectorRanker:
         scores = np.zeros(self.size, dtype=np.float64)
         counts = np.zeros(self.size, dtype=np.int16)
         unique = list(dict.fromkeys(terms))
+        deferred = self._deferred(unique, len(unique) + len(phrases or []))
         for seen, term in enumerate(unique):
             if deadline is not None and seen and time.monotonic() >= deadline:
                 needed = seen if mode == "and" else 1
                 return RankedMatches((counts >= needed) & live, scores, complete=False)
-            found = self.postings(term)
-            if found is None:
-                return None
-            ids, tf = found
-            norm = self.k1 * ((1 - self.b) + self.b * self.lengths[ids] / self.avg_length)
-            scores[ids] += self._idf(term) * (tf * (self.k1 + 1)) / (tf + norm)
-            if term not in optional:
-                counts[ids] += 1
-        needed = len(unique) if mode == "and" else max(1, required)
+            counted = None if term in optional else counts
+            if term in deferred:
+                if counted is not None:
+                    self._count_term(term, counted)
+            else:
+                self._score_term(term, scores, counted)
+        for words in phrases or []:
+            # A phrase is one clause: Whoosh scores it as the sum of its words' scores (a
+            # repeated word counted each time), in the passages where it stands.
+            within = self.phrase_mask(words)
+            for word in words:
+                self._score_term(word, scores, None, within)
+            counts += within
+        clauses = len(unique) + len(phrases or [])
+        needed = clauses if mode == "and" else max(1, required)
         mask = (counts >= needed) & live
-        return RankedMatches(mask, scores)
+        bound = sum(self._idf(t) * (self.k1 + 1) for t in deferred)
+        return RankedMatches(mask, scores, pending=tuple(deferred), bound=bound, ranker=self)
 
+    def _deferred(self, unique: list[str], clauses: int) -> list[str]:
+        """The frequent words of a long query, scored only where they can matter."""
+        if clauses < DEFER_MIN_CLAUSES:
+            return []
+        limit = DEFER_SHARE * self.size
+        return [t for t in unique if self.searcher.doc_frequency(FIELD, t) > limit]
 
-def top_docnums(ranked: RankedMatches, allowed: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Docnums ranked start..stop among allowed matches: score descending, docnum ascending."""
-    candidates = np.flatnonzero(allowed)
-    if candidates.size == 0 or start >= candidates.size:
-        return np.zeros(0, np.int64)
-    cand_scores = ranked.scores[candidates]
-    stop = min(stop, candidates.size)
-    if stop < candidates.size:
-        # Partition first so only the top `stop` are sorted; ties at the cut are kept whole.
-        cut = np.partition(-cand_scores, stop - 1)[stop - 1]
-        keep = -cand_scores <= cut
-        candidates, cand_scores = candidates[keep], cand_scores[keep]
-    order = np.lexsort((candidates, -cand_scores))
-    return candidates[order[start:stop]]
+    def _count_term(self, term: str, counts: np.ndarray) -> None:
+        """Count a term's matches without scoring them."""
+        counts[self.joined(term)[0]] += 1
+
+    def _bm25(self, term: str, ids: np.ndarray, tf: np.ndarray) -> np.ndarray:
+        """A term's BM25 at these docnums, in float64 and in Whoosh's order of operations
+        (whoosh.scoring.bm25), so scores equal Whoosh's and ties break the same way."""
+        k1, b = self.k1, self.b
+        tf64 = tf.astype(np.float64)
+        norm = k1 * ((1 - b) + b * self.lengths[ids].astype(np.float64) / self.avg_length)
+        return self._idf(term) * ((tf64 * (k1 + 1)) / (tf64 + norm))
+
+    def scores_for(self, terms: tuple[str, ...], docnums: np.ndarray) -> np.ndarray:
+        """The terms' summed BM25 for the given docnums only (ascending, global)."""
+        out = np.zeros(len(docnums), dtype=np.float64)
+        for term in terms:
+            ids, tf = self.joined(term)
+            if not ids.size or not docnums.size:
+                continue
+            at = np.minimum(np.searchsorted(ids, docnums), ids.size - 1)
+            hit = ids[at] == docnums
+            out[hit] += self._bm25(term, docnums[hit], tf[at[hit]])
+        return out
+
+    def _score_term(
+        self,
+        term: str,
+        scores: np.ndarray,
+        counts: np.ndarray | None,
+        within: np.ndarray | None = None,
+    ) -> None:
+        """Add a term's BM25 to scores (only within a mask, if given) and count its matches."""
+        ids, tf = self.joined(term)
+        if within is not None and ids.size:
+            keep = within[ids]
+            ids, tf = ids[keep], tf[keep]
+        if not ids.size:
+            return
+        scores[ids] += self._bm25(term, ids, tf)
+        if counts is not None:
+            counts[ids] += 1
+
+    def phrase_mask(self, words: list[str]) -> np.ndarray:
+        """Passages where the words stand side by side, in order (Whoosh's Phrase, slop 1).
+
+        Only passages holding every word (an intersection of cached docnums) have their
+        positions read, and each segment's answer is kept while the segment lives.
+        """
+        mask = np.zeros(self.size, dtype=bool)
+        key = "phrase:" + " ".join(words)
+        for reader, offset, data in self.leaves:
+            docs = self.cache.match(data.segid, key)
+            if docs is None:
+                docs = self._phrase_docs(reader, words)
+                self.cache.keep_match(data.segid, key, docs)
+            mask[offset : offset + data.size][docs] = True
+        return mask
+
+    def _phrase_docs(self, reader: IndexReader, words: list[str]) -> np.ndarray:
+        postings = [self.cache.postings(reader, w) for w in words]
+        candidates = postings[0].ids
+        for other in postings[1:]:
+            candidates = np.intersect1d(candidates, other.ids, assume_unique=True)
+        if not candidates.size:
+            return candidates
+        values = [self.cache.positions(reader, w) for w in words]
+        where = [np.searchsorted(p.ids, candidates).tolist() for p in postings]
+        decode = self._positions_format.decode_positions
+        keep = []
+        for j, docnum in enumerate(candidates.tolist()):
+            starts = set(decode(values[0][where[0][j]]))
+            for k in range(1, len(words)):
+                starts.intersection_update(p - k for p in decode(values[k][where[k][j]]))
+                if not starts:
+                    break
+            if starts:
+                keep.append(docnum)
+        return np.asarray(keep, dtype=np.int32)

@@ -32,7 +32,6 @@ from search.highlighting import TokenMatcher, query_terms, snippet
 from search.histogram import date_histogram, without_date_filter
 from search.ordering import date_order, full_order
 from search.querying import ParsedQuery, QueryReader
-from search.ranking import top_docnums
 from search.rescoring import RESCORE_WINDOW, Rescorer, SemanticPart
 from search.results import (
     SORTS,
@@ -485,8 +484,8 @@ class SearchEngine:
         else:
             ranking: list[tuple[int, float]]
             if ranked is not None:
-                top = top_docnums(ranked, final, start, stop)
-                ranking = [(int(d), float(ranked.scores[d])) for d in top]
+                top, top_scores = ranked.top(final, start, stop)
+                ranking = [(int(d), float(s)) for d, s in zip(top, top_scores, strict=True)]
             else:
                 # Filters, or a minimum-should-match, narrow the query's own matches: only
                 # then does Whoosh need the final set as a filter.

@@ -27,7 +27,9 @@ from search.embedding import from_bytes
 from search.errors import InvalidRequest
 from search.facet_registry import FacetRegistry
 from search.facets import FacetIndex
-from search.ranking import RankedMatches, VectorRanker, plain_terms
+from search.ranking import RankedMatches, VectorRanker, query_shape
+from search.readers import SharedReaders
+from search.segments import SEGMENT_MATCH_CACHE_SIZE, SegmentCache
 from search.store import IndexView, marker_stamp, open_index
 
 # Match sets remembered per snapshot (one boolean per passage each: 100 KB at 100k passages).
@@ -122,12 +124,17 @@ class Snapshot:
         bm25: tuple[float, float],
         stamp: int = 0,
         match_cache_size: int = MATCH_CACHE_SIZE,
+        segments: SegmentCache | None = None,
     ) -> None:
         self.searcher = searcher
         self.view = IndexView(searcher)
         self.stamp = stamp
         self.match_cache_size = match_cache_size
-        self.facets = FacetIndex(searcher.reader(), facets)
+        # Segments unchanged since the last view come decoded from the shared cache.
+        self.segment_cache = segments or SegmentCache(facets, match_cache_size)
+        readers = [(sub.reader(), offset) for sub, offset in searcher.leaf_searchers()]
+        self.segments = self.segment_cache.segments(readers)
+        self.facets = FacetIndex(readers, self.segments, facets, self.segment_cache.values)
         self.users = 0
         self._bm25 = bm25
         self._document_count: int | None = None
@@ -161,10 +168,16 @@ class Snapshot:
                 self._matches.move_to_end(key)
                 return (*found, False)
         ranked = None
-        shape = plain_terms(query)
+        shape = query_shape(query)
         if shape is not None:
             ranked = self.ranker.rank(
-                shape[0], shape[1], self.facets.live, required, optional, deadline
+                shape.mode,
+                shape.terms,
+                self.facets.live,
+                required,
+                optional,
+                deadline,
+                shape.phrases,
             )
         if ranked is not None:
             found = (ranked.mask, ranked)
@@ -177,14 +190,14 @@ class Snapshot:
             for clause in query.subqueries:
                 if isinstance(clause, wq.Term) and str(clause.text) in optional:
                     continue
-                ids, complete = _docnums_until(self.searcher.docs_for_query(clause), deadline)
-                counts += self.facets.mask(ids)
+                clause_mask, complete = self.whoosh_mask(clause, deadline)
+                counts += clause_mask
                 if not complete:
                     return ((counts >= required) & self.facets.live, None, True)
             found = ((counts >= required) & self.facets.live, None)
         else:
-            ids, complete = _docnums_until(self.searcher.docs_for_query(query), deadline)
-            found = (self.facets.mask(ids), None)
+            mask, complete = self.whoosh_mask(query, deadline)
+            found = (mask & self.facets.live, None)
             if not complete:
                 # A partial match set is answered once, never remembered for the next request.
                 return (*found, True)
@@ -193,6 +206,26 @@ class Snapshot:
             if len(self._matches) > self.match_cache_size:
                 self._matches.popitem(last=False)
         return (*found, False)
+
+    def whoosh_mask(self, query: wq.Query, deadline: float | None) -> tuple[np.ndarray, bool]:
+        """Passages Whoosh matches for a query, segment by segment, each segment's answer kept
+        while it lives (deleted passages may remain: callers apply the live mask); and False
+        when the deadline cut the matching short (then nothing partial is kept)."""
+        mask = np.zeros(self.facets.size, dtype=bool)
+        key = repr(query)
+        leaves = zip(self.searcher.leaf_searchers(), self.segments, strict=True)
+        for (sub, offset), data in leaves:
+            ids = self.segment_cache.match(data.segid, key)
+            if ids is None:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return mask, False
+                ids, complete = _docnums_until(query.docs(sub), deadline)
+                if not complete:
+                    mask[offset : offset + data.size][ids] = True
+                    return mask, False
+                self.segment_cache.keep_match(data.segid, key, ids.astype(np.int32))
+            mask[offset : offset + data.size][ids] = True
+        return mask, True
 
     def mask_of(self, query: wq.Query) -> np.ndarray:
         """Boolean mask of the passages a Whoosh query matches (one matching pass)."""
@@ -203,7 +236,7 @@ class Snapshot:
         """Vectorised BM25 over this view, built on first use."""
         if self._ranker is None:
             b, k1 = self._bm25
-            self._ranker = VectorRanker(self.searcher, self.facets.size, b, k1)
+            self._ranker = VectorRanker(self.searcher, self.segments, self.segment_cache, b, k1)
         return self._ranker
 
     def embeddings(self, docnums: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -265,6 +298,10 @@ class SnapshotManager:
         self._weighting = weighting
         self._bm25 = bm25
         self.match_cache_size = match_cache_size
+        # Decoded segments outlive views: a commit decodes only the segments it wrote.
+        self.segments = SegmentCache(facets, match_cache_size and SEGMENT_MATCH_CACHE_SIZE)
+        # Open segment files shared by successive views: a commit opens only its segments.
+        self.readers = SharedReaders()
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._ix: Index | None = None
@@ -283,11 +320,24 @@ class SnapshotManager:
                     self._ix = open_index(self.index_dir)
                     if self.on_open is not None:
                         self.on_open(self._ix)
-                # A fresh searcher, not refresh(): refresh is known to serve stale documents.
-                searcher = self._ix.searcher(weighting=self._weighting())
-                fresh = Snapshot(searcher, self.facets, self._bm25, stamp, self.match_cache_size)
+                # Not refresh() (known to serve stale documents): unchanged segments keep their
+                # open files, segments with new deletions read them (search/readers.py).
+                searcher = self.readers.searcher(self._ix, self._weighting)
+                if switched:
+                    # Another index (a rebuild): none of its segments are known.
+                    self.segments = SegmentCache(
+                        self.facets, self.match_cache_size and SEGMENT_MATCH_CACHE_SIZE
+                    )
+                fresh = Snapshot(
+                    searcher,
+                    self.facets,
+                    self._bm25,
+                    stamp,
+                    self.match_cache_size,
+                    self.segments,
+                )
                 if snap is not None and snap.users == 0:
-                    snap.searcher.close()
+                    self.readers.release(snap.searcher)
                 self._snapshot = snap = fresh
                 self.reopens += 1
             snap.users += 1
@@ -303,11 +353,11 @@ class SnapshotManager:
             with self._lock:
                 snap.users -= 1
                 if snap is not self._snapshot and snap.users == 0:
-                    snap.searcher.close()
+                    self.readers.release(snap.searcher)
 
     def close(self) -> None:
         """Close the searcher; the next request opens a new one."""
         with self._lock:
             if self._snapshot is not None:
-                self._snapshot.searcher.close()
+                self.readers.release(self._snapshot.searcher)
                 self._snapshot = None

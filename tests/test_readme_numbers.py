@@ -15,8 +15,8 @@ from index.readers.base import (
     DEFAULT_MAX_WORD_BYTES,
 )
 from search.facet_registry import default_registry
-from search.ranking import POSTINGS_CACHE_BYTES
 from search.rescoring import RESCORE_WINDOW
+from search.segments import POSTINGS_CACHE_BYTES
 from search.settings import SETTINGS_BY_NAME
 from search.snapshots import MATCH_CACHE_SIZE
 

@@ -144,11 +144,15 @@ def test_vectorised_ranking_equals_whoosh(tmp_path: Path) -> None:
 
 
 def test_queries_beyond_plain_words_use_whoosh(engine: SearchEngine) -> None:
-    for text in ('"cross panama"', "migra*", "panama -canal", "title:panama"):
+    for text in ("migra*", "panama -canal", "title:panama", '"cross panama"~3'):
         parsed = engine.query_reader.parse(text)
         with engine.reading() as state:
             assert state.match(parsed.query)[1] is None, text
+    parsed = engine.query_reader.parse('"cross panama"')
+    with engine.reading() as state:
+        assert state.match(parsed.query)[1] is not None, "phrases are ranked with numpy"
     assert engine.search(SearchRequest(q='"cross panama"')).total == 1
+    assert engine.search(SearchRequest(q='"panama cross"')).total == 0
 
 
 def test_snippets_read_as_text_not_markup() -> None:

@@ -14,12 +14,11 @@ import re
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import W3LeafMatcher
 
 from search.facets import filter_masks
 from search.highlighting import query_terms, snippet, spans_in
 from search.querying import ParsedQuery, positive_leaves
-from search.ranking import FIELD, RankedMatches, VectorRanker, _block_arrays, plain_terms
+from search.ranking import RankedMatches, VectorRanker, plain_terms
 from search.results import Hit, SearchRequest
 from search.searching import SearchEngine, _ranked_within
 from search.snapshots import Snapshot
@@ -54,7 +53,7 @@ class NewPassages:
             if record.title:
                 self.words.update(stem for _, stem, _ in matcher.tokens(record.title))
         self._masks: dict[int, np.ndarray] = {}
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         # The index segments holding new passages (a commit writes its own segment, so usually
         # the last one): their postings alone are read to score the new passages.
         docnums = sorted(seqs)
@@ -65,32 +64,24 @@ class NewPassages:
             if first < len(docnums) and docnums[first] < offset + count:
                 self.leaves.append((sub, offset))
 
-    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """A term's docnums and frequencies within the segments of the new passages (None when
-        its postings are not the codec the ranker reads: the caller ranks through Whoosh)."""
-        if term in self._postings:
-            return self._postings[term]
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """A term's docnums and frequencies within the segments of the new passages, through the
+        engine's per-segment postings cache (search/segments.py)."""
+        found = self._postings.get(term)
+        if found is not None:
+            return found
+        cache = self.snap.ranker.cache
         ids_parts: list[np.ndarray] = []
         tf_parts: list[np.ndarray] = []
-        found: tuple[np.ndarray, np.ndarray] | None = None
         for sub, offset in self.leaves:
-            reader = sub.reader()
-            if (FIELD, term) not in reader:
-                continue
-            matcher = reader.postings(FIELD, term)
-            matcher = getattr(matcher, "child", matcher)
-            if not isinstance(matcher, W3LeafMatcher):
-                self._postings[term] = None
-                return None
-            while matcher.is_active():
-                ids, tf = _block_arrays(matcher)
-                ids_parts.append(ids + offset)
-                tf_parts.append(tf)
-                matcher._next_block()
-        if ids_parts:
-            found = (np.concatenate(ids_parts), np.concatenate(tf_parts))
-        else:
-            found = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+            postings = cache.postings(sub.reader(), term)
+            if postings.ids.size:
+                ids_parts.append(postings.ids.astype(np.int64) + offset)
+                tf_parts.append(postings.tf)
+        found = (
+            np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64),
+            np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32),
+        )
         self._postings[term] = found
         return found
 
@@ -110,12 +101,11 @@ class NewPassages:
         counts = np.zeros(ranker.size, dtype=np.int16)
         unique = list(dict.fromkeys(terms))
         for term in unique:
-            found = self.postings(term)
-            if found is None:
-                return None
-            ids, tf = found
-            norm = ranker.k1 * ((1 - ranker.b) + ranker.b * ranker.lengths[ids] / ranker.avg_length)
-            scores[ids] += ranker._idf(term) * (tf * (ranker.k1 + 1)) / (tf + norm)
+            ids, tf = self.postings(term)
+            if not ids.size:
+                continue
+            # The ranker's own BM25 (float64, Whoosh's order of operations): equal scores.
+            scores[ids] += ranker._bm25(term, ids, tf)
             if term not in optional:
                 counts[ids] += 1
         needed = len(unique) if mode == "and" else max(1, required)

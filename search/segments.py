@@ -1,0 +1,326 @@
+"""Per-segment caches: what a Whoosh segment's files decode to, kept for as long as it exists.
+
+Whoosh segments are immutable: a commit adds a segment (and may mark passages of older ones
+deleted), a merge replaces a few segments by one. So decoded postings, facet columns, dates,
+field lengths and match sets are kept per segment, as Lucene does, and a new searcher view
+only decodes the segments it has not seen: a watcher commit of one file costs that file's
+segment, not the index. Deletions never change a segment's files; views apply them through
+their live mask (search/facets.py), so every cached set may hold passages deleted since.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.reading import IndexReader
+from whoosh.util.numeric import byte_to_length
+
+from search.facet_registry import YEAR, FacetRegistry
+
+# The ranked text field (every passage's title and text).
+TEXT_FIELD = "text"
+# Decoded postings kept per process (per gunicorn worker) across index versions, least recently
+# used out first. 8 bytes a posting (docnum and frequency): 128 MB holds the postings of about
+# 16M (word, passage) pairs, the words of a few hundred queries at a million passages.
+POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
+# Positions kept for phrase checks, counted in postings (a Python bytes object each, ~60 bytes):
+# 2M postings is ~120 MB at most, the words of a few dozen phrases at a million passages.
+POSITIONS_CACHE_POSTINGS = 2_000_000
+# Match sets of Whoosh-matched queries (prefixes, fields, exclusions, phrases) kept per segment
+# and query; each holds the matching docnums of one segment (4 bytes each).
+SEGMENT_MATCH_CACHE_SIZE = 512
+# Whoosh stores a field length as one byte; this maps the byte back to the length it stands for.
+LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
+NO_DATE = 0
+
+
+def segment_id(reader: IndexReader) -> str:
+    """A segment's identity: its name, unique for the life of the index (merges make new ones)."""
+    segment = reader.segment()
+    # An index without any segment reads as one empty reader.
+    return str(segment.segment_id()) if segment is not None else "empty"
+
+
+@dataclass
+class Postings:
+    """One term's postings in one segment: local docnums, frequencies, and encoded positions."""
+
+    ids: np.ndarray  # int32, ascending
+    tf: np.ndarray  # float32
+    # Each posting's encoded positions (Whoosh's format), only when asked for (phrases).
+    values: list[bytes] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the arrays (positions counted apart)."""
+        return int(self.ids.nbytes + self.tf.nbytes)
+
+
+def _block_arrays(matcher: W3LeafMatcher) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The current postings block as (docnums, frequencies, values), decoded with numpy.
+
+    Whoosh decodes a block's delta-coded ids one Python generator step at a time; a cumulative
+    sum does the same in one call.
+    """
+    if matcher._data is None:
+        matcher._read_data()
+    raw_ids, raw_weights = matcher._data[0], matcher._data[1]
+    if matcher._byteids:
+        ids = np.asarray(raw_ids, dtype=np.int32)
+    else:
+        ids = np.cumsum(np.asarray(raw_ids, dtype=np.int64)).astype(np.int32)
+    if raw_weights is None:
+        tf = np.ones(len(ids), dtype=np.float32)
+    elif isinstance(raw_weights, float):
+        tf = np.full(len(ids), raw_weights, dtype=np.float32)
+    else:
+        tf = np.asarray(raw_weights, dtype=np.float32)
+    return ids, tf, matcher._data[2] if len(matcher._data) > 2 else None
+
+
+def read_postings(
+    reader: IndexReader, fieldname: str, text: str, with_values: bool = False
+) -> Postings:
+    """A term's raw postings in one segment (deleted passages included: views mask them)."""
+    if (fieldname, text) not in reader:
+        return Postings(np.zeros(0, np.int32), np.zeros(0, np.float32), [] if with_values else None)
+    matcher = reader.postings(fieldname, text)
+    # Deleted passages are dropped by the view's live mask, so read the raw postings.
+    matcher = getattr(matcher, "child", matcher)
+    id_parts: list[np.ndarray] = []
+    tf_parts: list[np.ndarray] = []
+    values: list[bytes] = []
+    if isinstance(matcher, W3LeafMatcher) and not (with_values and matcher._fixedsize):
+        while matcher.is_active():
+            ids, tf, vs = _block_arrays(matcher)
+            id_parts.append(ids)
+            tf_parts.append(tf)
+            if with_values:
+                values.extend(vs)
+            matcher._next_block()
+    else:
+        # Inlined postings (a word in one passage of the segment) come as a list matcher.
+        ids_list: list[int] = []
+        tf_list: list[float] = []
+        while matcher.is_active():
+            ids_list.append(matcher.id())
+            tf_list.append(matcher.weight())
+            if with_values:
+                values.append(matcher.value())
+            matcher.next()
+        id_parts.append(np.asarray(ids_list, dtype=np.int32))
+        tf_parts.append(np.asarray(tf_list, dtype=np.float32))
+    return Postings(
+        np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32),
+        np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32),
+        values if with_values else None,
+    )
+
+
+@dataclass
+class SegmentColumn:
+    """One facet field of one segment: every (local docnum, value code) pair."""
+
+    values: list[str]
+    docnums: np.ndarray  # int32
+    codes: np.ndarray  # int32, index into values
+
+    @classmethod
+    def from_reader(cls, reader: IndexReader, fieldname: str) -> SegmentColumn:
+        """Read the field's terms and postings (a facet field has few distinct values)."""
+        values: list[str] = []
+        doc_parts: list[np.ndarray] = []
+        code_parts: list[np.ndarray] = []
+        if fieldname in reader.indexed_field_names():
+            for value in reader.field_terms(fieldname):
+                ids = read_postings(reader, fieldname, value).ids
+                doc_parts.append(ids)
+                code_parts.append(np.full(len(ids), len(values), dtype=np.int32))
+                values.append(value)
+        docnums = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int32)
+        codes = np.concatenate(code_parts) if code_parts else np.zeros(0, np.int32)
+        return cls(values, docnums, codes)
+
+
+@dataclass
+class SegmentData:
+    """Everything a view needs of one segment that its files alone decide."""
+
+    segid: str
+    size: int  # docnums, deleted ones included
+    columns: dict[str, SegmentColumn]  # by facet name
+    dates: np.ndarray  # int32 YYYYMMDD, NO_DATE when undated
+    lengths: np.ndarray  # float32, the ranked field's length per passage
+    # Per facet: this segment's value codes → the cache's codes for the same values.
+    code_maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def from_reader(cls, reader: IndexReader, facets: FacetRegistry) -> SegmentData:
+        """Decode one segment's facet columns, dates and field lengths."""
+        size = reader.doc_count_all()
+        columns = {
+            facet.name: SegmentColumn.from_reader(reader, facet.field)
+            for facet in facets
+            if facet.kind != YEAR and facet.field
+        }
+        dates = np.full(size, NO_DATE, dtype=np.int32)
+        date_column = SegmentColumn.from_reader(reader, "date")
+        if date_column.values:
+            as_ints = np.array([date_int(v) for v in date_column.values], dtype=np.int32)
+            dates[date_column.docnums] = as_ints[date_column.codes]
+        return cls(segment_id(reader), size, columns, dates, _field_lengths(reader, size))
+
+
+def _field_lengths(reader: IndexReader, size: int) -> np.ndarray:
+    """The ranked field's length of every passage, read from Whoosh's one-byte length column."""
+    lengths = np.ones(size, dtype=np.float32)
+    # An index without segments reads as one EmptyReader, which has no per-document files.
+    perdoc = getattr(reader, "_perdoc", None)
+    column = perdoc._cached_reader(f"_{TEXT_FIELD}_len", LENGTHS_COLUMN) if perdoc else None
+    if column is None:
+        return lengths
+    if hasattr(column, "_dbfile") and hasattr(column, "_basepos"):
+        # The column is one byte per passage on disk: read it whole rather than per passage.
+        count = min(column._count, size)
+        raw = np.frombuffer(column._dbfile.get(column._basepos, count), dtype=np.uint8)
+        raw = np.concatenate([raw, np.zeros(size - count, np.uint8)])
+    else:
+        raw = np.fromiter(column, dtype=np.uint8, count=size)
+    lengths[:] = LENGTH_OF_BYTE[raw]
+    return lengths
+
+
+def date_int(iso: str) -> int:
+    """An ISO date (or datetime) as the int YYYYMMDD."""
+    return int(iso[:10].replace("-", ""))
+
+
+def live_mask(reader: IndexReader, size: int) -> np.ndarray:
+    """True for each passage of the segment that is not deleted (cost: its deletions)."""
+    live = np.ones(size, dtype=bool)
+    if reader.has_deletions():
+        deleted = np.fromiter(reader.segment().deleted_docs(), dtype=np.int64)
+        live[deleted[deleted < size]] = False
+    return live
+
+
+class SegmentCache:
+    """Decoded data of every segment a process has seen, kept while the segment exists.
+
+    One per index directory and process (SnapshotManager), shared by the views (snapshots) of
+    successive index versions. Thread-safe: requests of one worker's threads share it.
+    """
+
+    def __init__(
+        self,
+        facets: FacetRegistry,
+        match_cache_size: int = SEGMENT_MATCH_CACHE_SIZE,
+        postings_bytes: int = POSTINGS_CACHE_BYTES,
+    ) -> None:
+        self.facets = facets
+        self.match_cache_size = match_cache_size
+        self.postings_bytes = postings_bytes
+        self._segments: dict[str, SegmentData] = {}
+        self._postings: OrderedDict[tuple[str, str], Postings] = OrderedDict()
+        self._postings_held = 0
+        self._positions: OrderedDict[tuple[str, str], list[bytes]] = OrderedDict()
+        self._positions_held = 0
+        self._matches: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        # Per facet, every value any segment has held → its code (only grows: a value whose
+        # segments were merged away keeps its code and counts 0).
+        self.values: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+        # Segments decoded so far (a test's and the benchmark's window on reuse).
+        self.built = 0
+
+    def segments(self, leaves: Iterable[tuple[IndexReader, int]]) -> list[SegmentData]:
+        """Each leaf reader's data, decoding only segments not seen before; segments merged
+        away are forgotten, with their postings and match sets."""
+        out = []
+        for reader, _ in leaves:
+            segid = segment_id(reader)
+            with self._lock:
+                data = self._segments.get(segid)
+            if data is None:
+                data = SegmentData.from_reader(reader, self.facets)
+                with self._lock:
+                    for name, column in data.columns.items():
+                        index = self.values.setdefault(name, {})
+                        codes = [index.setdefault(v, len(index)) for v in column.values]
+                        data.code_maps[name] = np.asarray(codes, dtype=np.int64)
+                    self._segments[segid] = data
+                    self.built += 1
+            out.append(data)
+        self._forget_except({d.segid for d in out})
+        return out
+
+    def _forget_except(self, current: set[str]) -> None:
+        with self._lock:
+            for segid in [s for s in self._segments if s not in current]:
+                del self._segments[segid]
+            for cache in (self._postings, self._positions, self._matches):
+                for key in [k for k in cache if k[0] not in current]:
+                    entry = cache.pop(key)
+                    if cache is self._postings:
+                        self._postings_held -= entry.nbytes  # type: ignore[union-attr]
+                    elif cache is self._positions:
+                        self._positions_held -= len(entry)  # type: ignore[arg-type]
+
+    def postings(self, reader: IndexReader, term: str) -> Postings:
+        """A text term's postings in one segment, decoded once while the segment lives."""
+        key = (segment_id(reader), term)
+        with self._lock:
+            found = self._postings.get(key)
+            if found is not None:
+                self._postings.move_to_end(key)
+                return found
+        found = read_postings(reader, TEXT_FIELD, term)
+        with self._lock:
+            if key not in self._postings:
+                self._postings[key] = found
+                self._postings_held += found.nbytes
+            while self._postings_held > self.postings_bytes and len(self._postings) > 1:
+                _, old = self._postings.popitem(last=False)
+                self._postings_held -= old.nbytes
+        return found
+
+    def positions(self, reader: IndexReader, term: str) -> list[bytes]:
+        """A text term's encoded positions per posting in one segment (for phrase checks)."""
+        key = (segment_id(reader), term)
+        with self._lock:
+            found = self._positions.get(key)
+            if found is not None:
+                self._positions.move_to_end(key)
+                return found
+        values = read_postings(reader, TEXT_FIELD, term, with_values=True).values or []
+        with self._lock:
+            if key not in self._positions:
+                self._positions[key] = values
+                self._positions_held += len(values)
+            while self._positions_held > POSITIONS_CACHE_POSTINGS and len(self._positions) > 1:
+                _, old = self._positions.popitem(last=False)
+                self._positions_held -= len(old)
+        return values
+
+    def match(self, segid: str, key: str) -> np.ndarray | None:
+        """A query's local docnums in one segment if they were kept, else None."""
+        with self._lock:
+            found = self._matches.get((segid, key))
+            if found is not None:
+                self._matches.move_to_end((segid, key))
+            return found
+
+    def keep_match(self, segid: str, key: str, docnums: np.ndarray) -> None:
+        """Keep a query's local docnums in one segment (unless match caching is off)."""
+        if self.match_cache_size <= 0:
+            return
+        with self._lock:
+            self._matches[(segid, key)] = docnums
+            while len(self._matches) > self.match_cache_size:
+                self._matches.popitem(last=False)

@@ -1,0 +1,237 @@
+"""The engine's fast paths (numpy BM25, phrases, per-segment caches, array facets) answer exactly
+what plain Whoosh answers: rankings, scores, totals and facet counts, on a real multi-segment
+index of Reuters articles, after deletions and after a merge; and a commit decodes only its own
+segment."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from whoosh import query as wq
+
+from index.pipeline import parse_document
+from index.sync import open_writer
+from search.searching import SearchEngine, SearchRequest
+from search.store import open_for_writing, passage_fields
+
+ARTICLES = Path(__file__).resolve().parents[2] / "shared/corpora/reuters21578/articles.jsonl"
+BATCHES = 3
+PER_BATCH = 30
+# Every kind the engine answers: words, AND of words, phrases (2 and 3 words, with a word),
+# a pasted sentence (any word, common words optional), a graded keyword query, a prefix, a
+# field, an exclusion, phrases in an OR or beside their own words, a pasted line with a quote, a
+# sloppy phrase (Whoosh's path), and filters.
+QUERIES: list[dict[str, Any]] = [
+    {"q": "oil"},
+    {"q": "oil prices"},
+    {"q": '"interest rates"'},
+    {"q": '"the central bank"'},
+    {"q": '"money supply" growth'},
+    {"q": '"said it"'},
+    {"q": "the bank said it would cut its prime lending rate to help exporters this year"},
+    {"q": "coffee export quota talks brazil"},
+    {"q": "expor*"},
+    {"q": "title:oil"},
+    {"q": "bank -rate"},
+    {"q": '"trade deficit" OR tariffs'},
+    {"q": '"interest rates" rates'},
+    {"q": '"mln dlrs" dlrs'},
+    {"q": '"lift the sanctions" the trade minister said on Tuesday that talks would resume'},
+    {"q": '"interest rates"~3'},
+    {"q": "oil", "filters": {"country": ["US"]}},
+    {"q": '"interest rates"', "filters": {"country": ["US", "JP"]}},
+]
+FACET_FIELDS = {"country": "countries", "topic": "topics", "source": "source"}
+
+
+def _articles() -> list[dict[str, str]]:
+    out = []
+    with ARTICLES.open(encoding="utf-8") as handle:
+        for line in handle:
+            art = json.loads(line)
+            if len(art.get("body") or "") >= 400 and art.get("title"):
+                out.append(art)
+            if len(out) == BATCHES * PER_BATCH:
+                return out
+    return out
+
+
+def _add(index_dir: Path, parsed: list[Any]) -> None:
+    writer = open_writer(open_for_writing(index_dir).index)
+    for doc in parsed:
+        for record in passage_fields(doc):
+            writer.add_document(**record)
+    # No merge: each batch stays its own segment, as watcher commits do.
+    writer.commit(merge=False)
+
+
+def _batches(parsed: list[Any]) -> list[list[Any]]:
+    return [parsed[i * PER_BATCH : (i + 1) * PER_BATCH] for i in range(BATCHES)]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[Any]]:
+    if not ARTICLES.exists():
+        pytest.skip(f"{ARTICLES} missing")
+    root = tmp_path_factory.mktemp("fast")
+    docs, index_dir = root / "docs", root / "index"
+    docs.mkdir()
+    parsed = []
+    for art in _articles():
+        path = docs / f"{art['id']}.txt"
+        text = f"{art['title']}\n\n{art.get('dateline') or ''} {art['body']}\n"
+        path.write_text(text, encoding="utf-8")
+        parsed.append(parse_document(docs, path))
+    for batch in _batches(parsed):
+        _add(index_dir, batch)
+    return docs, index_dir, parsed
+
+
+def _whoosh_matches(state: Any, parsed: Any) -> set[int]:
+    """Plain Whoosh's match set, minimum-should-match counted clause by clause."""
+    query = parsed.query
+    if parsed.required > 1 or parsed.optional:
+        assert isinstance(query, wq.Or)
+        counted = [
+            c for c in query.subqueries if str(getattr(c, "text", "")) not in parsed.optional
+        ]
+        counts = Counter(d for c in counted for d in state.searcher.docs_for_query(c))
+        return {d for d, n in counts.items() if n >= parsed.required}
+    return set(state.searcher.docs_for_query(query))
+
+
+def _whoosh_facets(state: Any, docnums: set[int]) -> dict[str, dict[str, int]]:
+    """Facet counts read from stored fields, one passage at a time."""
+    counts: dict[str, Counter[str]] = {name: Counter() for name in FACET_FIELDS}
+    for docnum in docnums:
+        stored = state.searcher.stored_fields(docnum)
+        for name, fieldname in FACET_FIELDS.items():
+            counts[name].update(v for v in str(stored.get(fieldname) or "").split(",") if v)
+    return {name: dict(c) for name, c in counts.items()}
+
+
+def _filtered(state: Any, spec: dict[str, Any], docnums: set[int]) -> set[int]:
+    wanted = set(spec.get("filters", {}).get("country", []))
+    if not wanted:
+        return docnums
+    return {
+        d
+        for d in docnums
+        if wanted & set(str(state.searcher.stored_fields(d).get("countries") or "").split(","))
+    }
+
+
+def _compare(engine: SearchEngine) -> None:
+    fast_paths = 0
+    for spec in QUERIES:
+        request = SearchRequest(q=spec["q"], filters=spec.get("filters", {}), per_page=30)
+        request.facet_size = 1000
+        body = engine.search(request)
+        with engine.reading() as state:
+            parsed = engine.query_reader.parse(spec["q"])
+            query, _ = engine._bounded(state, parsed)
+            fast_paths += state.match(query, parsed.required, parsed.optional)[1] is not None
+            matched = _whoosh_matches(state, type(parsed)(**{**parsed.__dict__, "query": query}))
+            final = _filtered(state, spec, matched)
+            assert body.total == len(final), spec
+            whoosh = state.searcher.search(query, limit=30, filter=final)
+            assert [(h.passage_id, h.score) for h in body.hits] == [
+                (hit["passage_id"], round(float(hit.score), 4)) for hit in whoosh
+            ], spec
+            # Facets are disjunctive: a facet's own filter does not narrow its counts.
+            expected = _whoosh_facets(state, final)
+            expected["country"] = _whoosh_facets(state, matched)["country"]
+            got = {
+                name: {b.value: b.count for b in body.facets[name] if b.count}
+                for name in FACET_FIELDS
+            }
+            assert got == expected, spec
+    assert fast_paths >= 13, "words, phrases and sentences take the numpy path"
+
+
+def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
+    corpus: tuple[Path, Path, list[Any]],
+) -> None:
+    _, index_dir, parsed = corpus
+    engine = SearchEngine(index_dir)
+    with engine.reading() as state:
+        assert len(state.segments) == BATCHES
+        assert not state.searcher.reader().has_deletions()
+    _compare(engine)
+
+    writer = open_writer(open_for_writing(index_dir).index)
+    for doc in parsed[::7]:
+        writer.delete_by_term("doc_id", doc.doc_id)
+    writer.commit(merge=False)
+    with engine.reading() as state:
+        assert state.searcher.reader().has_deletions()
+        assert len(state.segments) == BATCHES
+    _compare(engine)
+
+    writer = open_writer(open_for_writing(index_dir).index)
+    writer.commit(optimize=True)
+    with engine.reading() as state:
+        assert len(state.segments) == 1
+        assert not state.searcher.reader().has_deletions()
+    _compare(engine)
+
+
+def test_a_commit_decodes_only_its_own_segment(
+    corpus: tuple[Path, Path, list[Any]], tmp_path: Path
+) -> None:
+    docs, _, parsed = corpus
+    index_dir = tmp_path / "index"
+    for batch in _batches(parsed):
+        _add(index_dir, batch)
+    engine = SearchEngine(index_dir)
+    first = engine.search(SearchRequest(q="oil prices")).total
+    cache = engine.snapshots.segments
+    assert cache.built == BATCHES
+    with engine.reading() as state:
+        opened = [r._terms for r, _ in state.searcher.reader().leaf_readers()]
+    (docs / "new.txt").write_text("Oil prices\n\nOil prices rose in Panama.\n", encoding="utf-8")
+    _add(index_dir, [parse_document(docs, docs / "new.txt")])
+    assert engine.search(SearchRequest(q="oil prices")).total == first + 1
+    assert engine.snapshots.segments is cache and cache.built == BATCHES + 1, "one new segment"
+    with engine.reading() as state:
+        terms = [r._terms for r, _ in state.searcher.reader().leaf_readers()]
+    assert terms[:BATCHES] == opened and len(terms) == BATCHES + 1, "old segments stay open"
+
+    # A merge replaces the segments: the merged one is decoded, the old ones forgotten.
+    writer = open_writer(open_for_writing(index_dir).index)
+    writer.commit(optimize=True)
+    assert engine.search(SearchRequest(q="oil prices")).total == first + 1
+    with engine.reading() as state:
+        assert len(state.segments) == 1
+        assert [d.segid for d in state.segments] == list(cache._segments)
+    assert cache.built == BATCHES + 2
+    # Only the merged segment's files stay open: the views that used the others are gone.
+    with engine.reading() as state:
+        (reader,) = [r for r, _ in state.searcher.reader().leaf_readers()]
+        parts = {id(p) for p in (reader._terms, reader._perdoc, reader._storage)}
+    assert set(engine.snapshots.readers._held) == parts
+    assert all(t._postfile.is_closed for t in opened)
+
+
+def test_long_queries_rank_the_same_with_frequent_words_scored_last(
+    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MaxScore: with rare words scored first, the frequent ones (deferred) complete only the
+    passages that can still reach the page; rankings and scores stay Whoosh's."""
+    import search.ranking
+
+    _, index_dir, _ = corpus
+    # At this corpus's size a quarter of the passages splits words into rare and frequent.
+    monkeypatch.setattr(search.ranking, "DEFER_SHARE", 0.25)
+    engine = SearchEngine(index_dir)
+    text = "the bank said it would cut its prime lending rate to help exporters this year"
+    with engine.reading() as state:
+        parsed = engine.query_reader.parse(text)
+        ranked = state.match(parsed.query, parsed.required, parsed.optional)[1]
+        assert ranked is not None and ranked.pending and ranked.bound > 0
+        assert 0 < len(ranked.pending) < len(parsed.query.subqueries)
+    _compare(engine)
