@@ -12,6 +12,8 @@ person's pace (one every `ANALYST_INTERVAL` s each, under the proxy's rate), for
 2. while `ATTACKERS` clients loop over wildcard and prefix queries back to back through the proxy;
 3. while the same attackers go straight to gunicorn, past the proxy (what the rate limit buys).
 
+Each attacker is a process of its own; the analysts are threads of this one.
+
 Reported: the normal queries' p50/p95/p99 in each phase, and what the attacks got.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import statistics
 import tempfile
 import threading
@@ -82,31 +85,39 @@ def _normal_latencies(port: int, seconds: float) -> tuple[list[float], int]:
     return [ms for _, ms in results], sum(status != 200 for status, _ in results)
 
 
-def _attack(
-    port: int, source: str, stop: threading.Event, record: list[tuple[str, int, float]]
-) -> None:
+def _attack(port: int, source: str, stop: Any, out: Any) -> None:
+    """Loop over the attacks until `stop` is set; put every (query, status, ms) on `out`."""
+    record = []
     while not stop.is_set():
         for q in ATTACKS:
             status, ms = _get("127.0.0.1", port, source, q)
             record.append((q, status, ms))
+    out.put(record)
 
 
 def _under_attack(
     normal_port: int, attack_port: int, seconds: float
 ) -> tuple[list[float], int, list[tuple[str, int, float]]]:
-    """Normal latencies while attackers (own addresses) hit `attack_port`."""
-    stop, record = threading.Event(), []
+    """Normal latencies while attackers (own addresses) hit `attack_port`.
+
+    Each attacker is a process of its own, as a real attacker is another program: as threads of
+    this process they would hold the interpreter lock the analysts' client threads wait on, and
+    the analysts' latency would count the attackers' Python time.
+    """
+    ctx = multiprocessing.get_context("fork")
+    stop, out = ctx.Event(), ctx.Queue()
     attackers = [
-        threading.Thread(target=_attack, args=(attack_port, f"127.0.2.{i + 1}", stop, record))
+        ctx.Process(target=_attack, args=(attack_port, f"127.0.2.{i + 1}", stop, out))
         for i in range(ATTACKERS)
     ]
-    for thread in attackers:
-        thread.start()
+    for process in attackers:
+        process.start()
     time.sleep(1.0)  # the attackers are past the proxy's burst allowance
     latencies, errors = _normal_latencies(normal_port, seconds)
     stop.set()
-    for thread in attackers:
-        thread.join(timeout=180)
+    record = [entry for _ in attackers for entry in out.get(timeout=180)]
+    for process in attackers:
+        process.join(timeout=60)
     return latencies, errors, record
 
 
