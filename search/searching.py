@@ -287,16 +287,12 @@ class SearchEngine:
             histogram=histogram,
         )
 
-    def _match_request(
-        self, snap: Snapshot, parsed: ParsedQuery, request: SearchRequest, deadline: float | None
-    ) -> Matching:
-        """The request's matches under its filters, relaxed to any word when a graded reading
-        finds too few (search and export match alike through here)."""
-        query, notes = self._bounded(snap, parsed)
+    def request_masks(self, snap: Snapshot, request: SearchRequest) -> dict[str, np.ndarray]:
+        """The docnum mask of each filter the request sets (facets, dates, doc_id)."""
         doc_docnums = None
         if request.doc_id:
             doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
-        masks = filter_masks(
+        return filter_masks(
             self.facets,
             snap.facets,
             request.filters,
@@ -304,6 +300,14 @@ class SearchEngine:
             request.date_to,
             doc_docnums,
         )
+
+    def _match_request(
+        self, snap: Snapshot, parsed: ParsedQuery, request: SearchRequest, deadline: float | None
+    ) -> Matching:
+        """The request's matches under its filters, relaxed to any word when a graded reading
+        finds too few (search and export match alike through here)."""
+        query, notes = self._bounded(snap, parsed)
+        masks = self.request_masks(snap, request)
         matched, ranked, final, total, timed_out = self._matches(
             snap, parsed, query, masks, deadline
         )

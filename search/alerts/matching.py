@@ -15,7 +15,6 @@ import re
 import numpy as np
 from whoosh import query as wq
 
-from search.facets import filter_masks
 from search.highlighting import query_terms, snippet, spans_in
 from search.querying import ParsedQuery, positive_leaves
 from search.ranking import RankedMatches, VectorRanker, plain_terms
@@ -183,17 +182,7 @@ def hits_within(
     `after`, ranked as /api/search ranks them (relevance, or date for an empty query)."""
     engine, snap = batch.engine, batch.snap
     query, _ = engine._bounded(snap, parsed)
-    doc_docnums = None
-    if request.doc_id:
-        doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
-    masks = filter_masks(
-        engine.facets,
-        snap.facets,
-        request.filters,
-        request.date_from,
-        request.date_to,
-        doc_docnums,
-    )
+    masks = engine.request_masks(snap, request)
     within = batch.within(after)
     ranked = None
     shape = None if parsed.is_empty else plain_terms(query)
