@@ -62,7 +62,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) chromium tesseract nginx lint typecheck
-	BRIEFING_CHROMIUM=$(CHROMIUM) BRIEFING_NGINX=$(NGINX) $(BIN)/python -m pytest -n 2 -q
+	BRIEFING_CHROMIUM=$(CHROMIUM) BRIEFING_NGINX=$(NGINX) $(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 # The container image: installs podman, runc and debootstrap when missing, builds a Debian base
 # image once (cached), builds deploy/Dockerfile with it and runs tests/image against containers.

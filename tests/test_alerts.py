@@ -68,6 +68,11 @@ class Receiver:
         self.server.server_close()
 
 
+# The tests below share one server and build on each other's drops (a hit recorded by one is
+# retried, fed and re-dropped by the next): `make test` runs pytest with --dist loadfile, so one
+# xdist worker runs a file's tests in order.
+
+
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     """The webhook receiver."""
