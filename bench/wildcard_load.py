@@ -14,6 +14,13 @@ person's pace (one every `ANALYST_INTERVAL` s each, under the proxy's rate), for
 
 Each attacker is a process of its own; the analysts are threads of this one.
 
+Phases 1 and 2 alternate `--rounds` times, so the spread of the quiet rounds' p99 (the noise of
+this machine) stands beside the attacked rounds' p99; phase 3 runs once, last.
+
+`--attacker-nice N` runs the attacker processes at that niceness: a stand-in for attackers on
+other machines, whose own client work would not share the server's 2 cores (nginx's and the
+server's work for their requests still does). The attack rate each phase reached is reported.
+
 Reported: the normal queries' p50/p95/p99 in each phase, and what the attacks got.
 """
 
@@ -23,6 +30,7 @@ import argparse
 import http.client
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import threading
@@ -40,6 +48,10 @@ NORMAL = ("oil", "trade deficit", "bank rates", "coffee prices", "wheat exports"
 # The issue's attacks, plus prefixes that are still allowed (bounded to 200 words each).
 ATTACKS = ("?*?*?*", "*a*", "*", "a*", "s* OR t* OR c* OR p*", "title:*")
 ATTACKERS = 2
+# The control: the same clients sending as many requests that nginx answers by itself (an
+# internal location: 404) and no worker sees. What the analysts lose to it is what any flood of
+# that size costs on these shared cores, whatever it asks for.
+CONTROL_PATH = "/_briefing_errors/control"
 # Analysts searching at once, each from its own address, and how often each sends a search:
 # 8 a second each is under the proxy's 10 a second per client, and more than a person types.
 ANALYSTS = 4
@@ -85,18 +97,61 @@ def _normal_latencies(port: int, seconds: float) -> tuple[list[float], int]:
     return [ms for _, ms in results], sum(status != 200 for status, _ in results)
 
 
-def _attack(port: int, source: str, stop: Any, out: Any) -> None:
-    """Loop over the attacks until `stop` is set; put every (query, status, ms) on `out`."""
+def _attack(
+    port: int,
+    source: str,
+    stop: Any,
+    out: Any,
+    niceness: int = 0,
+    rate: float = 0.0,
+    control: bool = False,
+) -> None:
+    """Loop over the attacks until `stop` is set; put every (query, status, ms) on `out`.
+    With `control`, request CONTROL_PATH instead, as many times.
+
+    One kept-alive connection, as a flooding client would use (a new connection per request
+    also runs out of the source address's ephemeral ports within a minute); a new one after
+    the server closes it.
+    """
+    if niceness:
+        os.nice(niceness)
     record = []
+    conn: http.client.HTTPConnection | None = None
+    next_at = time.monotonic()
     while not stop.is_set():
         for q in ATTACKS:
-            status, ms = _get("127.0.0.1", port, source, q)
-            record.append((q, status, ms))
+            if rate:
+                next_at += 1 / rate
+                time.sleep(max(0.0, next_at - time.monotonic()))
+            if conn is None:
+                conn = http.client.HTTPConnection(
+                    "127.0.0.1", port, timeout=120, source_address=(source, 0)
+                )
+            started = time.perf_counter()
+            path = CONTROL_PATH if control else "/api/search?" + urllib.parse.urlencode({"q": q})
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+                if response.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException):
+                status = 0
+                conn.close()
+                conn = None
+            record.append((path if control else q, status, (time.perf_counter() - started) * 1000))
     out.put(record)
 
 
 def _under_attack(
-    normal_port: int, attack_port: int, seconds: float
+    normal_port: int,
+    attack_port: int,
+    seconds: float,
+    niceness: int = 0,
+    rate: float = 0.0,
+    control: bool = False,
 ) -> tuple[list[float], int, list[tuple[str, int, float]]]:
     """Normal latencies while attackers (own addresses) hit `attack_port`.
 
@@ -107,7 +162,10 @@ def _under_attack(
     ctx = multiprocessing.get_context("fork")
     stop, out = ctx.Event(), ctx.Queue()
     attackers = [
-        ctx.Process(target=_attack, args=(attack_port, f"127.0.2.{i + 1}", stop, out))
+        ctx.Process(
+            target=_attack,
+            args=(attack_port, f"127.0.2.{i + 1}", stop, out, niceness, rate, control),
+        )
         for i in range(ATTACKERS)
     ]
     for process in attackers:
@@ -137,7 +195,9 @@ def _attack_summary(record: list[tuple[str, int, float]]) -> dict[str, Any]:
     }
 
 
-def run(passages: int, seconds: float) -> dict[str, Any]:
+def run(
+    passages: int, seconds: float, rounds: int = 1, niceness: int = 0, rate: float = 0.0
+) -> dict[str, Any]:
     """Index, serve behind nginx, measure; the figures as a dict."""
     articles = load_articles()
     per_article = passages_per_article(articles)
@@ -151,9 +211,40 @@ def run(passages: int, seconds: float) -> dict[str, Any]:
         try:
             stats = requests.get(server.url + "/readyz", timeout=10).json()
             _normal_latencies(proxy.port, 3)  # warm-up: searchers, facet arrays
-            alone, alone_errors = _normal_latencies(proxy.port, seconds)
-            proxied, proxied_errors, proxied_record = _under_attack(proxy.port, proxy.port, seconds)
-            direct, direct_errors, direct_record = _under_attack(proxy.port, server.port, seconds)
+            # The attacks once, unmeasured: the admitted prefixes' words decoded in both workers.
+            _under_attack(proxy.port, server.port, 3, niceness, rate)
+            alone, alone_errors, proxied, proxied_errors = [], 0, [], 0
+            proxied_record: list[tuple[str, int, float]] = []
+            controlled: list[float] = []
+            control_record: list[tuple[str, int, float]] = []
+            per_round = []
+            for _ in range(rounds):
+                quiet, errors = _normal_latencies(proxy.port, seconds)
+                attacked, attacked_errors, record = _under_attack(
+                    proxy.port, proxy.port, seconds, niceness, rate
+                )
+                flooded, _, flood = _under_attack(
+                    proxy.port, proxy.port, seconds, niceness, rate, control=True
+                )
+                per_round.append(
+                    {
+                        "alone": percentiles(quiet),
+                        "under_attack": percentiles(attacked),
+                        "control": percentiles(flooded),
+                        "attack_requests_per_s": round(len(record) / seconds, 1),
+                        "control_requests_per_s": round(len(flood) / seconds, 1),
+                    }
+                )
+                controlled += flooded
+                control_record += flood
+                alone += quiet
+                alone_errors += errors
+                proxied += attacked
+                proxied_errors += attacked_errors
+                proxied_record += record
+            direct, direct_errors, direct_record = _under_attack(
+                proxy.port, server.port, seconds, niceness, rate
+            )
         finally:
             proxy.stop()
             server.stop()
@@ -165,9 +256,16 @@ def run(passages: int, seconds: float) -> dict[str, Any]:
         "passages": stats["passages"],
         "documents": stats["documents"],
         "startup_seconds": round(index_seconds, 1),
+        "rounds": per_round,
+        "attacker_niceness": niceness,
+        "attack_rate": rate,
         "baseline": row(alone, alone_errors),
         "under_attack": row(proxied, proxied_errors),
         "under_attack_past_proxy": row(direct, direct_errors),
+        "control": row(controlled, 0),
+        "control_statuses": _attack_summary(control_record),
+        "attack_requests_per_s": round(len(proxied_record) / (seconds * rounds), 1),
+        "attack_requests_per_s_past_proxy": round(len(direct_record) / seconds, 1),
         "attacks": _attack_summary(proxied_record),
         "attacks_past_proxy": _attack_summary(direct_record),
     }
@@ -178,6 +276,10 @@ def markdown(result: dict[str, Any], command: str) -> str:
     phases = (
         ("alone", result["baseline"]),
         ("while the attackers go through the proxy", result["under_attack"]),
+        (
+            "while the same clients send as many requests nginx answers alone (control)",
+            result["control"],
+        ),
         ("while the attackers go straight to gunicorn", result["under_attack_past_proxy"]),
     )
     lines = [
@@ -187,8 +289,42 @@ def markdown(result: dict[str, Any], command: str) -> str:
         f"documents), `briefing serve --workers 2` behind nginx (deploy/nginx/). {ANALYSTS} "
         f"analysts, each from its own loopback address, send normal queries every "
         f"{ANALYST_INTERVAL * 1000:g} ms through the proxy; {ATTACKERS} attackers, each from its "
-        f"own address, loop over {', '.join(f'`{q}`' for q in ATTACKS)} back to back. Client and "
-        "servers share the 2 cores.",
+        f"own address and kept-alive connection, loop over "
+        f"{', '.join(f'`{q}`' for q in ATTACKS)} "
+        + (
+            f"at {result['attack_rate']:g} requests a second each"
+            if result.get("attack_rate")
+            else "back to back"
+        )
+        + (
+            f" at niceness {result['attacker_niceness']} (a stand-in for attackers on other "
+            "machines: their client work yields the cores; nginx's and the server's work for "
+            "them does not)"
+            if result["attacker_niceness"]
+            else ""
+        )
+        + f". Quiet and attacked phases alternate, {len(result['rounds'])} rounds of "
+        "the same length; the straight-to-gunicorn phase runs once, last. Client and servers "
+        "share the 2 cores.",
+        "",
+        "Each round (p50 / p99 ms of the normal queries; attack requests per second):",
+        "",
+        "| round | alone | under attack through the proxy | attack requests/s | control: as "
+        "many requests nginx answers alone | control requests/s |",
+        "| ---: | --- | --- | ---: | --- | ---: |",
+    ]
+    for n, r in enumerate(result["rounds"], 1):
+        a, u, c = r["alone"], r["under_attack"], r["control"]
+        lines.append(
+            f"| {n} | {a['p50_ms']} / {a['p99_ms']} | {u['p50_ms']} / {u['p99_ms']} "
+            f"| {r['attack_requests_per_s']} | {c['p50_ms']} / {c['p99_ms']} "
+            f"| {r['control_requests_per_s']} |"
+        )
+    quiet_p99 = [r["alone"]["p99_ms"] for r in result["rounds"]]
+    lines += [
+        "",
+        f"Noise: the quiet rounds' p99 spans {min(quiet_p99)}–{max(quiet_p99)} ms. All rounds "
+        "pooled:",
         "",
         "| normal queries | n | errors | p50 ms | p95 ms | p99 ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -214,11 +350,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.wildcard_load")
     parser.add_argument("--passages", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rounds", type=int, default=3, help="Quiet/attacked alternations.")
+    parser.add_argument(
+        "--attacker-nice", type=int, default=0, help="Niceness of the attacker processes."
+    )
+    parser.add_argument(
+        "--attack-rate",
+        type=float,
+        default=0.0,
+        help="Requests a second per attacker (0: back to back, as fast as the client goes).",
+    )
     parser.add_argument("--out", default="docs/wildcard-benchmarks.md")
     args = parser.parse_args(argv)
-    result = run(args.passages, args.seconds)
+    result = run(args.passages, args.seconds, args.rounds, args.attacker_nice, args.attack_rate)
     print(json.dumps(result, indent=2))
-    command = f"python -m bench.wildcard_load --passages {args.passages} --seconds {args.seconds:g}"
+    command = (
+        f"python -m bench.wildcard_load --passages {args.passages} --seconds {args.seconds:g} "
+        f"--rounds {args.rounds}"
+        + (f" --attacker-nice {args.attacker_nice}" if args.attacker_nice else "")
+        + (f" --attack-rate {args.attack_rate:g}" if args.attack_rate else "")
+    )
     Path(args.out).write_text(markdown(result, command), encoding="utf-8")
     return 0
 

@@ -40,16 +40,18 @@ def _vocabulary(rng: random.Random, size: int) -> list[str]:
     return sorted(words)
 
 
-def write_corpus(folder: Path, documents: int, paragraphs: int = 10, seed: int = 17) -> Path:
-    """Write `documents` text files of `paragraphs` ~60-word paragraphs (one passage each)."""
+def write_corpus(
+    folder: Path, documents: int, paragraphs: int = 10, words: int = 60, seed: int = 17
+) -> Path:
+    """Write `documents` text files of `paragraphs` paragraphs of `words` words each."""
     rng = random.Random(seed)
     vocabulary = _vocabulary(rng, 20_000)
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(documents):
         lines = [f"Synthetic report number {n}", ""]
         for _ in range(paragraphs):
-            words = [rng.choice(COMMON if rng.random() < 0.2 else vocabulary) for _ in range(60)]
-            lines.append(" ".join(words).capitalize() + ".")
+            chosen = [rng.choice(COMMON if rng.random() < 0.2 else vocabulary) for _ in range(words)]
+            lines.append(" ".join(chosen).capitalize() + ".")
             lines.append("")
         (folder / f"doc{n:05d}.txt").write_text("\n".join(lines), encoding="utf-8")
     return folder

@@ -23,13 +23,14 @@ BRIEFING = str(Path(sys.executable).parent / "briefing")
 NGINX = os.environ.get("BRIEFING_NGINX", "/usr/sbin/nginx")
 PROXY_CONF = ROOT / "deploy" / "nginx" / "briefing-proxy.conf"
 HTTP_CONF = ROOT / "deploy" / "nginx" / "briefing-http.conf"
-# deploy/nginx/nginx.conf with paths of a temp run folder, a loopback port and one upstream.
+# deploy/nginx/nginx.conf with paths of a temp run folder, a loopback port and one upstream
+# (its worker and connection settings too: the wildcard benchmark measures this proxy).
 MAIN_CONF = """
 daemon off;
-worker_processes 1;
+worker_processes auto;
 pid {run}/nginx.pid;
 error_log {run}/error.log warn;
-events {{ worker_connections 256; }}
+events {{ worker_connections 1024; }}
 http {{
     include /etc/nginx/mime.types;
     access_log off;
@@ -40,7 +41,7 @@ http {{
     scgi_temp_path {run}/scgi;
     include {http_conf};
     map "" $briefing_error_root {{ default {errors}; }}
-    upstream briefing_api {{ server 127.0.0.1:{upstream}; keepalive 4; }}
+    upstream briefing_api {{ server 127.0.0.1:{upstream}; keepalive 16; }}
     server {{
         listen 127.0.0.1:{port};
         include {proxy_conf};

@@ -235,3 +235,33 @@ def test_long_queries_rank_the_same_with_frequent_words_scored_last(
         assert ranked is not None and ranked.pending and ranked.bound > 0
         assert 0 < len(ranked.pending) < len(parsed.query.subqueries)
     _compare(engine)
+
+
+def test_deferred_words_score_the_same_for_few_and_many_candidates(
+    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scores_for completes a candidate's score by a binary search per candidate (few of them)
+    or by a gather over each word's postings (many): both give each word's BM25 at that
+    passage, the same as scoring the word's every posting."""
+    import numpy as np
+
+    import search.ranking
+
+    _, index_dir, _ = corpus
+    monkeypatch.setattr(search.ranking, "DEFER_SHARE", 0.25)
+    engine = SearchEngine(index_dir)
+    text = "the bank said it would cut its prime lending rate to help exporters this year"
+    with engine.reading() as state:
+        parsed = engine.query_reader.parse(text)
+        ranked = state.match(parsed.query, parsed.required, parsed.optional)[1]
+        assert ranked is not None and ranked.ranker is not None and ranked.pending
+        ranker = ranked.ranker
+        expected = np.zeros(ranker.size)
+        for term in ranked.pending:
+            ids, tf = ranker.joined(term)
+            expected[ids] += ranker._bm25(term, ids, tf)
+        assert expected.any()
+        everyone = np.arange(ranker.size)
+        one = np.flatnonzero(expected)[:1]
+        assert list(ranker.scores_for(ranked.pending, everyone)) == list(expected)
+        assert list(ranker.scores_for(ranked.pending, one)) == list(expected[one])

@@ -215,6 +215,37 @@ def test_a_client_flooding_reads_gets_json_429_and_others_still_answer(
     assert _get_from("127.0.0.3", proxy.port, "/healthz")[0] == 200
 
 
+def test_wildcard_searches_have_a_stricter_rate_per_client(stack: tuple[Server, Proxy]) -> None:
+    """Before: admitted prefix searches (10 a second per client) kept both workers busy and
+    doubled everyone's p99. Now a client's wildcard searches, however `q` is encoded, pass at 1 a
+    second (bursts of 10); past that a 429 names the wildcard limit, and the client's other
+    searches still answer."""
+    _, proxy = stack
+    paths = ["/api/search?q=Hua*", "/api/search?q=Hua%2A", "/api/search?q=Hua%3Fei"]
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        flood = list(
+            pool.map(lambda n: _get_from("127.0.0.5", proxy.port, paths[n % 3]), range(30))
+        )
+    statuses = [status for status, _, _ in flood]
+    # The burst (10, plus what the rate refills meanwhile) passed; not the reads' 41.
+    assert 11 <= statuses.count(200) <= 20 and set(statuses) == {200, 429}, statuses
+    headers, body = next((h, b) for status, h, b in flood if status == 429)
+    assert headers["retry-after"] == "1"
+    assert json.loads(body) == {
+        "code": 429,
+        "status": "Too Many Requests",
+        "message": (
+            "too many wildcard searches from this client: at most 1 a second (bursts of 10), "
+            "other searches 10 a second (bursts of 40); retry after a second"
+        ),
+        "errors": {},
+    }
+    # The refused wildcard searches were not counted as reads: plain searches still pass.
+    plain = [_get_from("127.0.0.5", proxy.port, "/api/search?q=Huawei") for _ in range(20)]
+    assert [status for status, _, _ in plain] == [200] * 20
+    assert json.loads(plain[0][2])["total"] > 0
+
+
 @pytest.mark.parametrize(
     ("conf", "names"),
     [
