@@ -10,10 +10,16 @@ their live mask (search/facets.py), so every cached set may hold passages delete
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import threading
+import time
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +44,18 @@ SEGMENT_MATCH_CACHE_SIZE = 512
 # Whoosh stores a field length as one byte; this maps the byte back to the length it stands for.
 LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 NO_DATE = 0
+# Where decoded segment data is kept on disk, below the index directory (Whoosh's clean-up of
+# files it does not know stays out of sub-folders). Decoding a segment's facet columns from its
+# postings costs about 12 ms per 1,000 passages; loading them back costs a file read. So a
+# worker that starts (or restarts) reads what the first one decoded, as Lucene's doc values.
+SEGMENT_STORE_DIR = ".segment-data"
+# Bump when what a stored file holds changes: older files are then not read.
+SEGMENT_STORE_FORMAT = 1
+# A stored file whose segment is not in the current view is removed once it is this old (a
+# worker on an older or newer view may still use it for a while; losing one costs a decode).
+SEGMENT_STORE_GRACE_SECONDS = 600
+
+log = logging.getLogger(__name__)
 
 
 def segment_id(reader: IndexReader) -> str:
@@ -176,6 +194,90 @@ class SegmentData:
             dates[date_column.docnums] = as_ints[date_column.codes]
         return cls(segment_id(reader), size, columns, dates, _field_lengths(reader, size))
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything from_reader decoded, as named arrays (what the store writes)."""
+        out = {"size": np.array([self.size]), "dates": self.dates, "lengths": self.lengths}
+        for name, column in self.columns.items():
+            out[f"values:{name}"] = np.array(column.values, dtype=str)
+            out[f"docnums:{name}"] = column.docnums
+            out[f"codes:{name}"] = column.codes
+        return out
+
+    @classmethod
+    def from_arrays(cls, segid: str, arrays: Any, facets: FacetRegistry) -> SegmentData:
+        """The data arrays() gave (a stored file), for the same facets."""
+        columns = {}
+        for facet in facets:
+            if facet.kind == YEAR or not facet.field:
+                continue
+            columns[facet.name] = SegmentColumn(
+                [str(v) for v in arrays[f"values:{facet.name}"]],
+                arrays[f"docnums:{facet.name}"],
+                arrays[f"codes:{facet.name}"],
+            )
+        size = int(arrays["size"][0])
+        return cls(segid, size, columns, arrays["dates"], arrays["lengths"])
+
+
+class SegmentStore:
+    """Decoded segment data kept as .npz files below the index, one per segment and facets.
+
+    Best effort: an index directory this process cannot write (a read-only replica), a file
+    that is missing, torn or from another format, all fall back to decoding the segment.
+    """
+
+    def __init__(self, folder: Path, facets: FacetRegistry) -> None:
+        self.folder = folder
+        spec = [(f.name, f.field, f.kind) for f in facets]
+        digest = hashlib.sha256(repr((SEGMENT_STORE_FORMAT, spec)).encode()).hexdigest()
+        # Files of another facet set or format are never read.
+        self.signature = digest[:12]
+
+    def _path(self, segid: str) -> Path:
+        return self.folder / f"{segid}-{self.signature}.npz"
+
+    def load(self, segid: str, facets: FacetRegistry) -> SegmentData | None:
+        """The stored data of one segment, or None."""
+        try:
+            with np.load(self._path(segid), allow_pickle=False) as arrays:
+                return SegmentData.from_arrays(segid, arrays, facets)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            log.warning("segment data %s unreadable, decoding the segment: %s", segid, exc)
+            return None
+
+    def save(self, data: SegmentData) -> None:
+        """Keep one segment's data (atomically: a reader sees the whole file or none)."""
+        path = self._path(data.segid)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            self.folder.mkdir(exist_ok=True)
+            with tmp.open("wb") as handle:
+                savez: Any = np.savez  # its stubs take no array named by keyword
+                savez(handle, **data.arrays())
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("segment data %s not stored: %s", data.segid, exc)
+            tmp.unlink(missing_ok=True)
+
+    def prune(self, current: set[str], now: float | None = None) -> None:
+        """Remove stored files of segments outside `current` that are past the grace time."""
+        now = time.time() if now is None else now
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return
+        for entry in entries:
+            segid = entry.name.split("-", 1)[0].lstrip(".")
+            try:
+                if segid not in current and now - entry.stat().st_mtime > (
+                    SEGMENT_STORE_GRACE_SECONDS
+                ):
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+
 
 def _field_lengths(reader: IndexReader, size: int) -> np.ndarray:
     """The ranked field's length of every passage, read from Whoosh's one-byte length column."""
@@ -222,8 +324,11 @@ class SegmentCache:
         facets: FacetRegistry,
         match_cache_size: int = SEGMENT_MATCH_CACHE_SIZE,
         postings_bytes: int = POSTINGS_CACHE_BYTES,
+        store: SegmentStore | None = None,
     ) -> None:
         self.facets = facets
+        # Decoded segment data on disk, shared with other processes (None: decode always).
+        self.store = store
         self.match_cache_size = match_cache_size
         self.postings_bytes = postings_bytes
         self._segments: dict[str, SegmentData] = {}
@@ -236,8 +341,10 @@ class SegmentCache:
         # segments were merged away keeps its code and counts 0).
         self.values: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
-        # Segments decoded so far (a test's and the benchmark's window on reuse).
+        # Segments taken in so far, and how many of them came from the store (a test's and
+        # the benchmark's window on reuse).
         self.built = 0
+        self.loaded = 0
 
     def segments(self, leaves: Iterable[tuple[IndexReader, int]]) -> list[SegmentData]:
         """Each leaf reader's data, decoding only segments not seen before; segments merged
@@ -248,7 +355,13 @@ class SegmentCache:
             with self._lock:
                 data = self._segments.get(segid)
             if data is None:
-                data = SegmentData.from_reader(reader, self.facets)
+                data = self.store.load(segid, self.facets) if self.store else None
+                if data is not None:
+                    self.loaded += 1
+                else:
+                    data = SegmentData.from_reader(reader, self.facets)
+                    if self.store is not None and segid != "empty":
+                        self.store.save(data)
                 with self._lock:
                     for name, column in data.columns.items():
                         index = self.values.setdefault(name, {})
@@ -257,7 +370,10 @@ class SegmentCache:
                     self._segments[segid] = data
                     self.built += 1
             out.append(data)
-        self._forget_except({d.segid for d in out})
+        current = {d.segid for d in out}
+        self._forget_except(current)
+        if self.store is not None and self.built:
+            self.store.prune(current)
         return out
 
     def _forget_except(self, current: set[str]) -> None:

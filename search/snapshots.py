@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,12 @@ from search.facet_registry import FacetRegistry
 from search.facets import FacetIndex
 from search.ranking import RankedMatches, VectorRanker, query_shape
 from search.readers import SharedReaders
-from search.segments import SEGMENT_MATCH_CACHE_SIZE, SegmentCache
+from search.segments import (
+    SEGMENT_MATCH_CACHE_SIZE,
+    SEGMENT_STORE_DIR,
+    SegmentCache,
+    SegmentStore,
+)
 from search.store import IndexView, marker_stamp, open_index
 
 # Match sets remembered per snapshot (one boolean per passage each: 100 KB at 100k passages).
@@ -325,7 +331,7 @@ class SnapshotManager:
         self._bm25 = bm25
         self.match_cache_size = match_cache_size
         # Decoded segments outlive views: a commit decodes only the segments it wrote.
-        self.segments = SegmentCache(facets, match_cache_size and SEGMENT_MATCH_CACHE_SIZE)
+        self.segments = self._segment_cache()
         # Open segment files shared by successive views: a commit opens only its segments.
         self.readers = SharedReaders()
         self._lock = threading.Lock()
@@ -334,6 +340,12 @@ class SnapshotManager:
         self.reopens = 0
         # Called with the schema of each newly opened index (the query parser follows it).
         self.on_open: Callable[[Index], None] | None = None
+
+    def _segment_cache(self) -> SegmentCache:
+        store = SegmentStore(Path(self.index_dir) / SEGMENT_STORE_DIR, self.facets)
+        return SegmentCache(
+            self.facets, self.match_cache_size and SEGMENT_MATCH_CACHE_SIZE, store=store
+        )
 
     def _current(self) -> Snapshot:
         with self._lock:
@@ -351,9 +363,7 @@ class SnapshotManager:
                 searcher = self.readers.searcher(self._ix, self._weighting)
                 if switched:
                     # Another index (a rebuild): none of its segments are known.
-                    self.segments = SegmentCache(
-                        self.facets, self.match_cache_size and SEGMENT_MATCH_CACHE_SIZE
-                    )
+                    self.segments = self._segment_cache()
                 fresh = Snapshot(
                     searcher,
                     self.facets,

@@ -50,7 +50,9 @@ def write_corpus(
     for n in range(documents):
         lines = [f"Synthetic report number {n}", ""]
         for _ in range(paragraphs):
-            chosen = [rng.choice(COMMON if rng.random() < 0.2 else vocabulary) for _ in range(words)]
+            chosen = [
+                rng.choice(COMMON if rng.random() < 0.2 else vocabulary) for _ in range(words)
+            ]
             lines.append(" ".join(chosen).capitalize() + ".")
             lines.append("")
         (folder / f"doc{n:05d}.txt").write_text("\n".join(lines), encoding="utf-8")

@@ -265,3 +265,119 @@ def test_deferred_words_score_the_same_for_few_and_many_candidates(
         one = np.flatnonzero(expected)[:1]
         assert list(ranker.scores_for(ranked.pending, everyone)) == list(expected)
         assert list(ranker.scores_for(ranked.pending, one)) == list(expected[one])
+
+
+def test_splicing_nested_ors_gives_the_query_whoosh_normalises_to() -> None:
+    """bound_expansions splices each prefix's OR of words into its parent before normalize()
+    (which would copy every word): the query is the one Whoosh's normalize() makes."""
+    from whoosh import query as wq
+
+    from search.snapshots import _spliced
+
+    def words(*texts: str) -> wq.Or:
+        return wq.Or([wq.Term("text", t) for t in texts])
+
+    queries = [
+        wq.Or([words("sa", "sb"), words("ta", "tb"), wq.Term("text", "oil")]),
+        wq.And([words("sa", "sb"), wq.And([wq.Term("text", "x"), wq.Term("text", "y")])]),
+        wq.Or([wq.Or([words("a", "b")], boost=2.0), wq.Term("text", "c")]),
+        wq.And([wq.Or([words("a", "b"), wq.Term("text", "a")]), wq.Not(wq.Term("text", "z"))]),
+    ]
+    for query in queries:
+        assert _spliced(query).normalize() == query.normalize()
+    assert _spliced(queries[0]).normalize().subqueries == [
+        wq.Term("text", t) for t in ("sa", "sb", "ta", "tb", "oil")
+    ]
+
+
+def _fresh_copy(index_dir: Path, target: Path) -> Path:
+    """The index without its stored segment data."""
+    import shutil
+
+    from search.segments import SEGMENT_STORE_DIR
+
+    shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns(SEGMENT_STORE_DIR))
+    return target
+
+
+def _segment_arrays(engine: SearchEngine) -> list[dict[str, list[Any]]]:
+    with engine.reading() as state:
+        searcher = state.searcher
+        leaves = [(sub.reader(), offset) for sub, offset in searcher.leaf_searchers()]
+        data = engine.snapshots.segments.segments(leaves)
+    return [{k: v.tolist() for k, v in d.arrays().items()} for d in data]
+
+
+def test_a_new_worker_reads_segment_data_the_first_one_stored(
+    corpus: tuple[Path, Path, list[Any]], tmp_path: Path
+) -> None:
+    """The first process decodes each segment's facet columns, dates and lengths and stores
+    them below the index; the next one loads them (no decode) and answers exactly the same."""
+    from search.segments import SEGMENT_STORE_DIR
+    from search.store import open_index
+
+    index_dir = _fresh_copy(corpus[1], tmp_path / "index")
+    segments = len(open_index(index_dir)._read_toc().segments)
+    first = SearchEngine(index_dir)
+    expected = [first.search(SearchRequest(**spec)) for spec in QUERIES]
+    assert first.snapshots.segments.built == segments
+    assert len(list((index_dir / SEGMENT_STORE_DIR).glob("*.npz"))) == segments
+    second = SearchEngine(index_dir)
+    got = [second.search(SearchRequest(**spec)) for spec in QUERIES]
+    assert second.snapshots.segments.built == segments
+    assert second.snapshots.segments.loaded == segments  # taken from the store, none decoded
+    for a, b in zip(expected, got, strict=True):
+        assert (a.total, a.facets, [h.passage.passage_id for h in a.hits]) == (
+            b.total,
+            b.facets,
+            [h.passage.passage_id for h in b.hits],
+        )
+        assert [h.score for h in a.hits] == [h.score for h in b.hits]
+    assert _segment_arrays(first) == _segment_arrays(second)
+
+
+def test_a_torn_segment_data_file_is_decoded_again(
+    corpus: tuple[Path, Path, list[Any]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from search.segments import SEGMENT_STORE_DIR
+
+    index_dir = _fresh_copy(corpus[1], tmp_path / "index")
+    expected = SearchEngine(index_dir).search(SearchRequest(q="oil"))
+    stored = sorted((index_dir / SEGMENT_STORE_DIR).glob("*.npz"))
+    stored[0].write_bytes(stored[0].read_bytes()[:100])
+    got = SearchEngine(index_dir).search(SearchRequest(q="oil"))
+    assert (got.total, got.facets) == (expected.total, expected.facets)
+    assert "unreadable, decoding the segment" in caplog.text
+
+
+def test_opening_a_view_does_not_copy_the_segment_files(
+    corpus: tuple[Path, Path, list[Any]],
+) -> None:
+    """Whoosh's BufferFile copied every mapped sub-file (terms, postings) into memory when a
+    segment was opened; the engine's readers map them and read only what they read."""
+    import tracemalloc
+
+    from search.readers import SharedReaders, restore_copied_files, share_mapped_files
+    from search.store import open_index
+
+    index_dir = corpus[1]
+    segment_bytes = sum(p.stat().st_size for p in index_dir.glob("*.seg"))
+
+    def allocated_while_opening(copying: bool) -> int:
+        ix = open_index(index_dir)
+        readers = SharedReaders()  # installs the mapped sub-files
+        if copying:
+            restore_copied_files()
+        tracemalloc.start()
+        try:
+            view = readers.searcher(ix, lambda: None)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            share_mapped_files()
+        readers.release(view)
+        return peak
+
+    copied, mapped = allocated_while_opening(True), allocated_while_opening(False)
+    assert copied > segment_bytes / 4, (copied, segment_bytes)
+    assert mapped < segment_bytes / 10, (mapped, segment_bytes)
