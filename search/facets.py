@@ -46,7 +46,7 @@ class FacetColumn:
         for offset, size, column, code_map in self.parts:
             if not column.values:
                 continue
-            hit = mask[offset : offset + size][column.docnums]
+            hit = _hits(column, mask[offset : offset + size])
             if documents is not None:
                 hit_docnums.append(column.docnums[hit] + offset)
                 hit_codes.append(code_map[column.codes[hit]])
@@ -68,6 +68,27 @@ class FacetColumn:
             if codes:
                 mask[offset : offset + length][column.docnums[np.isin(column.codes, codes)]] = True
         return mask
+
+
+# A segment's matches are looked up in its column by binary search when they are fewer than
+# this share of the column's entries; a pass over the whole column (a gather through the mask)
+# costs about as much as 1/20 of its entries looked up one by one.
+SPARSE_MATCH_SHARE = 1 / 32
+
+
+def _hits(column: SegmentColumn, mask: np.ndarray) -> np.ndarray:
+    """The column entries (an index array or boolean mask) of the passages in mask."""
+    if np.count_nonzero(mask) >= column.docnums.size * SPARSE_MATCH_SHARE:
+        return mask[column.docnums]
+    matched = np.flatnonzero(mask)
+    # Docnums are ascending: each match's entries are one run, found by binary search.
+    starts = np.searchsorted(column.docnums, matched, "left")
+    lengths = np.searchsorted(column.docnums, matched, "right") - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    run_starts = np.cumsum(lengths) - lengths
+    return np.repeat(starts - run_starts, lengths) + np.arange(total)
 
 
 class FacetIndex:

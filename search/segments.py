@@ -49,8 +49,9 @@ NO_DATE = 0
 # postings costs about 12 ms per 1,000 passages; loading them back costs a file read. So a
 # worker that starts (or restarts) reads what the first one decoded, as Lucene's doc values.
 SEGMENT_STORE_DIR = ".segment-data"
-# Bump when what a stored file holds changes: older files are then not read.
-SEGMENT_STORE_FORMAT = 1
+# Bump when what a stored file holds changes: older files are then not read (2: columns in
+# docnum order).
+SEGMENT_STORE_FORMAT = 2
 # A stored file whose segment is not in the current view is removed once it is this old (a
 # worker on an older or newer view may still use it for a while; losing one costs a decode).
 SEGMENT_STORE_GRACE_SECONDS = 600
@@ -146,7 +147,7 @@ class SegmentColumn:
     """One facet field of one segment: every (local docnum, value code) pair."""
 
     values: list[str]
-    docnums: np.ndarray  # int32
+    docnums: np.ndarray  # int32, ascending (a passage's values side by side)
     codes: np.ndarray  # int32, index into values
 
     @classmethod
@@ -163,7 +164,10 @@ class SegmentColumn:
                 values.append(value)
         docnums = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int32)
         codes = np.concatenate(code_parts) if code_parts else np.zeros(0, np.int32)
-        return cls(values, docnums, codes)
+        # In docnum order: a few matches then find their values by binary search
+        # (FacetColumn.counts) instead of a pass over the whole column.
+        order = np.argsort(docnums, kind="stable")
+        return cls(values, docnums[order], codes[order])
 
 
 @dataclass

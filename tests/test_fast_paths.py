@@ -381,3 +381,34 @@ def test_opening_a_view_does_not_copy_the_segment_files(
     copied, mapped = allocated_while_opening(True), allocated_while_opening(False)
     assert copied > segment_bytes / 4, (copied, segment_bytes)
     assert mapped < segment_bytes / 10, (mapped, segment_bytes)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.002, 0.02, 0.2, 1.0])
+def test_facet_counts_are_the_same_for_few_and_many_matches(share: float) -> None:
+    """A facet column counts a few matches by binary search over its docnum-ordered entries
+    and many by a pass over the column: both count each value of each matching passage."""
+    import numpy as np
+
+    from search.facets import FacetColumn
+    from search.segments import SegmentColumn
+
+    rng = np.random.default_rng(7)
+    size, values = 5_000, [f"v{i}" for i in range(12)]
+    # Passages with 0-3 values each, as countries and topics have.
+    pairs = sorted({(d, int(v)) for d in range(size) for v in rng.choice(12, rng.integers(0, 4))})
+    column = SegmentColumn(
+        values,
+        np.array([d for d, _ in pairs], dtype=np.int32),
+        np.array([v for _, v in pairs], dtype=np.int32),
+    )
+    facet = FacetColumn(values, [(0, size, column, np.arange(12))])
+    mask = rng.random(size) < share
+    expected = np.zeros(12, dtype=np.int64)
+    for d, v in pairs:
+        expected[v] += bool(mask[d])
+    assert facet.counts(mask).tolist() == expected.tolist()
+    documents = np.arange(size) // 3  # three passages a document
+    by_document = [
+        len({documents[d] for d, v in pairs if v == value and mask[d]}) for value in range(12)
+    ]
+    assert facet.counts(mask, documents).tolist() == by_document
