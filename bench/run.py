@@ -206,6 +206,42 @@ def _tree_rss_kb(root_pid: int) -> int:
     return total
 
 
+def _descendants(root_pid: int) -> list[int]:
+    """Every process below root_pid, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, stack = [], list(children.get(root_pid, []))
+    while stack:
+        pid = stack.pop()
+        out.append(pid)
+        stack.extend(children.get(pid, []))
+    return out
+
+
+def process_memory_mb(pid: int) -> dict[str, float]:
+    """A process's RSS, PSS (shared pages split between their users) and anonymous memory
+    (its own heap: what another worker costs), from /proc/PID/smaps_rollup."""
+    fields = {"Rss:": "rss_mb", "Pss:": "pss_mb", "Anonymous:": "anon_mb"}
+    out = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                parts = line.split()
+                if parts and parts[0] in fields:
+                    out[fields[parts[0]]] = round(int(parts[1]) / 1024, 0)
+    except OSError:
+        pass
+    return out
+
+
 def run_index(docs: Path, index_dir: Path) -> dict[str, Any]:
     """`briefing index` in a child process: passages/s end to end and peak memory."""
     out_path, err_path = index_dir.parent / "index.out", index_dir.parent / "index.err"
@@ -544,7 +580,13 @@ def bench_http(docs: Path, index_dir: Path, requests_total: int, threads: int) -
         for thread in pool:
             thread.join()
         seconds = time.perf_counter() - started
+        # The two busiest processes of the tree are the workers (the master idles).
+        memory = sorted(
+            (process_memory_mb(pid) for pid in _descendants(server.pid)),
+            key=lambda m: -m.get("rss_mb", 0),
+        )[:2]
         return {
+            "worker_memory_mb": memory,
             "requests": requests_total,
             "threads": threads,
             "seconds": round(seconds, 1),
@@ -705,10 +747,13 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         f"`briefing serve --workers 2 --no-watch` on a free port; {HTTP_THREADS} client threads "
         f"(http.client, one connection per request) send a bounded number of `/api/search` "
-        f"requests drawn from the queries above. The client runs on the same 2 cores.",
+        f"requests drawn from the queries above. The client runs on the same 2 cores. A worker's "
+        "RSS counts the index pages it mapped (shared with the other worker and the page cache); "
+        "PSS splits shared pages between their users; anonymous memory is the worker's own.",
         "",
-        "| passages | requests | requests/s | p50 ms | p95 ms | p99 ms | errors | goal (≥ 150 req/s, 0 errors) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| passages | requests | requests/s | p50 ms | p95 ms | p99 ms | errors | goal (≥ 150 req/s, 0 errors) "
+        "| each worker after the run: RSS / PSS / anonymous MB |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results["sizes"]:
         h = r.get("http")
@@ -717,7 +762,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
         ok = h["requests_per_s"] >= GOALS["http_rps"] and h["errors"] == 0
         lines.append(
             f"| {r['index']['passages']:,} | {h['requests']} | {h['requests_per_s']} | "
-            f"{h['p50_ms']} | {h['p95_ms']} | {h['p99_ms']} | {h['errors']} | {_mark(ok)} |"
+            f"{h['p50_ms']} | {h['p95_ms']} | {h['p99_ms']} | {h['errors']} | {_mark(ok)} | "
+            + ", ".join(
+                f"{m.get('rss_mb', '—')} / {m.get('pss_mb', '—')} / {m.get('anon_mb', '—')}"
+                for m in h.get("worker_memory_mb", [])
+            )
+            + " |"
         )
     lines += _read_side_lines(results)
     lines += ["", "## Drop to searchable (bench/drops.py)", ""]
