@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ ATTACKERS = 2
 # internal location: 404) and no worker sees. What the analysts lose to it is what any flood of
 # that size costs on these shared cores, whatever it asks for.
 CONTROL_PATH = "/_briefing_errors/control"
+# Seconds the attackers run before the analysts start (past the proxy's burst allowance): their
+# request rates count it.
+ATTACK_LEAD = 1.0
 # Analysts searching at once, each from its own address, and how often each sends a search:
 # 8 a second each is under the proxy's 10 a second per client, and more than a person types.
 ANALYSTS = 4
@@ -97,38 +101,44 @@ def _normal_latencies(port: int, seconds: float) -> tuple[list[float], int]:
     return [ms for _, ms in results], sum(status != 200 for status, _ in results)
 
 
-def _attack(
-    port: int,
-    source: str,
-    stop: Any,
-    out: Any,
-    niceness: int = 0,
-    rate: float = 0.0,
-    control: bool = False,
-) -> None:
+@dataclass(frozen=True)
+class Attack:
+    """How the attackers run: their niceness, requests a second each (0: back to back), and
+    whether they send the control requests instead of the attacks."""
+
+    niceness: int = 0
+    rate: float = 0.0
+    control: bool = False
+
+
+def _attack(port: int, source: str, stop: Any, out: Any, attack: Attack) -> None:
     """Loop over the attacks until `stop` is set; put every (query, status, ms) on `out`.
-    With `control`, request CONTROL_PATH instead, as many times.
+    With `attack.control`, request CONTROL_PATH instead, as many times.
 
     One kept-alive connection, as a flooding client would use (a new connection per request
     also runs out of the source address's ephemeral ports within a minute); a new one after
     the server closes it.
     """
-    if niceness:
-        os.nice(niceness)
+    if attack.niceness:
+        os.nice(attack.niceness)
     record = []
     conn: http.client.HTTPConnection | None = None
     next_at = time.monotonic()
     while not stop.is_set():
         for q in ATTACKS:
-            if rate:
-                next_at += 1 / rate
+            if attack.rate:
+                next_at += 1 / attack.rate
                 time.sleep(max(0.0, next_at - time.monotonic()))
             if conn is None:
                 conn = http.client.HTTPConnection(
                     "127.0.0.1", port, timeout=120, source_address=(source, 0)
                 )
             started = time.perf_counter()
-            path = CONTROL_PATH if control else "/api/search?" + urllib.parse.urlencode({"q": q})
+            path = (
+                CONTROL_PATH
+                if attack.control
+                else "/api/search?" + urllib.parse.urlencode({"q": q})
+            )
             try:
                 conn.request("GET", path)
                 response = conn.getresponse()
@@ -141,17 +151,14 @@ def _attack(
                 status = 0
                 conn.close()
                 conn = None
-            record.append((path if control else q, status, (time.perf_counter() - started) * 1000))
+            record.append(
+                (path if attack.control else q, status, (time.perf_counter() - started) * 1000)
+            )
     out.put(record)
 
 
 def _under_attack(
-    normal_port: int,
-    attack_port: int,
-    seconds: float,
-    niceness: int = 0,
-    rate: float = 0.0,
-    control: bool = False,
+    normal_port: int, attack_port: int, seconds: float, attack: Attack
 ) -> tuple[list[float], int, list[tuple[str, int, float]]]:
     """Normal latencies while attackers (own addresses) hit `attack_port`.
 
@@ -164,13 +171,13 @@ def _under_attack(
     attackers = [
         ctx.Process(
             target=_attack,
-            args=(attack_port, f"127.0.2.{i + 1}", stop, out, niceness, rate, control),
+            args=(attack_port, f"127.0.2.{i + 1}", stop, out, attack),
         )
         for i in range(ATTACKERS)
     ]
     for process in attackers:
         process.start()
-    time.sleep(1.0)  # the attackers are past the proxy's burst allowance
+    time.sleep(ATTACK_LEAD)  # the attackers are past the proxy's burst allowance
     latencies, errors = _normal_latencies(normal_port, seconds)
     stop.set()
     record = [entry for _ in attackers for entry in out.get(timeout=180)]
@@ -212,7 +219,8 @@ def run(
             stats = requests.get(server.url + "/readyz", timeout=10).json()
             _normal_latencies(proxy.port, 3)  # warm-up: searchers, facet arrays
             # The attacks once, unmeasured: the admitted prefixes' words decoded in both workers.
-            _under_attack(proxy.port, server.port, 3, niceness, rate)
+            attack = Attack(niceness, rate)
+            _under_attack(proxy.port, server.port, 3, attack)
             alone, alone_errors, proxied, proxied_errors = [], 0, [], 0
             proxied_record: list[tuple[str, int, float]] = []
             controlled: list[float] = []
@@ -221,18 +229,18 @@ def run(
             for _ in range(rounds):
                 quiet, errors = _normal_latencies(proxy.port, seconds)
                 attacked, attacked_errors, record = _under_attack(
-                    proxy.port, proxy.port, seconds, niceness, rate
+                    proxy.port, proxy.port, seconds, attack
                 )
                 flooded, _, flood = _under_attack(
-                    proxy.port, proxy.port, seconds, niceness, rate, control=True
+                    proxy.port, proxy.port, seconds, replace(attack, control=True)
                 )
                 per_round.append(
                     {
                         "alone": percentiles(quiet),
                         "under_attack": percentiles(attacked),
                         "control": percentiles(flooded),
-                        "attack_requests_per_s": round(len(record) / seconds, 1),
-                        "control_requests_per_s": round(len(flood) / seconds, 1),
+                        "attack_requests_per_s": round(len(record) / (seconds + ATTACK_LEAD), 1),
+                        "control_requests_per_s": round(len(flood) / (seconds + ATTACK_LEAD), 1),
                     }
                 )
                 controlled += flooded
@@ -243,7 +251,7 @@ def run(
                 proxied_errors += attacked_errors
                 proxied_record += record
             direct, direct_errors, direct_record = _under_attack(
-                proxy.port, server.port, seconds, niceness, rate
+                proxy.port, server.port, seconds, attack
             )
         finally:
             proxy.stop()
@@ -264,8 +272,8 @@ def run(
         "under_attack_past_proxy": row(direct, direct_errors),
         "control": row(controlled, 0),
         "control_statuses": _attack_summary(control_record),
-        "attack_requests_per_s": round(len(proxied_record) / (seconds * rounds), 1),
-        "attack_requests_per_s_past_proxy": round(len(direct_record) / seconds, 1),
+        "attack_requests_per_s": round(len(proxied_record) / ((seconds + ATTACK_LEAD) * rounds), 1),
+        "attack_requests_per_s_past_proxy": round(len(direct_record) / (seconds + ATTACK_LEAD), 1),
         "attacks": _attack_summary(proxied_record),
         "attacks_past_proxy": _attack_summary(direct_record),
     }

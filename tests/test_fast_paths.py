@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -217,14 +219,12 @@ def test_a_commit_decodes_only_its_own_segment(
     assert all(t._postfile.is_closed for t in opened)
 
 
-def test_long_queries_rank_the_same_with_frequent_words_scored_last(
-    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """MaxScore: with rare words scored first, the frequent ones (deferred) complete only the
-    passages that can still reach the page; rankings and scores stay Whoosh's."""
+@contextmanager
+def _long_query(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """(engine, parsed, ranked) of a pasted sentence, its frequent words deferred, inside the
+    snapshot that ranked it."""
     import search.ranking
 
-    _, index_dir, _ = corpus
     # At this corpus's size a quarter of the passages splits words into rare and frequent.
     monkeypatch.setattr(search.ranking, "DEFER_SHARE", 0.25)
     engine = SearchEngine(index_dir)
@@ -232,7 +232,17 @@ def test_long_queries_rank_the_same_with_frequent_words_scored_last(
     with engine.reading() as state:
         parsed = engine.query_reader.parse(text)
         ranked = state.match(parsed.query, parsed.required, parsed.optional)[1]
-        assert ranked is not None and ranked.pending and ranked.bound > 0
+        assert ranked is not None
+        yield engine, parsed, ranked
+
+
+def test_long_queries_rank_the_same_with_frequent_words_scored_last(
+    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MaxScore: with rare words scored first, the frequent ones (deferred) complete only the
+    passages that can still reach the page; rankings and scores stay Whoosh's."""
+    with _long_query(corpus[1], monkeypatch) as (engine, parsed, ranked):
+        assert ranked.pending and ranked.bound > 0
         assert 0 < len(ranked.pending) < len(parsed.query.subqueries)
     _compare(engine)
 
@@ -245,16 +255,8 @@ def test_deferred_words_score_the_same_for_few_and_many_candidates(
     passage, the same as scoring the word's every posting."""
     import numpy as np
 
-    import search.ranking
-
-    _, index_dir, _ = corpus
-    monkeypatch.setattr(search.ranking, "DEFER_SHARE", 0.25)
-    engine = SearchEngine(index_dir)
-    text = "the bank said it would cut its prime lending rate to help exporters this year"
-    with engine.reading() as state:
-        parsed = engine.query_reader.parse(text)
-        ranked = state.match(parsed.query, parsed.required, parsed.optional)[1]
-        assert ranked is not None and ranked.ranker is not None and ranked.pending
+    with _long_query(corpus[1], monkeypatch) as (_, _, ranked):
+        assert ranked.ranker is not None and ranked.pending
         ranker = ranked.ranker
         expected = np.zeros(ranker.size)
         for term in ranked.pending:
