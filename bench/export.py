@@ -214,7 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="also write JSON here")
+    parser.add_argument(
+        "--formats", default=",".join(FORMATS), help="Comma-separated formats to export."
+    )
+    parser.add_argument(
+        "--all-only",
+        action="store_true",
+        help="Only the whole-index export (at 1M passages each export takes minutes).",
+    )
     args = parser.parse_args(argv)
+    formats = [f for f in args.formats.split(",") if f]
+    queries = [q for q in QUERIES if not args.all_only or not q["q"]]
     index_dir = args.index_dir or Path(tempfile.mkdtemp(prefix="bench-export-")) / "index"
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     indexing = ensure_index(index_dir, args.size)
@@ -226,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         requests.get(url + "/api/search", params={"q": "said"}, timeout=120)
         exports = []
         for _ in range(args.rounds):
-            for query in QUERIES:
-                for fmt in FORMATS:  # alternated, so load drifts touch both alike
+            for query in queries:
+                for fmt in formats:  # alternated, so load drifts touch both alike
                     exports.append(export_once(url, target, {**query, "format": fmt}))
     finally:
         # The whole session: briefing serve, the gunicorn master and its worker.
