@@ -7,7 +7,7 @@ their arrays, turns filters into masks and counts disjunctively.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from whoosh.reading import IndexReader
@@ -25,6 +25,7 @@ class FacetColumn:
     values: list[str]
     # (docnum offset, segment size, the segment's column, its codes → indexes into values)
     parts: list[tuple[int, int, SegmentColumn, np.ndarray]]
+    _joined: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_segments(
@@ -37,27 +38,33 @@ class FacetColumn:
         ]
         return cls(list(values), parts)
 
+    def joined(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (docnum, value code) pair of the view, docnums ascending: the segments'
+        columns joined at their offsets, built on first use and kept while the view lives.
+
+        A count is then a few numpy calls whatever the number of segments (a per-segment
+        loop cost 80 µs a segment and facet: 40 ms a search at 90 segments); joining copies
+        each pair once per view (about 2 ms per million)."""
+        found = self._joined
+        if found is None:
+            # intp: numpy converts any other index type on every gather.
+            docs = [c.docnums.astype(np.intp) + offset for offset, _, c, _ in self.parts]
+            codes = [m[c.codes].astype(np.int32) for _, _, c, m in self.parts]
+            found = (
+                np.concatenate(docs) if docs else np.zeros(0, np.intp),
+                np.concatenate(codes) if codes else np.zeros(0, np.int32),
+            )
+            self._joined = found
+        return found
+
     def counts(self, mask: np.ndarray, documents: np.ndarray | None = None) -> np.ndarray:
         """Per-value count of passages in mask (a boolean array over docnums), or of distinct
         documents when `documents` gives each docnum's document code."""
-        total = np.zeros(len(self.values), dtype=np.int64)
-        hit_docnums: list[np.ndarray] = []
-        hit_codes: list[np.ndarray] = []
-        for offset, size, column, code_map in self.parts:
-            if not column.values:
-                continue
-            hit = _hits(column, mask[offset : offset + size])
-            if documents is not None:
-                hit_docnums.append(column.docnums[hit] + offset)
-                hit_codes.append(code_map[column.codes[hit]])
-                continue
-            local = np.bincount(column.codes[hit], minlength=len(column.values))
-            total[code_map] += local
-        if documents is None or not hit_docnums:
-            return total
-        return distinct_counts(
-            np.concatenate(hit_docnums), np.concatenate(hit_codes), len(self.values), documents
-        )
+        docnums, codes = self.joined()
+        hit = _hits(docnums, mask)
+        if documents is not None:
+            return distinct_counts(docnums[hit], codes[hit], len(self.values), documents)
+        return np.bincount(codes[hit], minlength=len(self.values)).astype(np.int64)
 
     def mask_for(self, wanted: Iterable[str], size: int) -> np.ndarray:
         """Boolean docnum mask of documents having any of the wanted values."""
@@ -70,20 +77,22 @@ class FacetColumn:
         return mask
 
 
-# A segment's matches are looked up in its column by binary search when they are fewer than
-# this share of the column's entries; a pass over the whole column (a gather through the mask)
-# costs about as much as 1/20 of its entries looked up one by one.
-SPARSE_MATCH_SHARE = 1 / 32
+# Matches are looked up in a column by binary search when they are fewer than this share of
+# its entries; else one pass over the column gathers them through the mask. Measured at 1.2M
+# passages (1.8M entries): the pass costs 7 ms, 50,000 look-ups 10 ms.
+SPARSE_MATCH_SHARE = 1 / 128
 
 
-def _hits(column: SegmentColumn, mask: np.ndarray) -> np.ndarray:
-    """The column entries (an index array or boolean mask) of the passages in mask."""
-    if np.count_nonzero(mask) >= column.docnums.size * SPARSE_MATCH_SHARE:
-        return mask[column.docnums]
+def _hits(docnums: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The entries (an index array or boolean mask) of a column's ascending docnums that are
+    passages in mask."""
+    if np.count_nonzero(mask) >= docnums.size * SPARSE_MATCH_SHARE:
+        # Positions, not a boolean mask: indexing by a few positions is cheaper.
+        return np.flatnonzero(mask[docnums])
     matched = np.flatnonzero(mask)
     # Docnums are ascending: each match's entries are one run, found by binary search.
-    starts = np.searchsorted(column.docnums, matched, "left")
-    lengths = np.searchsorted(column.docnums, matched, "right") - starts
+    starts = np.searchsorted(docnums, matched, "left")
+    lengths = np.searchsorted(docnums, matched, "right") - starts
     total = int(lengths.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64)
