@@ -134,6 +134,23 @@ def query_shape(query: wq.Query) -> QueryShape | None:
     return QueryShape("and" if isinstance(query, wq.And) else "or", terms, phrases)
 
 
+def join_postings(
+    cache: SegmentCache, leaves: list[tuple[IndexReader, int]], term: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """A term's docnums (ascending, at each segment's offset) and frequencies over the given
+    segments, from their cached postings."""
+    ids_parts, tf_parts = [], []
+    for reader, offset in leaves:
+        postings = cache.postings(reader, term)
+        if postings.ids.size:
+            ids_parts.append(postings.ids.astype(np.int64) + offset)
+            tf_parts.append(postings.tf)
+    return (
+        np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64),
+        np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32),
+    )
+
+
 class VectorRanker:
     """A view's BM25 statistics over its segments' cached postings (search/segments.py)."""
 
@@ -178,16 +195,7 @@ class VectorRanker:
             if found is not None:
                 self._joined.move_to_end(term)
                 return found
-        ids_parts, tf_parts = [], []
-        for reader, offset, _ in self.leaves:
-            postings = self.cache.postings(reader, term)
-            if postings.ids.size:
-                ids_parts.append(postings.ids.astype(np.int64) + offset)
-                tf_parts.append(postings.tf)
-        found = (
-            np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64),
-            np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32),
-        )
+        found = join_postings(self.cache, [(r, offset) for r, offset, _ in self.leaves], term)
         with self._lock:
             self._joined[term] = found
             self._joined_bytes += found[0].nbytes + found[1].nbytes

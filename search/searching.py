@@ -109,6 +109,19 @@ def bm25_weighting() -> LuceneBM25:
     return LuceneBM25(B=BM25_B, K1=BM25_K1)
 
 
+def highlighted_hit(
+    record: PassageRecord, spans: list[tuple[int, int]], score: float | None
+) -> Hit:
+    """A hit: the passage, its snippet around the matched spans, and its rounded score."""
+    highlight = snippet(record.text, spans)
+    return Hit(
+        passage=record,
+        highlight=highlight.snippet,
+        matches=[[s, e] for s, e in highlight.matches],
+        score=round(score, 4) if score is not None else None,
+    )
+
+
 class SearchEngine:
     """Answers searches and lookups over one index directory, always from its newest commit."""
 
@@ -514,13 +527,7 @@ class SearchEngine:
         if not parsed.is_empty:
             terms, prefixes = query_terms(parsed.query)
             spans = self.token_matcher.spans(record.text, terms, prefixes)
-        highlight = snippet(record.text, spans)
-        return Hit(
-            passage=record,
-            highlight=highlight.snippet,
-            matches=[[s, e] for s, e in highlight.matches],
-            score=round(score, 4) if score is not None else None,
-        )
+        return highlighted_hit(record, spans, score)
 
     # -- documents and passages ------------------------------------------------------------------
 

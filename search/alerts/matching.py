@@ -15,11 +15,11 @@ import re
 import numpy as np
 from whoosh import query as wq
 
-from search.highlighting import query_terms, snippet, spans_in
+from search.highlighting import query_terms, spans_in
 from search.querying import ParsedQuery, positive_leaves
-from search.ranking import RankedMatches, VectorRanker, plain_terms
+from search.ranking import RankedMatches, VectorRanker, join_postings, plain_terms
 from search.results import Hit, SearchRequest
-from search.searching import SearchEngine, _ranked_within
+from search.searching import SearchEngine, _ranked_within, highlighted_hit
 from search.snapshots import Snapshot
 from search.store import PassageRecord, decode_passage
 
@@ -69,19 +69,8 @@ class NewPassages:
         found = self._postings.get(term)
         if found is not None:
             return found
-        cache = self.snap.ranker.cache
-        ids_parts: list[np.ndarray] = []
-        tf_parts: list[np.ndarray] = []
-        for sub, offset in self.leaves:
-            postings = cache.postings(sub.reader(), term)
-            if postings.ids.size:
-                ids_parts.append(postings.ids.astype(np.int64) + offset)
-                tf_parts.append(postings.tf)
-        found = (
-            np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64),
-            np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32),
-        )
-        self._postings[term] = found
+        leaves = [(sub.reader(), offset) for sub, offset in self.leaves]
+        found = self._postings[term] = join_postings(self.snap.ranker.cache, leaves, term)
         return found
 
     def matching(self, query: wq.Query) -> np.ndarray:
@@ -135,13 +124,7 @@ class NewPassages:
         if not parsed.is_empty:
             terms, prefixes = query_terms(parsed.query)
             spans = spans_in(self.tokens[docnum], terms, prefixes)
-        highlight = snippet(record.text, spans)
-        return Hit(
-            passage=record,
-            highlight=highlight.snippet,
-            matches=[[s, e] for s, e in highlight.matches],
-            score=round(score, 4) if score is not None else None,
-        )
+        return highlighted_hit(record, spans, score)
 
 
 def could_match(parsed: ParsedQuery, words: set[str]) -> bool:
