@@ -12,9 +12,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.schemas import MAX_QUERY_CHARS, ApiSchemas, _known_values_validator
+from api.schemas import MAX_QUERY_CHARS, ApiSchemas, filter_fields
 from search.facet_registry import FacetRegistry
-from search.querying import MATCH_MODES
 
 MAX_NAME_CHARS = 200
 MAX_URL_CHARS = 2000
@@ -40,29 +39,14 @@ def _search_fields(facets: FacetRegistry, defaults: bool) -> tuple[dict[str, Any
             **default(""),
         ),
     }
-    validators = {}
-    for facet in facets.filters():
-        assert facet.param is not None
-        item_metadata = {"enum": facet.spec_values()} if facet.spec_values else {}
-        attrs[facet.param] = fields.List(
-            fields.String(metadata=item_metadata),
-            metadata={"description": f"As /api/search's {facet.param}: {facet.title} (OR)"},
-            **default(list),
-        )
-        validators[facet.param] = _known_values_validator(facet)
+    filters, validators = filter_fields(
+        facets,
+        default,
+        lambda f: f"As /api/search's {f.param}: {f.title} (OR)",
+        nullable_dates=True,
+    )
+    attrs.update(filters)
     attrs.update(
-        doc_id=fields.List(fields.String(), metadata={"description": "Doc ids"}, **default(list)),
-        date_from=fields.Date(
-            allow_none=True, metadata={"description": "Inclusive, YYYY-MM-DD"}, **default(None)
-        ),
-        date_to=fields.Date(
-            allow_none=True, metadata={"description": "Inclusive, YYYY-MM-DD"}, **default(None)
-        ),
-        match=fields.String(
-            validate=validate.OneOf(MATCH_MODES),
-            metadata={"description": "Words required: auto (graded), all or any"},
-            **default("auto"),
-        ),
         webhook_url=fields.Url(
             allow_none=True,
             schemes={"http", "https"},

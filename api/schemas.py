@@ -7,6 +7,7 @@ the OpenAPI spec alike. `ApiSchemas(registry)` builds the set for one app.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -576,6 +577,45 @@ def _export_args_schema(search_args: type[ma.Schema]) -> type[ma.Schema]:
     return type("ExportArgsSchema", (search_args,), attrs)
 
 
+def filter_fields(
+    facets: FacetRegistry,
+    default: Callable[[Any], dict[str, Any]],
+    describe: Callable[[Facet], str],
+    nullable_dates: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What filters and matches a search, shared by /api/search, /api/export and saved searches:
+    a list per facet filter (with its value validator), doc_id, date_from, date_to and match.
+
+    `default(value)` gives a field's default arguments (a saved search's PATCH has none), and
+    `describe(facet)` its filter's description.
+    """
+    attrs: dict[str, Any] = {}
+    validators = {}
+    for facet in facets.filters():
+        assert facet.param is not None
+        item_metadata = {"enum": facet.spec_values()} if facet.spec_values else {}
+        attrs[facet.param] = fields.List(
+            fields.String(metadata=item_metadata),
+            metadata={"description": describe(facet)},
+            **default(list),
+        )
+        validators[facet.param] = _known_values_validator(facet)
+    day = {"description": "Inclusive, YYYY-MM-DD"}
+    # A None default makes a field nullable already; a PATCH field without default must say so.
+    nullable: dict[str, Any] = {"allow_none": True} if nullable_dates else {}
+    attrs.update(
+        doc_id=fields.List(fields.String(), metadata={"description": "Doc ids"}, **default(list)),
+        date_from=fields.Date(metadata=day, **nullable, **default(None)),
+        date_to=fields.Date(metadata=day, **nullable, **default(None)),
+        match=fields.String(
+            validate=validate.OneOf(MATCH_MODES),
+            metadata={"description": "Words required: auto (graded), all or any"},
+            **default("auto"),
+        ),
+    )
+    return attrs, validators
+
+
 def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
     """GET /api/search's query string: text, a list parameter per facet filter, paging."""
     list_params = {f.param for f in facets.filters() if f.param} | set(LIST_PARAMS)
@@ -586,26 +626,12 @@ def _search_args_schema(facets: FacetRegistry) -> type[ma.Schema]:
             metadata={"description": "Query text; see the README's query syntax. Empty browses."},
         ),
     }
-    validators = {}
-    for facet in facets.filters():
-        assert facet.param is not None
-        item_metadata = {"enum": facet.spec_values()} if facet.spec_values else {}
-        attrs[facet.param] = fields.List(
-            fields.String(metadata=item_metadata),
-            load_default=list,
-            metadata={"description": facet.description or f"{facet.title} (OR)"},
-        )
-        validators[facet.param] = _known_values_validator(facet)
+    filters, validators = filter_fields(
+        facets, lambda value: {"load_default": value}, lambda f: f.description or f"{f.title} (OR)"
+    )
+    attrs.update(filters)
     attrs.update(
-        doc_id=fields.List(fields.String(), load_default=list, metadata={"description": "Doc ids"}),
-        date_from=fields.Date(load_default=None, metadata={"description": "Inclusive, YYYY-MM-DD"}),
-        date_to=fields.Date(load_default=None, metadata={"description": "Inclusive, YYYY-MM-DD"}),
         sort=fields.String(load_default="relevance", validate=validate.OneOf(SORTS)),
-        match=fields.String(
-            load_default="auto",
-            validate=validate.OneOf(MATCH_MODES),
-            metadata={"description": "Words required: auto (graded), all or any"},
-        ),
         explain=fields.Boolean(
             load_default=False, metadata={"description": "Add each hit's score breakdown"}
         ),
