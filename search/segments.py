@@ -52,8 +52,9 @@ SEGMENT_STORE_DIR = ".segment-data"
 # Bump when what a stored file holds changes: older files are then not read (2: columns in
 # docnum order).
 SEGMENT_STORE_FORMAT = 2
-# A stored file whose segment is not in the current view is removed once it is this old (a
-# worker on an older or newer view may still use it for a while; losing one costs a decode).
+# A stored file whose segment is not in the current view is removed, when segments next leave
+# the view, once it is this old (a worker on an older or newer view may still use it for a
+# while; losing one costs a decode).
 SEGMENT_STORE_GRACE_SECONDS = 600
 
 log = logging.getLogger(__name__)
@@ -375,14 +376,17 @@ class SegmentCache:
                     self.built += 1
             out.append(data)
         current = {d.segid for d in out}
-        self._forget_except(current)
-        if self.store is not None and self.built:
+        # The store is pruned when segments leave (a merge), not at every view: a directory
+        # scan per commit would buy nothing.
+        if self._forget_except(current) and self.store is not None:
             self.store.prune(current)
         return out
 
-    def _forget_except(self, current: set[str]) -> None:
+    def _forget_except(self, current: set[str]) -> bool:
+        """Drop what segments outside `current` held; whether any segment was dropped."""
         with self._lock:
-            for segid in [s for s in self._segments if s not in current]:
+            gone = [s for s in self._segments if s not in current]
+            for segid in gone:
                 del self._segments[segid]
             for cache in (self._postings, self._positions, self._matches):
                 for key in [k for k in cache if k[0] not in current]:
@@ -391,6 +395,7 @@ class SegmentCache:
                         self._postings_held -= entry.nbytes  # type: ignore[union-attr]
                     elif cache is self._positions:
                         self._positions_held -= len(entry)  # type: ignore[arg-type]
+        return bool(gone)
 
     def postings(self, reader: IndexReader, term: str) -> Postings:
         """A text term's postings in one segment, decoded once while the segment lives."""

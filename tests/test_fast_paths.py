@@ -414,3 +414,25 @@ def test_facet_counts_are_the_same_for_few_and_many_matches(share: float) -> Non
         len({documents[d] for d, v in pairs if v == value and mask[d]}) for value in range(12)
     ]
     assert facet.counts(mask, documents).tolist() == by_document
+
+
+def test_stored_segment_data_is_pruned_after_its_segment_left_and_the_grace_time(
+    tmp_path: Path,
+) -> None:
+    """A file of a segment still in the view stays; one of a segment gone stays through the
+    grace time (a worker on an older view may read it), then goes."""
+    import os
+    import time
+
+    from search.facet_registry import default_registry
+    from search.segments import SEGMENT_STORE_GRACE_SECONDS, SegmentStore
+
+    store = SegmentStore(tmp_path, default_registry())
+    now = time.time()
+    grace = SEGMENT_STORE_GRACE_SECONDS
+    for segid, age in (("kept", 10 * grace), ("recent", 1), ("old", 2 * grace)):
+        path = tmp_path / f"{segid}-{store.signature}.npz"
+        path.write_bytes(b"x")
+        os.utime(path, (now - age, now - age))
+    store.prune({"kept"}, now=now)
+    assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["kept", "recent"]
