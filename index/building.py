@@ -41,6 +41,9 @@ STAGING = ".staging"
 SEGMENT_MAX_DOCUMENTS = 25_000
 # Bytes of source files per segment (at most): PDFs and e-mails are big for their text.
 SEGMENT_MAX_BYTES = 256 * 1024 * 1024
+# Slices per builder (at least): the first commits land halfway through a sync, so an interrupted
+# one keeps half its work, and a builder that drew slow files holds up less of the end.
+SLICES_PER_WORKER = 2
 # Slices given out ahead of the writer: enough to keep every builder busy while it commits.
 SLICES_AHEAD = 1
 # A builder's posting buffer before it spills a sorted run to disk (Whoosh's default is 128):
@@ -83,10 +86,10 @@ class StagedSegment:
 
 
 def plan_slices(jobs: Sequence[Job], sizes: Sequence[int], workers: int) -> list[list[Job]]:
-    """Consecutive slices of jobs, one segment each: balanced across workers, bounded in size."""
+    """Consecutive slices of jobs, one segment each: SLICES_PER_WORKER per builder, bounded."""
     if not jobs:
         return []
-    even = -(-len(jobs) // max(1, workers))  # ceil: one slice per builder when they fit
+    even = -(-len(jobs) // (max(1, workers) * SLICES_PER_WORKER))  # ceil
     limit = max(1, min(SEGMENT_MAX_DOCUMENTS, even))
     slices: list[list[Job]] = [[]]
     held = 0

@@ -11,7 +11,7 @@ import pytest
 from whoosh.reading import IndexReader
 
 import index.sync as sync
-from index.building import STAGING
+from index.building import SLICES_PER_WORKER, STAGING
 from index.merging import MERGE_FACTOR
 from index.sync import IndexSyncer
 from search.store import open_index
@@ -109,8 +109,8 @@ def test_parallel_builders_write_the_serial_index_field_by_field(tmp_path: Path)
         "scanned.pdf": "no text layer (scanned?)",
     }
     assert index_snapshot(tmp_path / "parallel") == index_snapshot(tmp_path / "serial")
-    # Two builders, two slices: two segments, adopted whole (no merge), staging left empty.
-    assert len(segment_sizes(tmp_path / "parallel")) == 2
+    # Two builders, two slices each: four segments, adopted whole (no merge), staging left empty.
+    assert len(segment_sizes(tmp_path / "parallel")) == 2 * SLICES_PER_WORKER
     assert sum(segment_sizes(tmp_path / "parallel")) == parallel.passages
     assert list((tmp_path / "parallel" / STAGING).iterdir()) == []
 

@@ -24,7 +24,7 @@ from search.snapshots import MATCH_CACHE_SIZE
 
 MB = 1024 * 1024
 # Numbers the README spells out.
-NUMBER_WORDS = {10: "ten"}
+NUMBER_WORDS = {2: "two", 10: "ten"}
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 # README text is wrapped: compare with runs of white space folded.
 FOLDED = " ".join(README.split())
@@ -45,7 +45,8 @@ def _facet_size_default() -> int:
         ),
         f"A sync of {sync.POOL_THRESHOLD} files or more",
         f"(at most {building.SEGMENT_MAX_DOCUMENTS:,} files or "
-        f"{building.SEGMENT_MAX_BYTES // MB} MB, split evenly between builders)",
+        f"{building.SEGMENT_MAX_BYTES // MB} MB, and at least "
+        f"{NUMBER_WORDS[building.SLICES_PER_WORKER]} slices per builder)",
         f"never into a segment over {merging.MAX_MERGE_PASSAGES:,} passages",
         f"{NUMBER_WORDS[merging.MERGE_FACTOR]} segments of a size tier are merged into one",
         f"(default {_facet_size_default()}) per facet",
