@@ -8,16 +8,26 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from whoosh.index import Index
 from whoosh.writing import IndexWriter
 
+from index.building import (
+    BuilderPool,
+    Skipped,
+    adopt,
+    clear_stale_staging,
+    discard,
+    plan_slices,
+)
 from index.errors import DocumentSkipped, IndexingError
+from index.merging import commit_with, log_merge
 from index.model import ParsedDocument
 from index.pipeline import NO_BODY_REASON, content_hash, doc_id_for, parse_file
 from index.readers import DEFAULT_MAX_BYTES, format_for
@@ -27,6 +37,7 @@ from search.alerts.percolation import Percolator, Sequencer, open_store
 from search.embedding import Encoder, shared_encoder, to_bytes
 from search.facet_registry import FacetRegistry, default_registry
 from search.searching import SearchEngine
+from search.settings import load_settings
 from search.store import (
     IndexedDocument,
     IndexView,
@@ -38,6 +49,9 @@ from search.store import (
 
 log = logging.getLogger(__name__)
 
+# A file to index: (documents folder, path, size limit, content hash when already computed).
+Job = tuple[Path, Path, int, str | None]
+
 # How long a writer waits for another process's lock before giving up (the watcher and a manual
 # `briefing index` may overlap; waiting beats failing).
 WRITER_LOCK_TIMEOUT = 120.0
@@ -45,9 +59,10 @@ WRITER_LOCK_TIMEOUT = 120.0
 # while a crash loses at most one batch.
 BATCH_DOCUMENTS = 2000
 BATCH_PASSAGES = 10000
-# Below this many documents to parse, a process pool costs more than it saves.
+# Below this many files to parse, builder processes cost more than they save (they start, load
+# the taggers and write a segment each): small watcher batches are written here, serially.
 POOL_THRESHOLD = 64
-# How many documents the parse process may run ahead of the writer.
+# How many documents the parse process may run ahead of the writer (serial path).
 PARSE_AHEAD = 512
 # Passages embedded per encoder call when semantic rescoring is on.
 EMBED_GROUP_PASSAGES = 64
@@ -147,7 +162,7 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _parse_or_skip(
+def parse_or_skip(
     args: tuple[Path, Path, int, str | None],
 ) -> list[ParsedDocument | tuple[str, str]]:
     """The file's document (then an e-mail's attachments), or (doc_id, reason) for each skip."""
@@ -182,6 +197,11 @@ def delete_document(writer: IndexWriter, ix: Index, doc_id: str) -> list[str]:
     return deleted
 
 
+def embed_documents(group: list[ParsedDocument | tuple[str, str]]) -> None:
+    """Give the passages of the parsed documents in group their embeddings, in one encoder call."""
+    _embed_group(shared_encoder(), group)
+
+
 def _embed_group(encoder: Encoder, group: list[ParsedDocument | tuple[str, str]]) -> None:
     passages = [
         (doc.metadata.title, passage)
@@ -193,6 +213,12 @@ def _embed_group(encoder: Encoder, group: list[ParsedDocument | tuple[str, str]]
     texts = [f"{title}. {p.text}" if title else p.text for title, p in passages]
     for (_, passage), vector in zip(passages, encoder.encode(texts), strict=True):
         passage.embedding = to_bytes(vector)
+
+
+def index_workers() -> int:
+    """Builder processes for large syncs: BRIEFING_INDEX_WORKERS, or one per core when 0."""
+    configured = int(load_settings()["INDEX_WORKERS"])
+    return configured if configured > 0 else max(1, os.cpu_count() or 1)
 
 
 class IndexSyncer:
@@ -211,9 +237,9 @@ class IndexSyncer:
         self.facets = facets or default_registry()
         self.index_dir = Path(index_dir)
         self.max_bytes = max_bytes
-        # Parsing processes beside the writer (0: parse here). One is right: Whoosh's writing is single-threaded and the
-        # slower stage, so parsing in parallel with it is what pays (measured in bench/).
-        self.workers = workers if workers is not None else 1
+        # Builder processes for large syncs, each parsing files and writing whole segments
+        # (index/building.py); 0: everything in this process. None: BRIEFING_INDEX_WORKERS.
+        self.workers = workers if workers is not None else index_workers()
         # Embed passages for semantic rescoring (search/embedding.py); the encoder loads lazily.
         self.semantic = semantic
         self.writable: WritableIndex = open_for_writing(self.index_dir, self.facets)
@@ -295,6 +321,7 @@ class IndexSyncer:
             removed = {d for d in gone_ids if d in state}
 
         to_parse: list[tuple[Path, Path, int, str | None]] = []
+        sizes: list[int] = []
         for doc_id, path in files.items():
             known = state.get(doc_id)
             try:
@@ -306,6 +333,7 @@ class IndexSyncer:
             if known and self.semantic and not known.embedded:
                 # Indexed before semantic rescoring was turned on: parse and embed it again.
                 to_parse.append((self.docs_dir, path, self.max_bytes, None))
+                sizes.append(stat.st_size)
                 continue
             if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
                 report.unchanged += 1
@@ -320,62 +348,22 @@ class IndexSyncer:
                     report.unchanged += 1
                     continue
             to_parse.append((self.docs_dir, path, self.max_bytes, digest))
+            sizes.append(stat.st_size)
 
-        total = len(to_parse)
-        done = 0
-        next_seq = 0
-        writer: IndexWriter | None = None
-        pending_docs = pending_passages = 0
-        try:
-            for result in self._embedded(self._parse_all(to_parse)):
-                done += 1
-                if progress:
-                    progress(done, total)
-                if isinstance(result, tuple):
-                    doc_id, reason = result
-                    log.warning("skipped %s: %s", doc_id, reason)
-                    report.skipped.append({"path": doc_id, "reason": reason})
-                    if doc_id in state:
-                        # The file is still there but no longer indexable: its old passages go.
-                        removed.add(doc_id)
-                    continue
-                if writer is None:
-                    writer = open_writer(self.ix)
-                    # Numbered under the write lock, so numbers grow in commit order.
-                    next_seq = sequencer.first(self._max_sequence)
-                if result.doc_id in state:
-                    # An e-mail's old attachments go with it; its current ones follow it.
-                    report.changed_doc_ids += delete_document(writer, self.ix, result.doc_id)[1:]
-                    report.updated += 1
-                else:
-                    report.added += 1
-                for record in passage_fields(result, self.facets, first_seq=next_seq):
-                    writer.add_document(**record)
-                next_seq += len(result.passages)
-                report.formats[result.format] = report.formats.get(result.format, 0) + 1
-                report.changed_doc_ids.append(result.doc_id)
-                pending_docs += 1
-                pending_passages += len(result.passages)
-                if pending_docs >= BATCH_DOCUMENTS or pending_passages >= BATCH_PASSAGES:
-                    sequencer.save(next_seq - 1)
-                    writer.commit()
-                    writer = None
-                    pending_docs = pending_passages = 0
-            if removed:
-                if writer is None:
-                    writer = open_writer(self.ix)
+        if self.workers >= 1 and len(to_parse) >= POOL_THRESHOLD:
+            self._build_in_parallel(to_parse, sizes, state, removed, report, progress, sequencer)
+        else:
+            self._write_serially(to_parse, state, removed, report, progress, sequencer)
+        if removed:
+            writer = open_writer(self.ix)
+            try:
                 for doc_id in sorted(removed):
                     report.changed_doc_ids += delete_document(writer, self.ix, doc_id)
-                report.removed = len(removed)
-            if writer is not None:
-                if next_seq:
-                    sequencer.save(next_seq - 1)
-                writer.commit()
-                writer = None
-        finally:
-            if writer is not None:
-                # Interrupted mid-batch: drop the uncommitted batch, the last commit stays readable.
+            except BaseException:
                 writer.cancel()
+                raise
+            self._commit(writer)
+            report.removed = len(removed)
         rebuilt = self.writable.rebuilding
         if rebuilt:
             activate(self.index_dir, self.writable)
@@ -423,6 +411,154 @@ class IndexSyncer:
         if report.deliveries:
             ensure_deliverer(db_path(self.index_dir))
 
+    def _write_serially(
+        self,
+        jobs: list[Job],
+        state: dict[str, IndexedDocument],
+        removed: set[str],
+        report: SyncReport,
+        progress: Callable[[int, int], None] | None,
+        sequencer: Sequencer,
+    ) -> None:
+        """Parse (in one helper process when there are many) and write here, batch by batch."""
+        total = len(jobs)
+        done = 0
+        next_seq = 0
+        writer: IndexWriter | None = None
+        pending_docs = pending_passages = 0
+        try:
+            for result in self._embedded(self._parse_all(jobs)):
+                done += 1
+                if progress:
+                    progress(done, total)
+                if isinstance(result, tuple):
+                    self._skipped(result[0], result[1], state, removed, report)
+                    continue
+                if writer is None:
+                    writer = open_writer(self.ix)
+                    # Numbered under the write lock, so numbers grow in commit order.
+                    next_seq = sequencer.first(self._max_sequence)
+                self._replace_old(writer, result.doc_id, result.format, state, report)
+                for record in passage_fields(result, self.facets, first_seq=next_seq):
+                    writer.add_document(**record)
+                next_seq += len(result.passages)
+                pending_docs += 1
+                pending_passages += len(result.passages)
+                if pending_docs >= BATCH_DOCUMENTS or pending_passages >= BATCH_PASSAGES:
+                    sequencer.save(next_seq - 1)
+                    self._commit(writer)
+                    writer = None
+                    pending_docs = pending_passages = 0
+            if writer is not None:
+                if pending_passages:
+                    sequencer.save(next_seq - 1)
+                self._commit(writer)
+                writer = None
+        finally:
+            if writer is not None:
+                # Interrupted mid-batch: drop the uncommitted batch, the last commit stays readable.
+                writer.cancel()
+
+    def _build_in_parallel(
+        self,
+        jobs: list[Job],
+        sizes: list[int],
+        state: dict[str, IndexedDocument],
+        removed: set[str],
+        report: SyncReport,
+        progress: Callable[[int, int], None] | None,
+        sequencer: Sequencer,
+    ) -> None:
+        """Builder processes write whole segments (index/building.py); each is one commit here.
+
+        Builders number their passages from ranges they reserve (Sequencer.reserve) before
+        their segment commits; percolation stops below a range still open, so a passage
+        committed later than higher-numbered ones is still percolated.
+        """
+        clear_stale_staging(self.index_dir)
+        sequencer.ensure(self._max_sequence)
+        pool = BuilderPool(
+            self.workers,
+            self.index_dir,
+            self.writable.target.name,
+            self.ix.schema,
+            self.facets,
+            self.semantic,
+        )
+        total = len(jobs)
+        done = 0
+        aborted = True
+        try:
+            for staged in pool.build(plan_slices(jobs, sizes, self.workers)):
+                try:
+                    writer = open_writer(self.ix)
+                    try:
+                        for outcome in staged.outcomes:
+                            done += 1
+                            if progress:
+                                progress(done, total)
+                            if isinstance(outcome, Skipped):
+                                self._skipped(
+                                    outcome.doc_id, outcome.reason, state, removed, report
+                                )
+                            else:
+                                self._replace_old(
+                                    writer, outcome.doc_id, outcome.format, state, report
+                                )
+                        segment = adopt(staged, self.index_dir)
+                    except BaseException:
+                        writer.cancel()
+                        raise
+                    self._commit(writer, [segment] if segment is not None else [])
+                finally:
+                    discard(staged)
+                    sequencer.release(staged.staging.name)
+            aborted = False
+        finally:
+            pool.close(abort=aborted)
+            # Ranges of slices that never committed: their numbers stay unused.
+            sequencer.release_owner(os.getpid())
+
+    def _skipped(
+        self,
+        doc_id: str,
+        reason: str,
+        state: dict[str, IndexedDocument],
+        removed: set[str],
+        report: SyncReport,
+    ) -> None:
+        log.warning("skipped %s: %s", doc_id, reason)
+        report.skipped.append({"path": doc_id, "reason": reason})
+        if doc_id in state:
+            # The file is still there but no longer indexable: its old passages go.
+            removed.add(doc_id)
+
+    def _replace_old(
+        self,
+        writer: IndexWriter,
+        doc_id: str,
+        fmt: str,
+        state: dict[str, IndexedDocument],
+        report: SyncReport,
+    ) -> None:
+        """Count a document (re)indexed in this batch, deleting its old passages in the batch."""
+        if doc_id in state:
+            # An e-mail's old attachments go with it; its current ones follow it.
+            report.changed_doc_ids += delete_document(writer, self.ix, doc_id)[1:]
+            report.updated += 1
+        else:
+            report.added += 1
+        report.formats[fmt] = report.formats.get(fmt, 0) + 1
+        report.changed_doc_ids.append(doc_id)
+
+    def _commit(self, writer: IndexWriter, segments: Sequence[Any] = ()) -> None:
+        """The one place a sync commits: the writer's batch, plus segments built elsewhere.
+
+        The merge policy (index/merging.py) runs first, then the writer's own new segment (if it
+        added documents) and the built segments join the index in one new table of contents.
+        """
+        commit_with(writer, log_merge, segments)
+
     def _fresh_index(self) -> Index:
         # Reopen so the TOC generation reflects commits made by any other process.
         self.writable = open_for_writing(self.index_dir, self.facets)
@@ -457,7 +593,7 @@ class IndexSyncer:
     ) -> Iterator[ParsedDocument | tuple[str, str]]:
         if self.workers < 1 or len(jobs) < POOL_THRESHOLD:
             for job in jobs:
-                yield from _parse_or_skip(job)
+                yield from parse_or_skip(job)
             return
         pool = ProcessPoolExecutor(
             max_workers=self.workers, initializer=die_with_parent, initargs=(os.getpid(),)
@@ -467,6 +603,6 @@ class IndexSyncer:
             # in memory while the slower writer catches up.
             for start in range(0, len(jobs), PARSE_AHEAD):
                 for results in pool.map(
-                    _parse_or_skip, jobs[start : start + PARSE_AHEAD], chunksize=16
+                    parse_or_skip, jobs[start : start + PARSE_AHEAD], chunksize=16
                 ):
                     yield from results

@@ -119,6 +119,12 @@ SETTINGS: tuple[Setting, ...] = (
         "on 2 cores, ~350 MB per process) and re-rank the top 100 hits by BM25 + similarity. "
         "Indexer and API alike.",
     ),
+    Setting(
+        "INDEX_WORKERS",
+        0,
+        "Processes that read, tag and write index segments in parallel when a sync has 64 files "
+        "or more (`briefing index`, the watcher's rescans and bursts); 0 means one per CPU core.",
+    ),
     Setting("RESCAN_INTERVAL", 60.0, "Seconds between the watcher's full rescans (safety net)."),
     Setting(
         "SEARCH_TIMEOUT",

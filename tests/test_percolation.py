@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from index.sync import IndexSyncer
 from search.alerts.db import CURSOR, AlertStore, counter, db_path, set_counter, transaction
 from search.alerts.matching import NewPassages, hits_within
-from search.alerts.percolation import Percolator, request_for
+from search.alerts.percolation import Percolator, Sequencer, request_for
 from search.searching import SearchEngine
 from tests.serving import copy_seeds
 
@@ -135,3 +138,40 @@ def test_numbers_are_never_reused_and_unchanged_files_alert_no_one(indexed) -> N
     report = syncer.sync_paths([docs / "again.txt"])
     assert (report.added, report.updated, report.unchanged) == (0, 0, 1)
     assert _recorded(store) == recorded
+
+
+def test_passages_numbered_after_an_open_range_wait_for_it(indexed) -> None:  # type: ignore[no-untyped-def]
+    syncer, store, docs = indexed
+    sequencer = Sequencer(store)
+    # A builder's range (numbers given, its segment not committed yet), then a serial commit
+    # numbered above it: percolating that commit would move the cursor past the range.
+    reserved = sequencer.reserve(10, os.getpid(), "slice-a")
+    (docs / "late.txt").write_text(NEW["ports.txt"], encoding="utf-8")
+    syncer.sync_paths([docs / "late.txt"])
+    assert "late.txt#0" not in _recorded(store)["s3"]
+    assert counter(store.conn, CURSOR) == reserved - 1
+    # A saved search made now starts below the range: its passages are news when they land.
+    assert store.create("later", {"filters": {}, "q": "cocaine"}, None, 0.0, False).start_seq == (
+        reserved - 1
+    )
+    # The range closes (its segment committed): the next percolation takes the waiting passage.
+    sequencer.release("slice-a")
+    report = Percolator(syncer._search_engine).run(store)
+    assert report.passages == 1
+    assert _recorded(store)["s3"] == ["late.txt#0", "ports.txt#0"]
+    assert _recorded(store)["later"] == ["late.txt#0"]
+
+
+def test_a_range_whose_syncer_died_is_dropped(indexed) -> None:  # type: ignore[no-untyped-def]
+    syncer, store, docs = indexed
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    Sequencer(store).reserve(10, int(child.stdout), "slice-dead")
+    (docs / "late.txt").write_text(NEW["ports.txt"], encoding="utf-8")
+    syncer.sync_paths([docs / "late.txt"])
+    assert _recorded(store)["s3"] == ["late.txt#0", "ports.txt#0"]
+    assert store.conn.execute("SELECT COUNT(*) FROM reserved_seqs").fetchone()[0] == 0

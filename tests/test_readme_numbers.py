@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import index.building as building
+import index.merging as merging
 import index.sync as sync
 from api.schemas import ApiSchemas
 from index.readers import DEFAULT_MAX_BYTES
@@ -21,6 +23,8 @@ from search.settings import SETTINGS_BY_NAME
 from search.snapshots import MATCH_CACHE_SIZE
 
 MB = 1024 * 1024
+# Numbers the README spells out.
+NUMBER_WORDS = {2: "two", 10: "ten"}
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 # README text is wrapped: compare with runs of white space folded.
 FOLDED = " ".join(README.split())
@@ -39,6 +43,12 @@ def _facet_size_default() -> int:
             f"| {SETTINGS_BY_NAME[name].default // MB} MB `BRIEFING_{name}` |"
             for name in ("MAX_DOCUMENT_BYTES", "MAX_PDF_BYTES", "MAX_WORD_BYTES", "MAX_EMAIL_BYTES")
         ),
+        f"A sync of {sync.POOL_THRESHOLD} files or more",
+        f"(at most {building.SEGMENT_MAX_DOCUMENTS:,} files or "
+        f"{building.SEGMENT_MAX_BYTES // MB} MB, and at least "
+        f"{NUMBER_WORDS[building.SLICES_PER_WORKER]} slices per builder)",
+        f"never into a segment over {merging.MAX_MERGE_PASSAGES:,} passages",
+        f"{NUMBER_WORDS[merging.MERGE_FACTOR]} segments of a size tier are merged into one",
         f"(default {_facet_size_default()}) per facet",
         f"re-ranks its top {RESCORE_WINDOW}",
         f"Decoded postings (up to {POSTINGS_CACHE_BYTES // (1024 * 1024)} MB) and the last "

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 DB_NAME = "alerts.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # How long a connection waits for another process's write transaction (a percolation holds
 # one for up to a couple of seconds) before giving up with "database is locked".
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS matches (
 );
 CREATE INDEX IF NOT EXISTS matches_by_alert ON matches (alert_id, id);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reserved_seqs (
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    owner INTEGER NOT NULL,
+    slice TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
@@ -81,6 +87,32 @@ NEXT_SEQ = "seq"
 CURSOR = "cursor"
 # Delivery states.
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+# No range reserved: a floor above every number.
+NO_FLOOR = 2**62
+
+
+def open_floor(conn: sqlite3.Connection) -> int:
+    """The lowest sequence number reserved by a live syncer and not committed yet (NO_FLOOR:
+    none); ranges whose syncer died are dropped here, their numbers unused."""
+    rows = conn.execute("SELECT DISTINCT owner FROM reserved_seqs").fetchall()
+    for row in rows:
+        if not process_alive(row["owner"]):
+            conn.execute("DELETE FROM reserved_seqs WHERE owner = ?", (row["owner"],))
+    found = conn.execute("SELECT MIN(first) AS low FROM reserved_seqs").fetchone()
+    return NO_FLOOR if found["low"] is None else int(found["low"])
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class AlertNotFound(LookupError):
@@ -239,6 +271,8 @@ class AlertStore:
             start = counter(conn, NEXT_SEQ)
             if start is None:
                 start = index_max() if index_max is not None else 0
+            # Numbers reserved by builders but not committed yet are news when they land.
+            start = min(start, open_floor(conn) - 1)
             cur = conn.execute(
                 "INSERT INTO alerts (name, search, webhook_url, secret, created_at, updated_at,"
                 " start_seq, estimated_per_day, too_broad) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,7 +1,10 @@
 """After every commit, each saved search runs against that commit's passages only.
 
 Every passage gets a sequence number as it is committed (`Sequencer`, under the Whoosh write
-lock, so numbers grow in commit order); the cursor is the last number percolated. A
+lock, so numbers grow in commit order); the cursor is the last number percolated. Builder
+processes (index/building.py) write segments outside the lock, so they number from ranges
+reserved in the database: a range stays open until its segment commits, and percolation stops
+below the lowest open one (`open_floor`), so nothing committed late is skipped. A
 percolation reads the passages numbered above the cursor in the searcher's view, runs every
 saved search over them (search/alerts/matching.py), records the hits, queues webhook
 deliveries and moves the cursor, all in one SQLite transaction: a crash records nothing, and
@@ -27,6 +30,7 @@ from search.alerts.db import (
     counter,
     db_path,
     now_iso,
+    open_floor,
     set_counter,
     transaction,
 )
@@ -76,6 +80,38 @@ class Sequencer:
         with transaction(self.store.conn) as conn:
             previous = counter(conn, NEXT_SEQ) or 0
             set_counter(conn, NEXT_SEQ, max(previous, last))
+
+    def ensure(self, index_max: Callable[[], int]) -> None:
+        """Start the counter from the index when the database has none (before builders
+        reserve: they cannot read the index being written)."""
+        with transaction(self.store.conn) as conn:
+            if counter(conn, NEXT_SEQ) is None:
+                set_counter(conn, NEXT_SEQ, index_max())
+
+    def reserve(self, count: int, owner: int, slice_id: str) -> int:
+        """The first of count numbers reserved for a segment built outside the write lock.
+
+        The range stays open (percolation waits below it) until the syncer `owner` commits
+        the segment and releases it, or dies.
+        """
+        with transaction(self.store.conn) as conn:
+            first = (counter(conn, NEXT_SEQ) or 0) + 1
+            set_counter(conn, NEXT_SEQ, first + count - 1)
+            conn.execute(
+                "INSERT INTO reserved_seqs (first, last, owner, slice) VALUES (?, ?, ?, ?)",
+                (first, first + count - 1, owner, slice_id),
+            )
+        return first
+
+    def release(self, slice_id: str) -> None:
+        """Close a slice's ranges: its segment committed (or was given up)."""
+        with transaction(self.store.conn) as conn:
+            conn.execute("DELETE FROM reserved_seqs WHERE slice = ?", (slice_id,))
+
+    def release_owner(self, owner: int) -> None:
+        """Close every range a syncer reserved (its parallel build ended)."""
+        with transaction(self.store.conn) as conn:
+            conn.execute("DELETE FROM reserved_seqs WHERE owner = ?", (owner,))
 
 
 @dataclass
@@ -128,12 +164,14 @@ class Percolator:
         report = PercolationReport()
         with transaction(store.conn) as conn:
             cursor = counter(conn, CURSOR)
+            # Passages numbered from a range still open commit later: stop below it.
+            ceiling = open_floor(conn) - 1
             rows = conn.execute("SELECT id, name, search, webhook_url, start_seq FROM alerts")
             alerts = [dict(row) for row in rows]
             report.alerts = len(alerts)
             if skip or not alerts:
-                # Nothing to run: every number handed out so far is done.
-                issued = counter(conn, NEXT_SEQ) or 0
+                # Nothing to run: every number handed out so far (below any open range) is done.
+                issued = min(counter(conn, NEXT_SEQ) or 0, ceiling)
                 set_counter(conn, CURSOR, max(cursor or 0, issued))
                 return report
             base = max(cursor or 0, min(a["start_seq"] for a in alerts))
@@ -142,7 +180,7 @@ class Percolator:
             name = active.name if active else None
             if name != self._index_name:
                 self._parsed, self._index_name = {}, name
-            self._percolate(conn, alerts, base, report)
+            self._percolate(conn, alerts, base, ceiling, report)
         report.seconds = time.perf_counter() - started
         if report.matches:
             log.info(
@@ -156,12 +194,17 @@ class Percolator:
         return report
 
     def _percolate(
-        self, conn: Any, alerts: list[dict[str, Any]], base: int, report: PercolationReport
+        self,
+        conn: Any,
+        alerts: list[dict[str, Any]],
+        base: int,
+        ceiling: int,
+        report: PercolationReport,
     ) -> None:
         engine = self.engine
         stamp = now_iso()
         with engine.reading() as snap:
-            fresh = snap.view.sequenced_after(base)
+            fresh = {d: n for d, n in snap.view.sequenced_after(base).items() if n <= ceiling}
             report.passages = len(fresh)
             if not fresh:
                 return
