@@ -27,7 +27,10 @@ from bench.run import load_articles, passages_per_article, write_corpus
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("Whoosh merge", ("add_reader (whoosh",)),
     ("Whoosh commit: postings and segment files", ("_finalize_segment (whoosh",)),
-    ("Whoosh add_document: analysis and postings", ("add_document (whoosh",)),
+    (
+        "Whoosh add_document: analysis and postings",
+        ("add_document (whoosh", "add_document (index/writing"),
+    ),
     ("embedding", ("embed_documents", "_embed_group")),
     ("subject countries", ("subject_countries (index",)),
     ("country tagging", ("(index/tagging/countries.py", "(index/tagging/places.py")),

@@ -25,9 +25,9 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.fields import Schema
-from whoosh.writing import SegmentWriter
 
 from index.model import ParsedDocument
+from index.writing import FastSegmentWriter
 from search.alerts.percolation import Sequencer, open_store
 from search.facet_registry import FacetRegistry, default_registry
 from search.store import passage_fields
@@ -153,7 +153,7 @@ def build_segment(staging_root: Path, indexname: str, jobs: list[Job]) -> Staged
     staging = staging_root / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     staging.mkdir(parents=True)
     ix = whoosh_index.create_in(str(staging), _builder["schema"], indexname=indexname)
-    writer = SegmentWriter(ix, _lk=False, limitmb=BUILDER_POOL_MB)
+    writer = FastSegmentWriter(ix, _lk=False, limitmb=BUILDER_POOL_MB)
     staged = StagedSegment(staging, None)
     facets = _builder["facets"]
     numbers = _Numbers(_builder["sequencer"], _builder["owner"], staging.name)

@@ -31,6 +31,7 @@ from index.merging import commit_with, log_merge
 from index.model import ParsedDocument
 from index.pipeline import NO_BODY_REASON, content_hash, doc_id_for, parse_file
 from index.readers import DEFAULT_MAX_BYTES, format_for
+from index.writing import FastSegmentWriter
 from search.alerts.db import AlertStore, db_path
 from search.alerts.delivery import ensure_deliverer
 from search.alerts.percolation import Percolator, Sequencer, open_store
@@ -139,7 +140,7 @@ def open_writer(ix: Index, timeout: float = WRITER_LOCK_TIMEOUT) -> IndexWriter:
     from whoosh.index import LockError
 
     try:
-        return ix.writer(timeout=timeout, delay=0.05)
+        return FastSegmentWriter(ix, timeout=timeout, delay=0.05)
     except LockError as exc:
         raise IndexBusy(f"index locked by another writer for over {timeout:.0f}s") from exc
 
