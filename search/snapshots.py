@@ -28,7 +28,7 @@ from whoosh.searching import Searcher
 from search.embedding import from_bytes
 from search.errors import InvalidRequest
 from search.facet_registry import FacetRegistry
-from search.facets import FacetIndex
+from search.facets import FacetIndex, JoinedFacets
 from search.ranking import RankedMatches, VectorRanker, query_shape
 from search.readers import SharedReaders
 from search.segments import (
@@ -157,6 +157,7 @@ class Snapshot:
         stamp: int = 0,
         match_cache_size: int = MATCH_CACHE_SIZE,
         segments: SegmentCache | None = None,
+        joins: JoinedFacets | None = None,
     ) -> None:
         self.searcher = searcher
         self.view = IndexView(searcher)
@@ -166,7 +167,7 @@ class Snapshot:
         self.segment_cache = segments or SegmentCache(facets, match_cache_size)
         readers = [(sub.reader(), offset) for sub, offset in searcher.leaf_searchers()]
         self.segments = self.segment_cache.segments(readers)
-        self.facets = FacetIndex(readers, self.segments, facets, self.segment_cache.values)
+        self.facets = FacetIndex(readers, self.segments, facets, self.segment_cache.values, joins)
         self.users = 0
         self._bm25 = bm25
         self._document_count: int | None = None
@@ -334,6 +335,8 @@ class SnapshotManager:
         self.segments = self._segment_cache()
         # Open segment files shared by successive views: a commit opens only its segments.
         self.readers = SharedReaders()
+        # Facet columns joined once and grown by each commit that only adds segments.
+        self.joins = JoinedFacets()
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._ix: Index | None = None
@@ -364,6 +367,7 @@ class SnapshotManager:
                 if switched:
                     # Another index (a rebuild): none of its segments are known.
                     self.segments = self._segment_cache()
+                    self.joins = JoinedFacets()
                 fresh = Snapshot(
                     searcher,
                     self.facets,
@@ -371,6 +375,7 @@ class SnapshotManager:
                     stamp,
                     self.match_cache_size,
                     self.segments,
+                    self.joins,
                 )
                 if snap is not None and snap.users == 0:
                     self.readers.release(snap.searcher)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from whoosh import query as wq
 
@@ -172,6 +173,26 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
     with engine.reading() as state:
         assert state.searcher.reader().has_deletions()
         assert len(state.segments) == BATCHES
+        before = {name: column.joined() for name, column in state.facets.columns.items()}
+        kept = {name: (d.copy(), c.copy()) for name, (d, c) in before.items()}
+    _compare(engine)
+
+    # A commit that adds a segment: facet columns grow in place, older views keep theirs.
+    docs = index_dir.parent / "docs"
+    (docs / "appended.txt").write_text(
+        "Oil exports\n\nPANAMA CITY - Oil exports through Panama and Colombia rose, while "
+        "Venezuela's oil output fell, officials said on Tuesday.\n",
+        encoding="utf-8",
+    )
+    _add(index_dir, [parse_document(docs, docs / "appended.txt")])
+    with engine.reading() as state:
+        assert len(state.segments) == BATCHES + 1
+        grown = {name: column.joined() for name, column in state.facets.columns.items()}
+    assert np.shares_memory(grown["country"][0], before["country"][0]), "grown in place"
+    assert grown["country"][0].size > before["country"][0].size
+    for name, (docnums, codes) in kept.items():
+        assert before[name][0].tolist() == docnums.tolist()
+        assert before[name][1].tolist() == codes.tolist()
     _compare(engine)
 
     writer = open_writer(open_for_writing(index_dir).index)
@@ -179,6 +200,9 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
     with engine.reading() as state:
         assert len(state.segments) == 1
         assert not state.searcher.reader().has_deletions()
+        merged = state.facets.columns["country"].joined()
+    # A merge changed the segments: joined anew, in buffers no older view reads.
+    assert not np.shares_memory(merged[0], grown["country"][0])
     _compare(engine)
 
 
@@ -253,7 +277,6 @@ def test_deferred_words_score_the_same_for_few_and_many_candidates(
     """scores_for completes a candidate's score by a binary search per candidate (few of them)
     or by a gather over each word's postings (many): both give each word's BM25 at that
     passage, the same as scoring the word's every posting."""
-    import numpy as np
 
     with _long_query(corpus[1], monkeypatch) as (_, _, ranked):
         assert ranked.ranker is not None and ranked.pending
@@ -389,7 +412,6 @@ def test_opening_a_view_does_not_copy_the_segment_files(
 def test_facet_counts_are_the_same_for_few_and_many_matches(share: float) -> None:
     """A facet column counts a few matches by binary search over its docnum-ordered entries
     and many by a pass over the column: both count each value of each matching passage."""
-    import numpy as np
 
     from search.facets import FacetColumn
     from search.segments import SegmentColumn
