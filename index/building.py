@@ -28,6 +28,7 @@ from whoosh.fields import Schema
 
 from index.model import ParsedDocument
 from index.writing import FastSegmentWriter
+from search.alerts.db import process_alive
 from search.alerts.percolation import Sequencer, open_store
 from search.facet_registry import FacetRegistry, default_registry
 from search.store import passage_fields
@@ -222,19 +223,9 @@ def clear_stale_staging(index_dir: Path) -> None:
         return
     for entry in root.iterdir():
         pid = entry.name.split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and process_alive(int(pid)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class BuilderPool:
