@@ -59,7 +59,11 @@ def test_sigkilled_watcher_is_restarted_and_loses_nothing(tmp_path: Path) -> Non
     server.start()
     try:
         first = wait_until(lambda: server.watcher_status().get("pid"), what="watcher pid")
-        assert _metric(server, "briefing_last_sync_success") == 1.0
+        # The pid is reported as the watcher starts, its first sync's outcome after that sync.
+        wait_until(
+            lambda: _metric(server, "briefing_last_sync_success") == 1.0,
+            what="the first sync's success",
+        )
         staging = tmp_path / "staging"
         staging.mkdir()
         words = [_word() for _ in range(BURST)]
