@@ -116,7 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
         "SEMANTIC",
         False,
         "Semantic rescoring: index passage embeddings (all-MiniLM-L6-v2, about 30 passages/s "
-        "on 2 cores, ~350 MB per process) and re-rank the top 100 hits by BM25 + similarity. "
+        "on 2 cores, ~240 MB per process) and re-rank the top 100 hits by BM25 + similarity. "
         "Indexer and API alike.",
     ),
     Setting(
@@ -124,6 +124,14 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "Processes that read, tag and write index segments in parallel when a sync has 64 files "
         "or more (`briefing index`, the watcher's rescans and bursts); 0 means one per CPU core.",
+    ),
+    Setting(
+        "EMBEDDING_PRECISION",
+        "float32",
+        "How semantic rescoring's encoder runs: `float32` (the model's weights) or `int8` "
+        "(weights quantised as the model loads: about 20 passages per CPU second against 17, "
+        "vectors within cosine ~0.99 of `float32`'s, but SciFact nDCG@10 0.733 against 0.736). "
+        "Query and passage vectors mix either way; changing it re-embeds nothing.",
     ),
     Setting("RESCAN_INTERVAL", 60.0, "Seconds between the watcher's full rescans (safety net)."),
     Setting(
