@@ -30,7 +30,9 @@ from index.model import ParsedDocument
 from index.writing import FastSegmentWriter
 from search.alerts.db import process_alive
 from search.alerts.percolation import Sequencer, open_store
+from search.embedding import Encoder
 from search.facet_registry import FacetRegistry, default_registry
+from search.settings import load_settings
 from search.store import passage_fields
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,16 @@ def _init_builder(
     )
 
 
+def _encoder() -> Encoder:
+    """The builder's encoder, on one thread: builders already take one core each (ONNX
+    Runtime's default of a thread per core made two builders fight over both)."""
+    encoder = _builder.get("encoder")
+    if encoder is None:
+        precision = str(load_settings()["EMBEDDING_PRECISION"])
+        encoder = _builder["encoder"] = Encoder(threads=1, precision=precision)
+    return encoder
+
+
 class _Numbers:
     """Passage numbers for one slice, reserved SEQ_BLOCK at a time (fewer database writes)."""
 
@@ -161,7 +173,7 @@ def build_segment(staging_root: Path, indexname: str, jobs: list[Job]) -> Staged
     try:
         for results in _parsed_groups(jobs):
             if _builder["semantic"]:
-                embed_documents(results)
+                embed_documents(results, _encoder())
             for result in results:
                 if isinstance(result, tuple):
                     staged.outcomes.append(Skipped(*result))

@@ -199,9 +199,12 @@ def delete_document(writer: IndexWriter, ix: Index, doc_id: str) -> list[str]:
     return deleted
 
 
-def embed_documents(group: list[ParsedDocument | tuple[str, str]]) -> None:
-    """Give the passages of the parsed documents in group their embeddings, in one encoder call."""
-    _embed_group(shared_encoder(), group)
+def embed_documents(
+    group: list[ParsedDocument | tuple[str, str]], encoder: Encoder | None = None
+) -> None:
+    """Give the passages of the parsed documents in group their embeddings, in one encoder call
+    (the process's shared encoder unless one is given)."""
+    _embed_group(encoder or shared_encoder(), group)
 
 
 def _embed_group(encoder: Encoder, group: list[ParsedDocument | tuple[str, str]]) -> None:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from whoosh.reading import IndexReader
 
@@ -198,3 +199,32 @@ def test_small_commits_merge_a_full_tier_into_one_segment(tmp_path: Path) -> Non
             assert segment_sizes(tmp_path / "index") == [1] * (n + 1)
     # The eleventh commit merged the ten one-passage segments into the one it wrote.
     assert segment_sizes(tmp_path / "index") == [MERGE_FACTOR + 1]
+
+
+def _embeddings(index_dir: Path) -> dict[str, bytes]:
+    """Every live passage's stored embedding bytes, by passage_id."""
+    with open_index(index_dir).reader() as reader:
+        column = reader.column_reader("embedding")
+        return {reader.stored_fields(n)["passage_id"]: column[n] for n in reader.all_doc_ids()}
+
+
+def test_builders_embed_passages_as_the_serial_sync_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search.embedding import DIMENSIONS, from_bytes
+
+    docs = copy_seeds(tmp_path / "docs")
+    serial = IndexSyncer(docs, tmp_path / "serial", workers=0, semantic=True).sync_all()
+    # Five seed files: let two builders (one-thread encoders each) take them anyway.
+    monkeypatch.setattr(sync, "POOL_THRESHOLD", 2)
+    parallel = IndexSyncer(docs, tmp_path / "parallel", workers=2, semantic=True).sync_all()
+    # Five files in slices of two: three segments, each written by a builder.
+    assert len(segment_sizes(tmp_path / "parallel")) == 3
+    expected, got = _embeddings(tmp_path / "serial"), _embeddings(tmp_path / "parallel")
+    assert sorted(got) == sorted(expected) and len(got) == serial.passages == parallel.passages
+    ids = sorted(expected)
+    a, present_a = from_bytes([expected[i] for i in ids])
+    b, present_b = from_bytes([got[i] for i in ids])
+    assert present_a.all() and present_b.all() and a.shape == (len(ids), DIMENSIONS)
+    # One thread or two sum in another order: float16 vectors equal up to rounding.
+    assert float(np.min(np.sum(a * b, axis=1))) > 0.9999
