@@ -168,7 +168,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
     lines += [
         "",
         f"Encoder alone, one thread, the corpus's first {alone['passages']} passages "
-        "(`BRIEFING_EMBEDDING_PRECISION`; int8 is the default):",
+        "(`BRIEFING_EMBEDDING_PRECISION`; float32 is the default):",
         "",
         "| precision | seconds | CPU seconds | passages per CPU second |",
         "| --- | ---: | ---: | ---: |",
@@ -184,8 +184,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"{alone['cosine_mean']}. {BEFORE}",
         "",
         "The encoder (search/embedding.py) runs ONNX Runtime's fused Attention and BiasGelu "
-        "operators, int8 weights per output channel with inputs quantised per run, and one "
-        "passage per run (no padding; its activations stay in cache).",
+        "operators, float32 weights (or int8 per output channel, inputs quantised per run), and "
+        "one passage per run (no padding; its activations stay in cache).",
         "",
         f"Memory: loading the model adds {results['model_rss_mb']:.0f} MB to a process "
         f"({results['rss_after_embedding_mb']:.0f} MB once it has embedded the corpus); "
