@@ -69,9 +69,10 @@ def test_a_vector_does_not_depend_on_its_batch(passages: list[str], int8: Encode
 
 
 def test_precision_setting_chooses_the_encoder() -> None:
-    assert load_settings()["EMBEDDING_PRECISION"] == "int8"
-    environ = {"BRIEFING_EMBEDDING_PRECISION": "float32"}
-    assert load_settings(environ=environ)["EMBEDDING_PRECISION"] == "float32"
+    # float32 by default: int8 costs 0.0025 nDCG@10 on SciFact (README, Relevance).
+    assert load_settings()["EMBEDDING_PRECISION"] == "float32"
+    environ = {"BRIEFING_EMBEDDING_PRECISION": "int8"}
+    assert load_settings(environ=environ)["EMBEDDING_PRECISION"] == "int8"
     assert shared_encoder().precision == load_settings()["EMBEDDING_PRECISION"]
     with pytest.raises(SettingError, match="BRIEFING_EMBEDDING_PRECISION='int4'"):
         Encoder(precision="int4")
