@@ -28,10 +28,10 @@ from whoosh.fields import Schema
 
 from index.model import ParsedDocument
 from index.writing import FastSegmentWriter
-from search.alerts.db import process_alive
 from search.alerts.percolation import Sequencer, open_store
 from search.embedding import Encoder
 from search.facet_registry import FacetRegistry, default_registry
+from search.processes import pid_alive
 from search.settings import load_settings
 from search.store import passage_fields
 
@@ -85,11 +85,6 @@ class StagedSegment:
     staging: Path
     segment: Any | None
     outcomes: list[Built | Skipped] = field(default_factory=list)
-
-    @property
-    def passages(self) -> int:
-        """Passages the segment holds."""
-        return sum(o.passages for o in self.outcomes if isinstance(o, Built))
 
 
 def plan_slices(jobs: Sequence[Job], sizes: Sequence[int], workers: int) -> list[list[Job]]:
@@ -235,7 +230,7 @@ def clear_stale_staging(index_dir: Path) -> None:
         return
     for entry in root.iterdir():
         pid = entry.name.split("-", 1)[0]
-        if pid.isdigit() and process_alive(int(pid)):
+        if pid.isdigit() and pid_alive(int(pid)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
 

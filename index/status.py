@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from search.processes import pid_alive
+
 STATUS_FILE = "watcher-status.json"
 # A watcher on another host is taken for dead when its status is older than this: it rewrites the
 # file every 10 s (index/watcher.py HEARTBEAT), so 60 s allows for a stalled disk or a busy GIL.
@@ -79,17 +81,6 @@ def parse_time(value: Any) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
-
-
-def pid_alive(pid: int) -> bool:
-    """True while a process with this pid exists (on this host), whoever owns it."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
 
 
 def watcher_problem(status: dict[str, Any], stale_after: float = STALE_AFTER) -> str | None:

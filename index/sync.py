@@ -9,7 +9,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from whoosh.writing import IndexWriter
 
 from index.building import (
     BuilderPool,
+    Job,
     Skipped,
     adopt,
     clear_stale_staging,
@@ -51,9 +51,6 @@ from search.store import (
 
 log = logging.getLogger(__name__)
 
-# A file to index: (documents folder, path, size limit, content hash when already computed).
-Job = tuple[Path, Path, int, str | None]
-
 # How long a writer waits for another process's lock before giving up (the watcher and a manual
 # `briefing index` may overlap; waiting beats failing).
 WRITER_LOCK_TIMEOUT = 120.0
@@ -64,8 +61,6 @@ BATCH_PASSAGES = 10000
 # Below this many files to parse, builder processes cost more than they save (they start, load
 # the taggers and write a segment each): small watcher batches are written here, serially.
 POOL_THRESHOLD = 64
-# How many documents the parse process may run ahead of the writer (serial path).
-PARSE_AHEAD = 512
 # Passages embedded per encoder call when semantic rescoring is on.
 EMBED_GROUP_PASSAGES = 64
 
@@ -151,7 +146,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Parse-pool initializer: the kernel SIGKILLs this helper when its parent dies, however.
+    """Builder-pool initializer: the kernel SIGKILLs this builder when its parent dies, however.
 
     Without it a SIGKILLed watcher leaves its pool children blocked on their queue for good,
     each holding its memory (issue 17: 238 MB an hour later).
@@ -164,9 +159,7 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def parse_or_skip(
-    args: tuple[Path, Path, int, str | None],
-) -> list[ParsedDocument | tuple[str, str]]:
+def parse_or_skip(args: Job) -> list[ParsedDocument | tuple[str, str]]:
     """The file's document (then an e-mail's attachments), or (doc_id, reason) for each skip."""
     docs_dir, path, max_bytes, digest = args
     try:
@@ -224,6 +217,25 @@ def index_workers() -> int:
     """Builder processes for large syncs: BRIEFING_INDEX_WORKERS, or one per core when 0."""
     configured = int(load_settings()["INDEX_WORKERS"])
     return configured if configured > 0 else max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class _SyncRun:
+    """What the stages of one sync share: what the index knew, what goes, what happened."""
+
+    state: dict[str, IndexedDocument]
+    removed: set[str]
+    report: SyncReport
+    sequencer: Sequencer
+    progress: Callable[[int, int], None] | None
+    total: int
+    done: int = 0
+
+    def step(self) -> None:
+        """One more file (or attachment) handled: tell the progress callback."""
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total)
 
 
 class IndexSyncer:
@@ -328,7 +340,7 @@ class IndexSyncer:
             state = indexed_documents(self.ix, set(files) | gone_ids, embeddings=self.semantic)
             removed = {d for d in gone_ids if d in state}
 
-        to_parse: list[tuple[Path, Path, int, str | None]] = []
+        to_parse: list[Job] = []
         sizes: list[int] = []
         for doc_id, path in files.items():
             known = state.get(doc_id)
@@ -358,10 +370,11 @@ class IndexSyncer:
             to_parse.append((self.docs_dir, path, self.max_bytes, digest))
             sizes.append(stat.st_size)
 
+        run = _SyncRun(state, removed, report, sequencer, progress, len(to_parse))
         if self.workers >= 1 and len(to_parse) >= POOL_THRESHOLD:
-            self._build_in_parallel(to_parse, sizes, state, removed, report, progress, sequencer)
+            self._build_in_parallel(to_parse, sizes, run)
         else:
-            self._write_serially(to_parse, state, removed, report, progress, sequencer)
+            self._write_serially(to_parse, run)
         if removed:
             writer = open_writer(self.ix)
             try:
@@ -419,34 +432,24 @@ class IndexSyncer:
         if report.deliveries:
             ensure_deliverer(db_path(self.index_dir))
 
-    def _write_serially(
-        self,
-        jobs: list[Job],
-        state: dict[str, IndexedDocument],
-        removed: set[str],
-        report: SyncReport,
-        progress: Callable[[int, int], None] | None,
-        sequencer: Sequencer,
-    ) -> None:
-        """Parse (in one helper process when there are many) and write here, batch by batch."""
-        total = len(jobs)
-        done = 0
+    def _write_serially(self, jobs: list[Job], run: _SyncRun) -> None:
+        """Parse and write here, batch by batch (a few files: builders would cost more)."""
+        sequencer = run.sequencer
         next_seq = 0
         writer: IndexWriter | None = None
         pending_docs = pending_passages = 0
+        parsed = (result for job in jobs for result in parse_or_skip(job))
         try:
-            for result in self._embedded(self._parse_all(jobs)):
-                done += 1
-                if progress:
-                    progress(done, total)
+            for result in self._embedded(parsed):
+                run.step()
                 if isinstance(result, tuple):
-                    self._skipped(result[0], result[1], state, removed, report)
+                    self._skipped(result[0], result[1], run)
                     continue
                 if writer is None:
                     writer = open_writer(self.ix)
                     # Numbered under the write lock, so numbers grow in commit order.
                     next_seq = sequencer.first(self._max_sequence)
-                self._replace_old(writer, result.doc_id, result.format, state, report)
+                self._replace_old(writer, result.doc_id, result.format, run)
                 for record in passage_fields(result, self.facets, first_seq=next_seq):
                     writer.add_document(**record)
                 next_seq += len(result.passages)
@@ -467,22 +470,14 @@ class IndexSyncer:
                 # Interrupted mid-batch: drop the uncommitted batch, the last commit stays readable.
                 writer.cancel()
 
-    def _build_in_parallel(
-        self,
-        jobs: list[Job],
-        sizes: list[int],
-        state: dict[str, IndexedDocument],
-        removed: set[str],
-        report: SyncReport,
-        progress: Callable[[int, int], None] | None,
-        sequencer: Sequencer,
-    ) -> None:
+    def _build_in_parallel(self, jobs: list[Job], sizes: list[int], run: _SyncRun) -> None:
         """Builder processes write whole segments (index/building.py); each is one commit here.
 
         Builders number their passages from ranges they reserve (Sequencer.reserve) before
         their segment commits; percolation stops below a range still open, so a passage
         committed later than higher-numbered ones is still percolated.
         """
+        sequencer = run.sequencer
         clear_stale_staging(self.index_dir)
         sequencer.ensure(self._max_sequence)
         pool = BuilderPool(
@@ -493,8 +488,6 @@ class IndexSyncer:
             self.facets,
             self.semantic,
         )
-        total = len(jobs)
-        done = 0
         aborted = True
         try:
             for staged in pool.build(plan_slices(jobs, sizes, self.workers)):
@@ -502,17 +495,11 @@ class IndexSyncer:
                     writer = open_writer(self.ix)
                     try:
                         for outcome in staged.outcomes:
-                            done += 1
-                            if progress:
-                                progress(done, total)
+                            run.step()
                             if isinstance(outcome, Skipped):
-                                self._skipped(
-                                    outcome.doc_id, outcome.reason, state, removed, report
-                                )
+                                self._skipped(outcome.doc_id, outcome.reason, run)
                             else:
-                                self._replace_old(
-                                    writer, outcome.doc_id, outcome.format, state, report
-                                )
+                                self._replace_old(writer, outcome.doc_id, outcome.format, run)
                         segment = adopt(staged, self.index_dir)
                     except BaseException:
                         writer.cancel()
@@ -527,30 +514,17 @@ class IndexSyncer:
             # Ranges of slices that never committed: their numbers stay unused.
             sequencer.release_owner(os.getpid())
 
-    def _skipped(
-        self,
-        doc_id: str,
-        reason: str,
-        state: dict[str, IndexedDocument],
-        removed: set[str],
-        report: SyncReport,
-    ) -> None:
+    def _skipped(self, doc_id: str, reason: str, run: _SyncRun) -> None:
         log.warning("skipped %s: %s", doc_id, reason)
-        report.skipped.append({"path": doc_id, "reason": reason})
-        if doc_id in state:
+        run.report.skipped.append({"path": doc_id, "reason": reason})
+        if doc_id in run.state:
             # The file is still there but no longer indexable: its old passages go.
-            removed.add(doc_id)
+            run.removed.add(doc_id)
 
-    def _replace_old(
-        self,
-        writer: IndexWriter,
-        doc_id: str,
-        fmt: str,
-        state: dict[str, IndexedDocument],
-        report: SyncReport,
-    ) -> None:
+    def _replace_old(self, writer: IndexWriter, doc_id: str, fmt: str, run: _SyncRun) -> None:
         """Count a document (re)indexed in this batch, deleting its old passages in the batch."""
-        if doc_id in state:
+        report = run.report
+        if doc_id in run.state:
             # An e-mail's old attachments go with it; its current ones follow it.
             report.changed_doc_ids += delete_document(writer, self.ix, doc_id)[1:]
             report.updated += 1
@@ -595,22 +569,3 @@ class IndexSyncer:
                 group, waiting = [], 0
         _embed_group(encoder, group)
         yield from group
-
-    def _parse_all(
-        self, jobs: list[tuple[Path, Path, int, str | None]]
-    ) -> Iterator[ParsedDocument | tuple[str, str]]:
-        if self.workers < 1 or len(jobs) < POOL_THRESHOLD:
-            for job in jobs:
-                yield from parse_or_skip(job)
-            return
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers, initializer=die_with_parent, initargs=(os.getpid(),)
-        )
-        with pool:
-            # In slices: pool.map submits everything at once, and parsed documents would pile up
-            # in memory while the slower writer catches up.
-            for start in range(0, len(jobs), PARSE_AHEAD):
-                for results in pool.map(
-                    parse_or_skip, jobs[start : start + PARSE_AHEAD], chunksize=16
-                ):
-                    yield from results

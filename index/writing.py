@@ -1,4 +1,4 @@
-"""Whoosh's segment writer with two per-posting costs cut: the write side's one dive into Whoosh.
+"""Whoosh's segment writer with two per-posting costs cut: a contained dive into Whoosh's writer.
 
 Profiled on Reuters passages (`python -m bench.write_profile`, and cProfile of a serial sync),
 two costs in Whoosh 2.7.4's `SegmentWriter` are per token or per posting and need not be:

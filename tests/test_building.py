@@ -228,3 +228,23 @@ def test_builders_embed_passages_as_the_serial_sync_does(
     assert present_a.all() and present_b.all() and a.shape == (len(ids), DIMENSIONS)
     # One thread or two sum in another order: float16 vectors equal up to rounding.
     assert float(np.min(np.sum(a * b, axis=1))) > 0.9999
+
+
+def test_slices_are_consecutive_and_bounded_by_count_and_bytes() -> None:
+    from index.building import SEGMENT_MAX_BYTES, plan_slices
+
+    jobs = [(Path("docs"), Path(f"f{n}.txt"), 0, None) for n in range(10)]
+    # Two builders, two slices each: ten files cut in slices of three, in file order.
+    slices = plan_slices(jobs, [1] * 10, workers=2)
+    assert [[j[1].name for j in s] for s in slices] == [
+        ["f0.txt", "f1.txt", "f2.txt"],
+        ["f3.txt", "f4.txt", "f5.txt"],
+        ["f6.txt", "f7.txt", "f8.txt"],
+        ["f9.txt"],
+    ]
+    # Big files close a slice early: no slice holds more bytes than a segment may take,
+    # unless one file alone is that big.
+    sizes = [SEGMENT_MAX_BYTES // 2 + 1] * 4 + [SEGMENT_MAX_BYTES * 2] + [1] * 5
+    slices = plan_slices(jobs, sizes, workers=1)
+    assert [len(s) for s in slices] == [1, 1, 1, 1, 1, 5]
+    assert plan_slices([], [], workers=2) == []

@@ -69,7 +69,7 @@ def test_sigkilled_watcher_is_restarted_and_loses_nothing(tmp_path: Path) -> Non
         words = [_word() for _ in range(BURST)]
         for n, word in enumerate(words):
             (staging / f"burst{n:03d}.txt").write_text(_doc(f"Burst {n}", word))
-        # Renames are complete drops: the whole burst lands in one big batch (parse pool on).
+        # Renames are complete drops: the whole burst lands in one big batch (builders on).
         for path in staging.iterdir():
             path.rename(docs / path.name)
         # Kill while the watcher's parse pool is at work on the burst.

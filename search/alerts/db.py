@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from search.processes import pid_alive
+
 DB_NAME = "alerts.sqlite3"
 SCHEMA_VERSION = 2
 # How long a connection waits for another process's write transaction (a percolation holds
@@ -98,21 +100,10 @@ def open_floor(conn: sqlite3.Connection) -> int:
     none); ranges whose syncer died are dropped here, their numbers unused."""
     rows = conn.execute("SELECT DISTINCT owner FROM reserved_seqs").fetchall()
     for row in rows:
-        if not process_alive(row["owner"]):
+        if not pid_alive(row["owner"]):
             conn.execute("DELETE FROM reserved_seqs WHERE owner = ?", (row["owner"],))
     found = conn.execute("SELECT MIN(first) AS low FROM reserved_seqs").fetchone()
     return NO_FLOOR if found["low"] is None else int(found["low"])
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs (on this machine)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class AlertNotFound(LookupError):
