@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ else:
 
 def _timed_index(root: Path, docs: Path, index_dir: Path) -> dict[str, Any]:
     """One indexing child: its result, CPU seconds, peak RSS of its tree and the load around it."""
-    from bench.run import _tree_rss_kb
+    from bench.run import TreePeak
 
     load = os.getloadavg()[0]
     proc = subprocess.Popen(
@@ -63,22 +62,11 @@ def _timed_index(root: Path, docs: Path, index_dir: Path) -> dict[str, Any]:
         text=True,
         cwd=root,
     )
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _tree_rss_kb(proc.pid))
-            done.wait(0.5)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampler = TreePeak(proc.pid, 0.5)
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
-    done.set()
-    sampler.join()
+    peak = sampler.stop()
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"indexing with {root} failed")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])

@@ -242,6 +242,27 @@ def process_memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
+class TreePeak:
+    """The largest RSS (KB) of a process and its children, sampled in a thread until stopped."""
+
+    def __init__(self, pid: int, interval: float) -> None:
+        self.pid, self.interval, self.kb = pid, interval, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.kb = max(self.kb, _tree_rss_kb(self.pid))
+            self._done.wait(self.interval)
+
+    def stop(self) -> int:
+        """Stop sampling; the peak in KB."""
+        self._done.set()
+        self._thread.join()
+        return self.kb
+
+
 def run_index(docs: Path, index_dir: Path) -> dict[str, Any]:
     """`briefing index` in a child process: passages/s end to end and peak memory."""
     out_path, err_path = index_dir.parent / "index.out", index_dir.parent / "index.err"
@@ -252,24 +273,13 @@ def run_index(docs: Path, index_dir: Path) -> dict[str, Any]:
             stdout=out,
             stderr=err,
         )
-        peak_tree = 0
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak_tree
-            while not done.is_set():
-                peak_tree = max(peak_tree, _tree_rss_kb(proc.pid))
-                done.wait(0.2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        peak = TreePeak(proc.pid, 0.2)
         # wait4, not wait: its rusage is this child's alone (ru_maxrss: the largest of the child
         # and the pool workers it reaped), not every child this benchmark ever ran.
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
-        done.set()
-        sampler.join()
+        peak_tree = peak.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"briefing index failed: {err_path.read_text()[-2000:]}")
     report = json.loads(out_path.read_text())
