@@ -28,7 +28,7 @@ from whoosh.fields import Schema
 
 from index.model import ParsedDocument
 from index.writing import FastSegmentWriter
-from search.alerts.percolation import Sequencer, open_store
+from search.alerts.percolation import Sequencer, SequenceRanges, open_store
 from search.embedding import Encoder
 from search.facet_registry import FacetRegistry, default_registry
 from search.processes import pid_alive
@@ -135,24 +135,6 @@ def _encoder() -> Encoder:
     return encoder
 
 
-class _Numbers:
-    """Passage numbers for one slice, reserved SEQ_BLOCK at a time (fewer database writes)."""
-
-    def __init__(self, sequencer: Sequencer, owner: int, slice_id: str) -> None:
-        self.sequencer, self.owner, self.slice_id = sequencer, owner, slice_id
-        self.next = self.end = 0
-
-    def take(self, count: int) -> int:
-        """The first of count consecutive numbers."""
-        if self.next + count > self.end:
-            size = max(SEQ_BLOCK, count)
-            self.next = self.sequencer.reserve(size, self.owner, self.slice_id)
-            self.end = self.next + size
-        first = self.next
-        self.next += count
-        return first
-
-
 def build_segment(staging_root: Path, indexname: str, jobs: list[Job]) -> StagedSegment:
     """In a builder process: parse jobs and write their passages as one segment in staging."""
     # Imported here: index.sync imports this module.
@@ -164,7 +146,8 @@ def build_segment(staging_root: Path, indexname: str, jobs: list[Job]) -> Staged
     writer = FastSegmentWriter(ix, _lk=False, limitmb=BUILDER_POOL_MB)
     staged = StagedSegment(staging, None)
     facets = _builder["facets"]
-    numbers = _Numbers(_builder["sequencer"], _builder["owner"], staging.name)
+    # Released by the syncer once the segment is committed (index/sync.py).
+    numbers = SequenceRanges(_builder["sequencer"], staging.name, SEQ_BLOCK, _builder["owner"])
     try:
         for results in _parsed_groups(jobs):
             if _builder["semantic"]:

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,7 @@ from index.readers import DEFAULT_MAX_BYTES, format_for
 from index.writing import FastSegmentWriter
 from search.alerts.db import AlertStore, db_path
 from search.alerts.delivery import ensure_deliverer
-from search.alerts.percolation import Percolator, Sequencer, open_store
+from search.alerts.percolation import Percolator, Sequencer, SequenceRanges, open_store
 from search.embedding import Encoder, shared_encoder, to_bytes
 from search.facet_registry import FacetRegistry, default_registry
 from search.readers import share_mapped_files
@@ -370,6 +371,8 @@ class IndexSyncer:
             to_parse.append((self.docs_dir, path, self.max_bytes, digest))
             sizes.append(stat.st_size)
 
+        if to_parse:
+            sequencer.ensure(self._max_sequence)
         run = _SyncRun(state, removed, report, sequencer, progress, len(to_parse))
         if self.workers >= 1 and len(to_parse) >= POOL_THRESHOLD:
             self._build_in_parallel(to_parse, sizes, run)
@@ -434,8 +437,9 @@ class IndexSyncer:
 
     def _write_serially(self, jobs: list[Job], run: _SyncRun) -> None:
         """Parse and write here, batch by batch (a few files: builders would cost more)."""
-        sequencer = run.sequencer
-        next_seq = 0
+        # Each document's numbers are reserved as it is written, exactly (no gaps), open until
+        # its batch commits: a builder of another sync reserving meanwhile gets others.
+        numbers = SequenceRanges(run.sequencer, f"{os.getpid()}-serial-{uuid.uuid4().hex[:12]}")
         writer: IndexWriter | None = None
         pending_docs = pending_passages = 0
         parsed = (result for job in jobs for result in parse_or_skip(job))
@@ -447,28 +451,25 @@ class IndexSyncer:
                     continue
                 if writer is None:
                     writer = open_writer(self.ix)
-                    # Numbered under the write lock, so numbers grow in commit order.
-                    next_seq = sequencer.first(self._max_sequence)
                 self._replace_old(writer, result.doc_id, result.format, run)
-                for record in passage_fields(result, self.facets, first_seq=next_seq):
+                first_seq = numbers.take(len(result.passages))
+                for record in passage_fields(result, self.facets, first_seq=first_seq):
                     writer.add_document(**record)
-                next_seq += len(result.passages)
                 pending_docs += 1
                 pending_passages += len(result.passages)
                 if pending_docs >= BATCH_DOCUMENTS or pending_passages >= BATCH_PASSAGES:
-                    sequencer.save(next_seq - 1)
                     self._commit(writer)
                     writer = None
+                    numbers.release()
                     pending_docs = pending_passages = 0
             if writer is not None:
-                if pending_passages:
-                    sequencer.save(next_seq - 1)
                 self._commit(writer)
                 writer = None
         finally:
             if writer is not None:
                 # Interrupted mid-batch: drop the uncommitted batch, the last commit stays readable.
                 writer.cancel()
+            numbers.release()
 
     def _build_in_parallel(self, jobs: list[Job], sizes: list[int], run: _SyncRun) -> None:
         """Builder processes write whole segments (index/building.py); each is one commit here.
@@ -479,7 +480,6 @@ class IndexSyncer:
         """
         sequencer = run.sequencer
         clear_stale_staging(self.index_dir)
-        sequencer.ensure(self._max_sequence)
         pool = BuilderPool(
             self.workers,
             self.index_dir,

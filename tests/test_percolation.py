@@ -175,3 +175,26 @@ def test_a_range_whose_syncer_died_is_dropped(indexed) -> None:  # type: ignore[
     syncer.sync_paths([docs / "late.txt"])
     assert _recorded(store)["s3"] == ["late.txt#0", "ports.txt#0"]
     assert store.conn.execute("SELECT COUNT(*) FROM reserved_seqs").fetchone()[0] == 0
+
+
+def test_a_builder_reserving_during_a_serial_batch_gets_other_numbers(indexed) -> None:  # type: ignore[no-untyped-def]
+    syncer, store, docs = indexed
+    for name in ("one.txt", "two.txt"):
+        (docs / name).write_text(NEW["ports.txt"].replace("Port", name), encoding="utf-8")
+    builder = AlertStore(db_path(syncer.index_dir))  # another process's connection
+    reserved: list[int] = []
+
+    def meanwhile(done: int, total: int) -> None:
+        # The first new file is numbered and its batch not committed: a builder reserves now.
+        if done == 2:
+            reserved.append(Sequencer(builder).reserve(5, os.getpid(), "builder"))
+            Sequencer(builder).release("builder")
+
+    report = syncer.sync_all(progress=meanwhile)
+    builder.close()
+    assert report.added == 2 and len(reserved) == 1
+    engine = SearchEngine(syncer.index_dir)
+    with engine.reading() as snap:
+        numbers = list(snap.view.sequenced_after(0).values())
+    assert len(numbers) == len(set(numbers)), "no number given twice"
+    assert not set(numbers) & set(range(reserved[0], reserved[0] + 5))

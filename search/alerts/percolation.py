@@ -1,10 +1,11 @@
 """After every commit, each saved search runs against that commit's passages only.
 
-Every passage gets a sequence number as it is committed (`Sequencer`, under the Whoosh write
-lock, so numbers grow in commit order); the cursor is the last number percolated. Builder
-processes (index/building.py) write segments outside the lock, so they number from ranges
-reserved in the database: a range stays open until its segment commits, and percolation stops
-below the lowest open one (`open_floor`), so nothing committed late is skipped. A
+Every passage gets a sequence number before it is committed, from ranges reserved in the
+database (`Sequencer.reserve`, `SequenceRanges`): the serial writer and the builder processes
+(index/building.py), which write segments outside the write lock, never share a number. A range
+stays open until its passages commit, and percolation stops below the lowest open one
+(`open_floor`), so nothing committed late is skipped; the cursor is the last number
+percolated. A
 percolation reads the passages numbered above the cursor in the searcher's view, runs every
 saved search over them (search/alerts/matching.py), records the hits, queues webhook
 deliveries and moves the cursor, all in one SQLite transaction: a crash records nothing, and
@@ -66,33 +67,19 @@ class Sequencer:
     def __init__(self, store: AlertStore) -> None:
         self.store = store
 
-    def first(self, index_max: Callable[[], int]) -> int:
-        """The next number to give (call while holding the Whoosh write lock)."""
-        last = counter(self.store.conn, NEXT_SEQ)
-        if last is None:
-            # A new alerts database beside an existing index: carry on from the index.
-            last = index_max()
-        return last + 1
-
-    def save(self, last: int) -> None:
-        """Remember the last number given, before the commit that uses it (a crash between
-        the two leaves a gap, never a number given twice)."""
-        with transaction(self.store.conn) as conn:
-            previous = counter(conn, NEXT_SEQ) or 0
-            set_counter(conn, NEXT_SEQ, max(previous, last))
-
     def ensure(self, index_max: Callable[[], int]) -> None:
-        """Start the counter from the index when the database has none (before builders
-        reserve: they cannot read the index being written)."""
+        """Start the counter from the index when the database has none (a new alerts database
+        beside an existing index: carry on from the index), before anything is reserved."""
         with transaction(self.store.conn) as conn:
             if counter(conn, NEXT_SEQ) is None:
                 set_counter(conn, NEXT_SEQ, index_max())
 
     def reserve(self, count: int, owner: int, slice_id: str) -> int:
-        """The first of count numbers reserved for a segment built outside the write lock.
+        """The first of count numbers reserved, in one transaction, for passages not yet
+        committed.
 
         The range stays open (percolation waits below it) until the syncer `owner` commits
-        the segment and releases it, or dies.
+        them and releases it, or dies. A crash leaves a gap, never a number given twice.
         """
         with transaction(self.store.conn) as conn:
             first = (counter(conn, NEXT_SEQ) or 0) + 1
@@ -112,6 +99,33 @@ class Sequencer:
         """Close every range a syncer reserved (its parallel build ended)."""
         with transaction(self.store.conn) as conn:
             conn.execute("DELETE FROM reserved_seqs WHERE owner = ?", (owner,))
+
+
+class SequenceRanges:
+    """Passage numbers for one segment or batch: ranges reserved `block` numbers at a time
+    (at least what is asked), all released together once their passages are committed."""
+
+    def __init__(
+        self, sequencer: Sequencer, slice_id: str, block: int = 1, owner: int | None = None
+    ) -> None:
+        self.sequencer, self.slice_id, self.block = sequencer, slice_id, block
+        self.owner = os.getpid() if owner is None else owner
+        self.next = self.end = 0
+
+    def take(self, count: int) -> int:
+        """The first of count consecutive numbers."""
+        if self.next + count > self.end:
+            size = max(self.block, count)
+            self.next = self.sequencer.reserve(size, self.owner, self.slice_id)
+            self.end = self.next + size
+        first = self.next
+        self.next += count
+        return first
+
+    def release(self) -> None:
+        """Close the ranges (their passages committed, or given up); numbers left are gaps."""
+        self.sequencer.release(self.slice_id)
+        self.next = self.end = 0
 
 
 @dataclass
