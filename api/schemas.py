@@ -14,6 +14,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_dump, pre_load, validate, validates_schema
 
+from api.dumping import CompiledDumpSchema
 from search.facet_registry import TAGS, Facet, FacetRegistry, unknown_values
 from search.grouping import DEFAULT_GROUP_SIZE, GROUPS, MAX_GROUP_SIZE, UNITS
 from search.histogram import INTERVALS
@@ -312,7 +313,7 @@ def _drop_unrequested(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class HitBaseSchema(ma.Schema):
+class HitBaseSchema(CompiledDumpSchema):
     """What hit and passage schemas share: `explain` (and a grouped hit's `passages`) appear
     only when asked for."""
 
@@ -322,7 +323,7 @@ class HitBaseSchema(ma.Schema):
         return _drop_unrequested(data)
 
 
-class SearchResponseBaseSchema(ma.Schema):
+class SearchResponseBaseSchema(CompiledDumpSchema):
     """`total_documents` and `histogram` appear only when the search asked for them."""
 
     @post_dump
@@ -489,7 +490,7 @@ class ApiSchemas:
             ),
         }
         document_summary = ma.Schema.from_dict(summary_fields, name="DocumentSummary")
-        document_list = ma.Schema.from_dict(
+        document_list = CompiledDumpSchema.from_dict(
             {
                 "total": fields.Integer(),
                 "page": fields.Integer(),
@@ -498,7 +499,7 @@ class ApiSchemas:
             },
             name="DocumentList",
         )
-        document = ma.Schema.from_dict(
+        document = CompiledDumpSchema.from_dict(
             {
                 **summary_fields,
                 "text": fields.String(
@@ -521,11 +522,11 @@ class ApiSchemas:
             },
             name="Document",
         )
-        similar = ma.Schema.from_dict(
+        similar = CompiledDumpSchema.from_dict(
             {"passage_id": fields.String(), "similar": fields.List(fields.Nested(passage))},
             name="Similar",
         )
-        vocabulary = ma.Schema.from_dict(
+        vocabulary = CompiledDumpSchema.from_dict(
             {
                 "documents": fields.Integer(),
                 "passages": fields.Integer(),

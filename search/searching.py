@@ -50,7 +50,9 @@ from search.results import (
     Vocabulary,
 )
 from search.snapshots import (
+    FILTER_CACHE_SIZE,
     MATCH_CACHE_SIZE,
+    REQUEST_CACHE_SIZE,
     MAX_EXPANSIONS,
     Snapshot,
     SnapshotManager,
@@ -102,6 +104,11 @@ class LuceneBM25(scoring.BM25F):
         """Inverse document frequency of text in fieldname."""
         n = searcher.doc_frequency(fieldname, text)
         return math.log(1 + (searcher.doc_count_all() - n + 0.5) / (n + 0.5))
+
+
+def _filters_key(request: SearchRequest) -> list[tuple[str, list[str]]]:
+    """The request's facet filters in one order whatever order they were given in."""
+    return sorted((name, sorted(values)) for name, values in request.filters.items() if values)
 
 
 def bm25_weighting() -> LuceneBM25:
@@ -237,9 +244,29 @@ class SearchEngine:
                     total_documents = count_documents(final, documents)
             timed_out = timed_out or page_timed_out
             unit = documents if request.facet_unit == "document" else None
-            raw, truncated = count_facets(
-                self.facets, fx, matched, masks, request.filters, request.facet_size, unit
-            )
+
+            def counted() -> tuple[dict[str, list[dict[str, object]]], dict[str, bool]]:
+                return count_facets(
+                    self.facets, fx, matched, masks, request.filters, request.facet_size, unit
+                )
+
+            if timed_out:
+                raw, truncated = counted()
+            else:
+                # The counts depend on the query's own matches, the filters and the options.
+                key = repr(
+                    (
+                        snap.match_key(query, parsed.required, parsed.optional),
+                        parsed.is_empty,
+                        _filters_key(request),
+                        request.date_from,
+                        request.date_to,
+                        request.doc_id,
+                        request.facet_size,
+                        request.facet_unit,
+                    )
+                )
+                raw, truncated = snap.remembered("facets", key, counted, REQUEST_CACHE_SIZE)
             histogram = None
             if request.histogram:
                 dated = without_date_filter(matched, masks, self._date_keys)
@@ -302,17 +329,25 @@ class SearchEngine:
 
     def request_masks(self, snap: Snapshot, request: SearchRequest) -> dict[str, np.ndarray]:
         """The docnum mask of each filter the request sets (facets, dates, doc_id)."""
-        doc_docnums = None
-        if request.doc_id:
-            doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
-        return filter_masks(
-            self.facets,
-            snap.facets,
-            request.filters,
-            request.date_from,
-            request.date_to,
-            doc_docnums,
-        )
+
+        def compute() -> dict[str, np.ndarray]:
+            doc_docnums = None
+            if request.doc_id:
+                doc_docnums = [n for d in request.doc_id for n in snap.view.docnums(d)]
+            masks = filter_masks(
+                self.facets,
+                snap.facets,
+                request.filters,
+                request.date_from,
+                request.date_to,
+                doc_docnums,
+            )
+            for mask in masks.values():
+                mask.flags.writeable = False  # shared by later requests: never changed
+            return masks
+
+        key = repr((_filters_key(request), request.date_from, request.date_to, request.doc_id))
+        return dict(snap.remembered("filters", key, compute, FILTER_CACHE_SIZE))
 
     def _match_request(
         self, snap: Snapshot, parsed: ParsedQuery, request: SearchRequest, deadline: float | None

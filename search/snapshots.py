@@ -41,6 +41,13 @@ from search.store import IndexView, marker_stamp, open_index
 
 # Match sets remembered per snapshot (one boolean per passage each: 100 KB at 100k passages).
 MATCH_CACHE_SIZE = 64
+# Per snapshot, like Elasticsearch's shard request cache and filter cache, and gone with the
+# view at the next commit: the facet counts of the last requests (an analyst pages, re-sorts
+# and comes back to a search; counting five facets over a million passages costs 5-30 ms),
+# and the masks of the last filters (a country filter is a pass over 1.5M pairs at 1M).
+# Both are off when match caching is (match_cache_size 0), so the uncached cost is measurable.
+REQUEST_CACHE_SIZE = 128
+FILTER_CACHE_SIZE = 16
 # Like Elasticsearch's max_expansions: a prefix or wildcard becomes an OR of at most this many
 # words (its most frequent ones). `a*` alone expands to thousands of words on 20k passages and
 # an OR that wide costs seconds per search; 200 keeps a one-letter prefix under ~100 ms there.
@@ -172,11 +179,17 @@ class Snapshot:
         self._bm25 = bm25
         self._document_count: int | None = None
         self._cache: dict[str, Any] = {}
+        self._remembered: dict[str, OrderedDict[str, Any]] = {}
         self._matches: OrderedDict[str, tuple[np.ndarray, RankedMatches | None]] = OrderedDict()
         self._ranker: VectorRanker | None = None
         # The view's embedding column reader, opened on first use (False: the index has none).
         self._embedding_column: Any = None
         self._lock = threading.Lock()
+
+    @staticmethod
+    def match_key(query: wq.Query, required: int, optional: frozenset[str]) -> str:
+        """What identifies a query's match set within a view."""
+        return f"{query!r}>{required}-{sorted(optional)}"
 
     def match(
         self,
@@ -194,7 +207,7 @@ class Snapshot:
         repeats the query with other filters, and the full matching pass runs once per query and
         index version.
         """
-        key = f"{query!r}>{required}-{sorted(optional)}"
+        key = self.match_key(query, required, optional)
         with self._lock:
             found = self._matches.get(key)
             if found is not None:
@@ -289,6 +302,23 @@ class Snapshot:
         if self._document_count is None:
             self._document_count = self.view.document_count()
         return self._document_count
+
+    def remembered(self, kind: str, key: str, compute: Callable[[], Any], size: int) -> Any:
+        """compute(), kept for this view among the `size` latest of its kind (never when match
+        caching is off)."""
+        if self.match_cache_size <= 0:
+            return compute()
+        with self._lock:
+            kept = self._remembered.setdefault(kind, OrderedDict())
+            if key in kept:
+                kept.move_to_end(key)
+                return kept[key]
+        value = compute()
+        with self._lock:
+            kept[key] = value
+            while len(kept) > size:
+                kept.popitem(last=False)
+        return value
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """A value computed once for this view (e.g. every document's summary)."""

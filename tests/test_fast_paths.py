@@ -128,6 +128,26 @@ def _filtered(state: Any, spec: dict[str, Any], docnums: set[int]) -> set[int]:
     }
 
 
+def _check_counts(state: Any) -> None:
+    """Every facet column's counts, by each of its paths (few matches gathered by docnum, a
+    pass over the pairs, most passages counted from the totals), equal a plain count of the
+    joined pairs; each docnum's pairs are where `starts` says."""
+    fx = state.facets
+    rng = np.random.default_rng(7)
+    documents = np.arange(fx.size) // 3  # three passages a document
+    for share in (0.0, 0.002, 0.05, 0.4, 0.8, 1.0):
+        mask = fx.live & (rng.random(fx.size) < share)
+        for name, column in fx.columns.items():
+            joined = column.joined()
+            assert (np.repeat(np.arange(fx.size), np.diff(joined.starts)) == joined.docs).all()
+            hit = mask[joined.docs]
+            expected = np.bincount(joined.codes[hit], minlength=len(column.values))
+            assert column.counts(mask).tolist() == expected.tolist(), (name, share)
+            pairs = set(zip(documents[joined.docs[hit]], joined.codes[hit], strict=True))
+            distinct = np.bincount([c for _, c in pairs], minlength=len(column.values))
+            assert column.counts(mask, documents).tolist() == distinct.tolist(), (name, share)
+
+
 def _compare(engine: SearchEngine) -> None:
     fast_paths = 0
     for spec in QUERIES:
@@ -174,7 +194,8 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
         assert state.searcher.reader().has_deletions()
         assert len(state.segments) == BATCHES
         before = {name: column.joined() for name, column in state.facets.columns.items()}
-        kept = {name: (d.copy(), c.copy()) for name, (d, c) in before.items()}
+        kept = {name: (j.docs.copy(), j.codes.copy(), j.starts.copy()) for name, j in before.items()}
+        _check_counts(state)
     _compare(engine)
 
     # A commit that adds a segment: facet columns grow in place, older views keep theirs.
@@ -188,11 +209,14 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
     with engine.reading() as state:
         assert len(state.segments) == BATCHES + 1
         grown = {name: column.joined() for name, column in state.facets.columns.items()}
-    assert np.shares_memory(grown["country"][0], before["country"][0]), "grown in place"
-    assert grown["country"][0].size > before["country"][0].size
-    for name, (docnums, codes) in kept.items():
-        assert before[name][0].tolist() == docnums.tolist()
-        assert before[name][1].tolist() == codes.tolist()
+        _check_counts(state)
+    assert np.shares_memory(grown["country"].docs, before["country"].docs), "grown in place"
+    assert grown["country"].docs.size > before["country"].docs.size
+    assert grown["country"].starts.size > before["country"].starts.size
+    for name, (docnums, codes, starts) in kept.items():
+        assert before[name].docs.tolist() == docnums.tolist()
+        assert before[name].codes.tolist() == codes.tolist()
+        assert before[name].starts.tolist() == starts.tolist()
     _compare(engine)
 
     writer = open_writer(open_for_writing(index_dir).index)
@@ -201,8 +225,9 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
         assert len(state.segments) == 1
         assert not state.searcher.reader().has_deletions()
         merged = state.facets.columns["country"].joined()
+        _check_counts(state)
     # A merge changed the segments: joined anew, in buffers no older view reads.
-    assert not np.shares_memory(merged[0], grown["country"][0])
+    assert not np.shares_memory(merged.docs, grown["country"].docs)
     _compare(engine)
 
 

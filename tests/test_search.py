@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from whoosh import query as wq
@@ -11,7 +13,8 @@ from whoosh import query as wq
 from index.model import Metadata, ParsedDocument, Passage
 from index.sync import open_writer, passage_fields
 from search.facets import buckets
-from search.highlighting import snippet
+from search.analysis import text_analyzer
+from search.highlighting import TokenMatcher, snippet
 from search.querying import QueryReader
 from search.searching import SearchEngine, SearchRequest
 from search.store import build_schema, open_for_writing
@@ -191,3 +194,59 @@ def test_the_diagnosis_counts_a_prefix_as_typed(tmp_path: Path) -> None:
         ("migra*", 1),
         ("zanzibar", 0),
     ]
+
+
+def test_remembered_facet_counts_and_filter_masks_equal_fresh_ones(tmp_path: Path) -> None:
+    add_doc(tmp_path, "a.txt", [("Migrants cross Panama toward Mexico.", ["PA", "MX"])])
+    add_doc(tmp_path, "b.txt", [("Panama canal traffic rises.", ["PA"])])
+    add_doc(tmp_path, "c.txt", [("Mexico and Colombia talk trade.", ["MX", "CO"])])
+    cached, fresh = SearchEngine(tmp_path), SearchEngine(tmp_path, match_cache_size=0)
+    requests = [
+        SearchRequest(q="panama"),
+        SearchRequest(q="panama", filters={"country": ["MX"]}),
+        SearchRequest(q="panama", filters={"country": ["PA", "MX"]}),
+        SearchRequest(q="panama", filters={"country": ["MX", "PA"]}, page=2, per_page=1),
+        SearchRequest(q="", facet_unit="document"),
+        SearchRequest(q="", facet_size=1),
+        SearchRequest(q="mexico", filters={"country": ["CO"]}, date_from="2000-01-01"),
+    ]
+
+    def answers(engine: SearchEngine) -> list[tuple[int, Any, Any]]:
+        return [
+            (r.total, {k: [asdict(b) for b in v] for k, v in r.facets.items()}, r.facets_truncated)
+            for r in map(engine.search, requests)
+        ]
+
+    first = answers(cached)
+    assert answers(cached) == first == answers(fresh), "remembered answers equal fresh ones"
+    with cached.reading() as snap:
+        assert set(snap._remembered) == {"facets", "filters"}
+        assert len(snap._remembered["facets"]) == 6, "the two orders of PA, MX are one entry"
+        masks = list(snap._remembered["filters"].values())
+        assert all(not m.flags.writeable for d in masks for m in d.values())
+    # A commit is a new view: nothing remembered from the old one answers for it.
+    add_doc(tmp_path, "d.txt", [("Panama and Mexico sign a migration pact.", ["PA", "MX"])])
+    after = answers(cached)
+    assert after == answers(fresh) and after != first
+    assert after[1][0] == first[1][0] + 1
+
+
+def test_highlight_spans_are_the_analyzers_own_tokens() -> None:
+    analyzer = text_analyzer()
+    matcher = TokenMatcher(analyzer)
+    texts = [
+        "Exporters said EXPORTS rose; the exporter's export-led growth (exports: 12.5%) slowed.",
+        "Bogotá's mayor met Panama's exporters in Medellín; ĪSTANBUL exports and İzmir's rose.",
+        "U.S. officials said the talks on migration and migrants would resume in Mexico City.",
+    ]
+    for text in texts:
+        # Whoosh reuses one Token object: read each as it comes.
+        tokens = [(t.text, t.startchar, t.endchar) for t in analyzer(text, chars=True)]
+        for wanted in ({"export"}, {"rose", "migrat"}, {"u.", "mexico", "bogotá"}, set()):
+            expected = [(start, end) for stem, start, end in tokens if stem in wanted]
+            assert matcher.spans(text, wanted) == expected, (text, wanted)
+        found = {text[s:e].lower() for s, e in matcher.spans(text, {"export", "bogotá", "u."})}
+        assert found & {"exporters", "bogotá", "u.s"}, text
+        words = [text[s:e].lower() for s, e in matcher.spans(text, (), ["expor", "istan"])]
+        assert all(w.startswith(("expor", "istan")) for w in words), text
+        assert len(words) == sum(w.startswith("expor") for w in re.findall(r"\w+", text.lower())), text
