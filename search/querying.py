@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +24,8 @@ from search.facet_registry import FacetRegistry, default_registry
 
 # The indexed text of every passage starts with its document title, so one field serves both.
 SEARCH_FIELDS = ("text",)
+# Readings of query texts kept per QueryReader (a few KB each).
+PARSE_CACHE_SIZE = 512
 # Query-syntax field names → schema fields, besides each facet's own alias (facet_registry.py).
 TEXT_FIELD_ALIASES = {"title": "title", "text": "text"}
 # How many of the query's content words a passage must contain, as Elasticsearch's
@@ -175,6 +179,10 @@ class QueryReader:
             self._parsers[name] = parser
         self.analyzer = schema["text"].analyzer
         self._common: frozenset[str] | None = None
+        # Parsing is a pure function of the text and the match mode, and Whoosh's parser costs
+        # about a millisecond: the last queries' readings are kept (paging, facet clicks and
+        # sorting repeat a query). Errors (a refused wildcard) are not kept.
+        self._parsed = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(self._parse)
 
     def content_words(self, text: str) -> list[str]:
         """The words of text that survive stop-word removal, as typed (lowercased)."""
@@ -185,6 +193,10 @@ class QueryReader:
 
         `match` chooses how many words are required: "auto" (the graded rule), "all" or "any".
         """
+        # A copy: a caller may change its reading's attributes, never the kept one's.
+        return dataclasses.replace(self._parsed(text, match))
+
+    def _parse(self, text: str, match: str) -> ParsedQuery:
         text = (text or "").strip()
         if not text:
             return ParsedQuery(text, wq.NullQuery)

@@ -63,12 +63,21 @@ class RankedMatches:
         cand_scores = self.scores[candidates]
         stop = min(stop, candidates.size)
         if self.pending and self.ranker is not None:
-            # The stop-th best partial score is a floor for the stop-th best full score: a
-            # passage whose partial score plus every pending word's most cannot reach it is out.
-            floor = -np.partition(-cand_scores, stop - 1)[stop - 1]
-            keep = cand_scores + self.bound >= floor
-            candidates, cand_scores = candidates[keep], cand_scores[keep]
-            cand_scores = cand_scores + self.ranker.scores_for(self.pending, candidates)
+            # MaxScore, one pending word at a time: the stop-th best partial score is a floor
+            # for the stop-th best full score, so a passage whose partial score plus what the
+            # words still pending could add at most cannot reach it is out. Each word scored
+            # raises the floor and lowers what is pending: fewer passages for the next word.
+            # The rarest pending words first: they can add the most and have the fewest
+            # postings.
+            ranker = self.ranker
+            pending = sorted(self.pending, key=ranker.most, reverse=True)
+            for at, term in enumerate(pending):
+                remaining = sum(ranker.most(t) for t in pending[at:])
+                floor = -np.partition(-cand_scores, stop - 1)[stop - 1]
+                keep = cand_scores + remaining >= floor
+                if not keep.all():
+                    candidates, cand_scores = candidates[keep], cand_scores[keep]
+                cand_scores = cand_scores + ranker.scores_for((term,), candidates)
         if stop < candidates.size:
             # Partition first so only the top `stop` are sorted; ties at the cut are kept whole.
             cut = np.partition(-cand_scores, stop - 1)[stop - 1]
@@ -151,6 +160,10 @@ def join_postings(
     )
 
 
+# Phrase checks key a (candidate, start position) pair as candidate * _STRIDE + position.
+_STRIDE = 1 << 32
+
+
 class VectorRanker:
     """A view's BM25 statistics over its segments' cached postings (search/segments.py)."""
 
@@ -171,7 +184,6 @@ class VectorRanker:
         ]
         self.size = sum(data.size for data in segments)
         self.avg_length = searcher.avg_field_length(FIELD) or 1.0
-        self._positions_format = searcher.schema[FIELD].format
         self._lengths: np.ndarray | None = None
         # A term's postings over the whole view (segments joined at their offsets), joined on
         # first use: a per-segment loop costs a few numpy calls per segment and term.
@@ -255,8 +267,12 @@ class VectorRanker:
         clauses = len(unique) + len(phrases or [])
         needed = clauses if mode == "and" else max(1, required)
         mask = (counts >= needed) & live
-        bound = sum(self._idf(t) * (self.k1 + 1) for t in deferred)
+        bound = sum(self.most(t) for t in deferred)
         return RankedMatches(mask, scores, pending=tuple(deferred), bound=bound, ranker=self)
+
+    def most(self, term: str) -> float:
+        """The most a term's BM25 can add to a passage's score (its idf times k1 + 1)."""
+        return self._idf(term) * (self.k1 + 1)
 
     def _deferred(self, unique: list[str], clauses: int) -> list[str]:
         """The frequent words of a long query, scored only where they can matter."""
@@ -345,16 +361,22 @@ class VectorRanker:
             candidates = np.intersect1d(candidates, other.ids, assume_unique=True)
         if not candidates.size:
             return candidates
-        values = [self.cache.positions(reader, w) for w in words]
-        where = [np.searchsorted(p.ids, candidates).tolist() for p in postings]
-        decode = self._positions_format.decode_positions
-        keep = []
-        for j, docnum in enumerate(candidates.tolist()):
-            starts = set(decode(values[0][where[0][j]]))
-            for k in range(1, len(words)):
-                starts.intersection_update(p - k for p in decode(values[k][where[k][j]]))
-                if not starts:
-                    break
-            if starts:
-                keep.append(docnum)
-        return np.asarray(keep, dtype=np.int32)
+        # Each (candidate, position the phrase would start at) as one integer key; a phrase
+        # starts where every word k has a key at start + k. Keys come out ascending (candidates
+        # in order, positions ascending in each), so the intersections need no sort.
+        starts: np.ndarray | None = None
+        for k, (word, found) in enumerate(zip(words, postings, strict=True)):
+            at = self.cache.positions(reader, word)
+            where = np.searchsorted(found.ids, candidates)
+            first = at.starts[where]
+            counts = at.starts[where + 1] - first
+            runs = np.cumsum(counts) - counts
+            gather = np.repeat(first - runs, counts) + np.arange(int(counts.sum()))
+            begins = at.flat[gather].astype(np.int64) - k
+            keys = np.repeat(np.arange(candidates.size, dtype=np.int64), counts) * _STRIDE + begins
+            keys = keys[begins >= 0]
+            starts = keys if starts is None else np.intersect1d(starts, keys, assume_unique=True)
+            if not starts.size:
+                return np.zeros(0, dtype=np.int32)
+        assert starts is not None
+        return candidates[np.unique(starts // _STRIDE)].astype(np.int32)

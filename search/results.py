@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from search.store import PassageRecord
 
@@ -167,15 +169,25 @@ class ReadsThrough:
     """A wrapper that reads like what it wraps: `hit.doc_id` is `hit.passage.doc_id`.
 
     The API's schemas dump a hit and a passage alike, and callers read both the same way.
+    Each field of the wrapped dataclass (`_wraps`) the wrapper does not declare itself becomes
+    a read-only property of the wrapper class: a plain attribute look-up, where a __getattr__
+    fallback cost a failed look-up first (a search response reads ~250 of them).
     """
 
     _wrapped: ClassVar[str]
+    _wraps: ClassVar[type]
 
-    def __getattr__(self, name: str) -> Any:
-        # Only called for names the wrapper lacks; the wrapped field itself must exist.
-        if name == self._wrapped:
-            raise AttributeError(name)
-        return getattr(getattr(self, self._wrapped), name)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = set(cls.__dict__.get("__annotations__", {}))
+        for item in dataclasses.fields(cls._wraps):
+            if item.name not in own and not hasattr(cls, item.name):
+                setattr(cls, item.name, property(attrgetter(f"{cls._wrapped}.{item.name}")))
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            """For type checkers: the wrapped fields, added as properties at class creation."""
 
 
 @dataclass
@@ -183,6 +195,7 @@ class Hit(ReadsThrough):
     """A search hit: a passage, its highlighted snippet, match offsets and score."""
 
     _wrapped: ClassVar[str] = "passage"
+    _wraps: ClassVar[type] = PassageRecord
     passage: PassageRecord
     highlight: str
     matches: list[list[int]]
@@ -198,6 +211,7 @@ class ScoredPassage(ReadsThrough):
     """A passage with a similarity score (more-like-this)."""
 
     _wrapped: ClassVar[str] = "passage"
+    _wraps: ClassVar[type] = PassageRecord
     passage: PassageRecord
     score: float | None
 
@@ -246,6 +260,7 @@ class DocumentDetail(ReadsThrough):
     of them when paged)."""
 
     _wrapped: ClassVar[str] = "summary"
+    _wraps: ClassVar[type] = DocumentSummary
     summary: DocumentSummary
     text: str | None
     passages: list[PassageRecord]

@@ -447,10 +447,9 @@ class SearchEngine:
         )
         hits = []
         for group in groups:
-            passages = [
-                self._hit(snap.searcher, m.parsed, d, s)
-                for d, s in zip(group.docnums, group.scores, strict=True)
-            ]
+            passages = self._hits(
+                snap.searcher, m.parsed, list(zip(group.docnums, group.scores, strict=True))
+            )
             if request.explain and not m.parsed.is_empty:
                 for hit, docnum, score in zip(passages, group.docnums, group.scores, strict=True):
                     hit.explain = explain_hit(snap.searcher, m.parsed, docnum, score, None)
@@ -548,21 +547,26 @@ class SearchEngine:
             if rescore and self.rescorer is not None:
                 ranking, rescored, semantic = self.rescorer.rescore(snap, request.q, ranking)
             scored = list(ranking[offset - start : limit - start])
-        hits = [self._hit(searcher, parsed, docnum, score) for docnum, score in scored]
+        hits = self._hits(searcher, parsed, scored)
         if request.explain and not parsed.is_empty:
             for hit, (docnum, score) in zip(hits, scored, strict=True):
                 hit.explain = explain_hit(searcher, parsed, docnum, score, semantic.get(docnum))
         return hits, rescored, timed_out
 
-    def _hit(
-        self, searcher: Searcher, parsed: ParsedQuery, docnum: int, score: float | None
-    ) -> Hit:
-        record = decode_passage(searcher.stored_fields(docnum), self.facets)
-        spans: list[tuple[int, int]] = []
-        if not parsed.is_empty:
+    def _hits(
+        self, searcher: Searcher, parsed: ParsedQuery, scored: list[tuple[int, float | None]]
+    ) -> list[Hit]:
+        """Hits for (docnum, score) pairs: stored passages, highlighted as one page."""
+        records = [decode_passage(searcher.stored_fields(d), self.facets) for d, _ in scored]
+        if parsed.is_empty:
+            spans: list[list[tuple[int, int]]] = [[] for _ in records]
+        else:
             terms, prefixes = query_terms(parsed.query)
-            spans = self.token_matcher.spans(record.text, terms, prefixes)
-        return highlighted_hit(record, spans, score)
+            spans = self.token_matcher.spans_many([r.text for r in records], terms, prefixes)
+        return [
+            highlighted_hit(record, found, score)
+            for record, found, (_, score) in zip(records, spans, scored, strict=True)
+        ]
 
     # -- documents and passages ------------------------------------------------------------------
 

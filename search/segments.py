@@ -11,8 +11,10 @@ their live mask (search/facets.py), so every cached set may hold passages delete
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
+import pickle
 import threading
 import time
 import zipfile
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.reading import IndexReader
+from whoosh.system import _INT_SIZE
 from whoosh.util.numeric import byte_to_length
 
 from search.facet_registry import YEAR, FacetRegistry
@@ -35,9 +38,9 @@ TEXT_FIELD = "text"
 # used out first. 8 bytes a posting (docnum and frequency): 128 MB holds the postings of about
 # 16M (word, passage) pairs, the words of a few hundred queries at a million passages.
 POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
-# Positions kept for phrase checks, counted in postings (a Python bytes object each, ~60 bytes):
-# 2M postings is ~120 MB at most, the words of a few dozen phrases at a million passages.
-POSITIONS_CACHE_POSTINGS = 2_000_000
+# Positions kept for phrase checks, counted in postings (decoded: 8 bytes a posting for where its
+# positions start, 4 a position): 4M postings is ~50 MB, the words of many phrases at 1M.
+POSITIONS_CACHE_POSTINGS = 4_000_000
 # Match sets of Whoosh-matched queries (prefixes, fields, exclusions, phrases) kept per segment
 # and query; each holds the matching docnums of one segment (4 bytes each).
 SEGMENT_MATCH_CACHE_SIZE = 512
@@ -141,6 +144,36 @@ def read_postings(
         np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.float32),
         values if with_values else None,
     )
+
+
+@dataclass(frozen=True)
+class PositionArrays:
+    """One term's positions in one segment: posting i's are flat[starts[i]:starts[i + 1]]."""
+
+    flat: np.ndarray  # int32, ascending within each posting
+    starts: np.ndarray  # int64, one more than there are postings
+
+    def __len__(self) -> int:
+        return int(self.starts.size - 1)
+
+
+def decode_positions(values: list[bytes]) -> PositionArrays:
+    """Whoosh's Positions values (a 4-byte count, then the pickled position deltas, its final
+    STOP opcode stripped when stored) decoded into flat arrays: the pickles are read by the C
+    unpickler and the deltas summed by numpy, not position by position in Python."""
+    if not values:
+        return PositionArrays(np.zeros(0, np.int32), np.zeros(1, np.int64))
+    deltas = [
+        pickle.loads(v[_INT_SIZE:] if v.endswith(b".") else v[_INT_SIZE:] + b".") for v in values
+    ]
+    counts = np.fromiter((len(d) for d in deltas), np.int64, len(deltas))
+    starts = np.zeros(len(deltas) + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    flat = np.fromiter(itertools.chain.from_iterable(deltas), np.int64, int(starts[-1]))
+    # Running sums restart at each posting: subtract the sum reached before it.
+    running = np.cumsum(flat)
+    before = np.repeat(running[starts[:-1] - 1] * (starts[:-1] > 0), counts)
+    return PositionArrays((running - before).astype(np.int32), starts)
 
 
 @dataclass
@@ -415,15 +448,17 @@ class SegmentCache:
                 self._postings_held -= old.nbytes
         return found
 
-    def positions(self, reader: IndexReader, term: str) -> list[bytes]:
-        """A text term's encoded positions per posting in one segment (for phrase checks)."""
+    def positions(self, reader: IndexReader, term: str) -> PositionArrays:
+        """A text term's positions per posting in one segment, decoded once (phrase checks)."""
         key = (segment_id(reader), term)
         with self._lock:
             found = self._positions.get(key)
             if found is not None:
                 self._positions.move_to_end(key)
                 return found
-        values = read_postings(reader, TEXT_FIELD, term, with_values=True).values or []
+        values = decode_positions(
+            read_postings(reader, TEXT_FIELD, term, with_values=True).values or []
+        )
         with self._lock:
             if key not in self._positions:
                 self._positions[key] = values

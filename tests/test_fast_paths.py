@@ -483,3 +483,33 @@ def test_stored_segment_data_is_pruned_after_its_segment_left_and_the_grace_time
         os.utime(path, (now - age, now - age))
     store.prune({"kept"}, now=now)
     assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["kept", "recent"]
+
+
+def test_decoded_positions_are_whooshs(corpus: tuple[Path, Path, list[Any]]) -> None:
+    """Positions decoded in bulk (search/segments.py) equal Whoosh's own decoding, posting by
+    posting, for frequent and rare words."""
+    _, index_dir, _ = corpus
+    engine = SearchEngine(index_dir)
+    with engine.reading() as state:
+        cache = state.segment_cache
+        fmt = state.searcher.schema["text"].format
+        for reader, _ in state.searcher.reader().leaf_readers():
+            words = [w.decode() for w, _ in zip(reader.lexicon("text"), range(400), strict=False)]
+            checked = 0
+            for word in words[::7] + ["oil", "the", "rate"]:
+                decoded = cache.positions(reader, word)
+                raw = []
+                if ("text", word) in reader:
+                    # Raw postings, deleted passages included, as the cache reads them.
+                    matcher = reader.postings("text", word)
+                    matcher = getattr(matcher, "child", matcher)
+                    while matcher.is_active():
+                        raw.append(fmt.decode_positions(matcher.value()))
+                        matcher.next()
+                got = [
+                    decoded.flat[decoded.starts[i] : decoded.starts[i + 1]].tolist()
+                    for i in range(len(decoded))
+                ]
+                assert got == raw, word
+                checked += len(raw)
+            assert checked > 100

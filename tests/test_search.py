@@ -12,6 +12,7 @@ from whoosh import query as wq
 
 from index.model import Metadata, ParsedDocument, Passage
 from index.sync import open_writer, passage_fields
+from search.errors import InvalidRequest
 from search.facets import buckets
 from search.analysis import text_analyzer
 from search.highlighting import TokenMatcher, snippet
@@ -245,8 +246,44 @@ def test_highlight_spans_are_the_analyzers_own_tokens() -> None:
         for wanted in ({"export"}, {"rose", "migrat"}, {"u.", "mexico", "bogotá"}, set()):
             expected = [(start, end) for stem, start, end in tokens if stem in wanted]
             assert matcher.spans(text, wanted) == expected, (text, wanted)
+            assert matcher.spans_many([text, text.upper()], wanted)[0] == expected, (text, wanted)
         found = {text[s:e].lower() for s, e in matcher.spans(text, {"export", "bogotá", "u."})}
         assert found & {"exporters", "bogotá", "u.s"}, text
         words = [text[s:e].lower() for s, e in matcher.spans(text, (), ["expor", "istan"])]
         assert all(w.startswith(("expor", "istan")) for w in words), text
         assert len(words) == sum(w.startswith("expor") for w in re.findall(r"\w+", text.lower())), text
+
+
+def test_a_page_of_spans_finds_the_tokens_the_analyzer_makes() -> None:
+    """The one-regex page scan (ASCII texts, words) against the analyzer, on texts whose tokens
+    join words with dots and underscores, repeat, and sit at the texts' edges."""
+    analyzer = text_analyzer()
+    matcher = TokenMatcher(analyzer)
+    texts = [
+        "u.s. U.S.A. us u.s.-led a.b.c b.c c..d d. .e e_f f__ _g exports",
+        "Exports.exports, EXPORTS!export-led growth; re-exports 12.5 exports_x x.exports",
+        "exports",
+        "nothing to see",
+        "",
+    ]
+    found = {}
+    for stems in ({"u.", "u.s.a", "us"}, {"b.c", "a.b.c", "e_f", "_g", "f__"}, {"export"}):
+        expected = [
+            [(t.startchar, t.endchar) for t in analyzer(text, chars=True) if t.text in stems]
+            for text in texts
+        ]
+        assert matcher.spans_many(texts, stems) == expected, stems
+        found[frozenset(stems)] = sum(map(len, expected))
+    assert all(found.values()), found
+
+
+def test_kept_query_readings_are_copies() -> None:
+    reader = QueryReader(build_schema())
+    first = reader.parse("migrants cross the darien gap")
+    first.message, first.fallback = "changed by a caller", True
+    again = reader.parse("migrants cross the darien gap")
+    assert (again.message, again.fallback) == (None, False)
+    assert again == QueryReader(build_schema()).parse("migrants cross the darien gap")
+    assert reader.parse("migrants cross the darien gap", "all").rule != again.rule
+    with pytest.raises(InvalidRequest):
+        reader.parse("*igrants")
