@@ -189,20 +189,25 @@ class FacetColumn:
             self._joined = found
         return found
 
-    def counts(self, mask: np.ndarray, documents: np.ndarray | None = None) -> np.ndarray:
-        """Per-value count of passages in mask (a boolean array over docnums), or of distinct
-        documents when `documents` gives each docnum's document code."""
+    def counts(
+        self, mask: np.ndarray | Selection, documents: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Per-value count of passages in mask (a boolean array over docnums, or a Selection
+        other facets share), or of distinct documents when `documents` gives each docnum's
+        document code."""
+        selection = mask if isinstance(mask, Selection) else Selection(mask)
         joined = self.joined()
         docnums, codes = joined.docs, joined.codes
         if documents is not None:
-            hit = _hits(joined, mask)
+            hit = _hits(joined, selection.mask, selection.docnums)
             return distinct_counts(docnums[hit], codes[hit], len(self.values), documents)
-        matched = int(np.count_nonzero(mask))
-        if matched > mask.size - matched:
+        if selection.mostly:
             # Most passages match (browsing): count the few that do not, from the totals.
-            missed = np.bincount(codes[_hits(joined, ~mask)], minlength=len(self.values))
+            hit = _hits(joined, selection.unmatched_mask, selection.unmatched)
+            missed = np.bincount(codes[hit], minlength=len(self.values))
             return (self.totals() - missed).astype(np.int64)
-        return np.bincount(codes[_hits(joined, mask)], minlength=len(self.values)).astype(np.int64)
+        hit = _hits(joined, selection.mask, selection.docnums)
+        return np.bincount(codes[hit], minlength=len(self.values)).astype(np.int64)
 
     def totals(self) -> np.ndarray:
         """Pairs per value over every docnum of the view, deleted ones included."""
@@ -214,10 +219,12 @@ class FacetColumn:
         """Boolean docnum mask of documents having any of the wanted values."""
         chosen = set(wanted)
         mask = np.zeros(size, dtype=bool)
-        for offset, length, column, _ in self.parts:
-            codes = [i for i, v in enumerate(column.values) if v in chosen]
-            if codes:
-                mask[offset : offset + length][column.docnums[np.isin(column.codes, codes)]] = True
+        for offset, _, column, _ in self.parts:
+            docnums, starts = column.value_runs
+            for value in chosen:
+                code = column.value_index.get(value)
+                if code is not None:
+                    mask[docnums[starts[code] : starts[code + 1]] + offset] = True
         return mask
 
 
@@ -227,9 +234,44 @@ class FacetColumn:
 SPARSE_MATCH_SHARE = 1 / 8
 
 
-def _hits(joined: JoinedColumn, mask: np.ndarray) -> np.ndarray:
-    """Positions of the pairs whose docnum is in mask, ascending."""
-    matched = np.flatnonzero(mask)
+class Selection:
+    """A docnum mask with what counting it needs, each computed once for every facet (and the
+    years) counted under the same mask: its docnums, or those it leaves out when it holds most.
+    """
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = mask
+        self.size = int(np.count_nonzero(mask))
+        # Most docnums selected: count the others and subtract them from the totals.
+        self.mostly = self.size > mask.size - self.size
+        self._docnums: np.ndarray | None = None
+        self._unmatched_mask: np.ndarray | None = None
+        self._unmatched: np.ndarray | None = None
+
+    @property
+    def docnums(self) -> np.ndarray:
+        """The selected docnums, ascending."""
+        if self._docnums is None:
+            self._docnums = np.flatnonzero(self.mask)
+        return self._docnums
+
+    @property
+    def unmatched_mask(self) -> np.ndarray:
+        """The docnums not selected, as a mask."""
+        if self._unmatched_mask is None:
+            self._unmatched_mask = ~self.mask
+        return self._unmatched_mask
+
+    @property
+    def unmatched(self) -> np.ndarray:
+        """The docnums not selected, ascending."""
+        if self._unmatched is None:
+            self._unmatched = np.flatnonzero(self.unmatched_mask)
+        return self._unmatched
+
+
+def _hits(joined: JoinedColumn, mask: np.ndarray, matched: np.ndarray) -> np.ndarray:
+    """Positions of the pairs whose docnum is in mask (its docnums: matched), ascending."""
     if matched.size >= joined.docs.size * SPARSE_MATCH_SHARE:
         return np.flatnonzero(mask[joined.docs])
     first = joined.starts[matched]
@@ -271,6 +313,7 @@ class FacetIndex:
         }
         self.dates = _joined([d.dates for d in segments], np.int32)
         self.years = np.where(self.dates > 0, self.dates // 10000, 0)
+        self._year_totals: np.ndarray | None = None
 
     def mask(self, docnums: Iterable[int] | np.ndarray) -> np.ndarray:
         """Boolean mask with True at the given docnums."""
@@ -289,9 +332,13 @@ class FacetIndex:
             mask &= self.dates <= date_int(date_to)
         return mask
 
-    def year_counts(self, mask: np.ndarray, documents: np.ndarray | None = None) -> dict[str, int]:
+    def year_counts(
+        self, mask: np.ndarray | Selection, documents: np.ndarray | None = None
+    ) -> dict[str, int]:
         """Count of passages (or distinct documents) per year within mask (undated passages are
         not counted)."""
+        selection = mask if isinstance(mask, Selection) else Selection(mask)
+        mask = selection.mask
         if documents is not None:
             docnums = np.flatnonzero(mask & (self.years > 0))
             if not docnums.size:
@@ -300,8 +347,17 @@ class FacetIndex:
                 docnums, self.years[docnums], int(self.years.max()) + 1, documents
             )
             return {str(y): int(c) for y, c in enumerate(per_year) if c}
-        # Years are small integers: a bincount, not the sort np.unique would do.
-        per_year = np.bincount(self.years[mask])
+        # Years are small integers: a bincount, not the sort np.unique would do; when most
+        # passages match (browsing), of the few that do not, from the totals.
+        if selection.mostly:
+            if self._year_totals is None:
+                self._year_totals = np.bincount(self.years)
+            totals = self._year_totals
+            per_year = totals - np.bincount(
+                self.years[selection.unmatched], minlength=totals.size
+            )
+        else:
+            per_year = np.bincount(self.years[selection.docnums])
         per_year[:1] = 0  # undated
         (years,) = np.nonzero(per_year)
         return {str(y): int(per_year[y]) for y in years}
@@ -389,11 +445,18 @@ def count_facets(
     """
     out: dict[str, list[dict[str, object]]] = {}
     truncated: dict[str, bool] = {}
+    # A facet's mask applies every filter but its own: facets without a filter of their own
+    # share one (every filter applied), and its docnums are found once for all of them.
+    shared: dict[str | None, Selection] = {}
     for facet in facets:
-        mask = matched.copy()
-        for other, fmask in masks.items():
-            if other != facet.name:
-                mask &= fmask
+        own = facet.name if facet.name in masks else None
+        mask = shared.get(own)
+        if mask is None:
+            combined = matched.copy()
+            for other, fmask in masks.items():
+                if other != own:
+                    combined &= fmask
+            mask = shared[own] = Selection(combined)
         if facet.kind == YEAR:
             counts = fx.year_counts(mask, documents)
             chosen: list[str] = []

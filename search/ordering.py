@@ -38,12 +38,34 @@ class _ScoreArrays(ScoredCollector):
         return self
 
 
-def date_order(fx: FacetIndex, docnums: np.ndarray, sort: str) -> np.ndarray:
-    """docnums by date (newest first unless sort is "oldest"), undated last, ties by docnum."""
+# A date (YYYYMMDD) and a docnum in one int64 key: the date part (shifted to be positive,
+# undated last) above 32 bits of docnum.
+_DATE_SHIFT = 100_000_000
+_UNDATED = 2 * _DATE_SHIFT
+
+
+def date_order(
+    fx: FacetIndex, docnums: np.ndarray, sort: str, stop: int | None = None
+) -> np.ndarray:
+    """docnums (ascending) by date (newest first unless sort is "oldest"), undated last, ties
+    by docnum; only the first `stop` of them when given (a page)."""
     newest = sort != "oldest"
-    dates = fx.dates[docnums].astype(np.int64)
-    key = np.where(dates > 0, -dates if newest else dates, np.iinfo(np.int64).max)
-    return docnums[np.lexsort((docnums, key))]
+    dates = fx.dates[docnums]
+    day = np.where(dates > 0, (-dates if newest else dates) + _DATE_SHIFT, _UNDATED)
+    if stop is not None and stop < day.size:
+        if stop <= 0:
+            return docnums[:0].astype(np.int64)
+        # The first `stop` are every passage dated before the stop-th's date and, docnums
+        # being ascending, the first of those on that date: a partition of the 4-byte dates,
+        # not a sort of them all (a million passages often share a handful of dates).
+        last = np.partition(day, stop - 1)[stop - 1]
+        before = np.flatnonzero(day < last)
+        on_last = np.flatnonzero(day == last)[: stop - before.size]
+        chosen = np.concatenate([before, on_last])
+        day, docnums = day[chosen], docnums[chosen]
+    key = (day.astype(np.int64) << 32) | docnums.astype(np.int64)
+    key.sort()
+    return key & 0xFFFFFFFF
 
 
 def by_score(docnums: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

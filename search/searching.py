@@ -529,7 +529,8 @@ class SearchEngine:
         if parsed.is_empty or request.sort != "relevance":
             docnums = np.flatnonzero(final)
             # Undated passages sort last either way; ties by docnum keep pages stable.
-            page = date_order(fx, docnums, request.sort)[offset : offset + request.per_page]
+            stop = offset + request.per_page
+            page = date_order(fx, docnums, request.sort, stop)[offset:stop]
             # Ordered by date, not relevance: there is no score to report.
             scored = [(int(d), None) for d in page]
         else:

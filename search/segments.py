@@ -10,6 +10,7 @@ their live mask (search/facets.py), so every cached set may hold passages delete
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -202,6 +203,21 @@ class SegmentColumn:
         # (FacetColumn.counts) instead of a pass over the whole column.
         order = np.argsort(docnums, kind="stable")
         return cls(values, docnums[order], codes[order])
+
+    @functools.cached_property
+    def value_index(self) -> dict[str, int]:
+        """Each value's code."""
+        return {value: code for code, value in enumerate(self.values)}
+
+    @functools.cached_property
+    def value_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Docnums grouped by value (ascending within each) and where each value's start:
+        value code c's docnums are docnums[starts[c]:starts[c + 1]]. Made on first use and kept
+        with the segment: a filter then sets its values' docnums, not a pass over every pair."""
+        order = np.argsort(self.codes, kind="stable")
+        starts = np.zeros(len(self.values) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.codes, minlength=len(self.values)), out=starts[1:])
+        return self.docnums[order], starts
 
 
 @dataclass

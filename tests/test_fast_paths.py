@@ -137,6 +137,8 @@ def _check_counts(state: Any) -> None:
     documents = np.arange(fx.size) // 3  # three passages a document
     for share in (0.0, 0.002, 0.05, 0.4, 0.8, 1.0):
         mask = fx.live & (rng.random(fx.size) < share)
+        years = Counter(str(y) for y in fx.years[mask].tolist() if y)
+        assert fx.year_counts(mask) == dict(years), share
         for name, column in fx.columns.items():
             joined = column.joined()
             assert (np.repeat(np.arange(fx.size), np.diff(joined.starts)) == joined.docs).all()
@@ -146,6 +148,13 @@ def _check_counts(state: Any) -> None:
             pairs = set(zip(documents[joined.docs[hit]], joined.codes[hit], strict=True))
             distinct = np.bincount([c for _, c in pairs], minlength=len(column.values))
             assert column.counts(mask, documents).tolist() == distinct.tolist(), (name, share)
+    for name, column in fx.columns.items():
+        joined = column.joined()
+        for wanted in (column.values[:1], column.values[1:4], ["ZZ-none"], column.values):
+            codes = [column.values.index(v) for v in wanted if v in column.values]
+            expected = np.zeros(fx.size, dtype=bool)
+            expected[joined.docs[np.isin(joined.codes, codes)]] = True
+            assert (column.mask_for(wanted, fx.size) == expected).all(), (name, wanted)
 
 
 def _compare(engine: SearchEngine) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from whoosh import query as wq
 
@@ -16,6 +18,7 @@ from search.errors import InvalidRequest
 from search.facets import buckets
 from search.analysis import text_analyzer
 from search.highlighting import TokenMatcher, snippet
+from search.ordering import date_order
 from search.querying import QueryReader
 from search.searching import SearchEngine, SearchRequest
 from search.store import build_schema, open_for_writing
@@ -287,3 +290,20 @@ def test_kept_query_readings_are_copies() -> None:
     assert reader.parse("migrants cross the darien gap", "all").rule != again.rule
     with pytest.raises(InvalidRequest):
         reader.parse("*igrants")
+
+
+def test_a_page_by_date_is_the_start_of_the_full_date_order() -> None:
+    """date_order with `stop` (a partition) gives the first `stop` of the plain sort: dates
+    newest or oldest first, undated last, ties by docnum."""
+    rng = np.random.default_rng(3)
+    dates = rng.choice([0, 19870301, 19870302, 20261130, 19990101], size=5000).astype(np.int32)
+    fx = SimpleNamespace(dates=dates)
+    docnums = np.sort(rng.choice(5000, size=3000, replace=False))
+    for sort in ("newest", "oldest"):
+        sign = -1 if sort == "newest" else 1
+        key = np.where(dates[docnums] > 0, sign * dates[docnums].astype(np.int64), 2**62)
+        expected = docnums[np.lexsort((docnums, key))]
+        assert date_order(fx, docnums, sort).tolist() == expected.tolist()  # type: ignore[arg-type]
+        for stop in (0, 1, 10, 2999, 3000, 5000):
+            got = date_order(fx, docnums, sort, stop)  # type: ignore[arg-type]
+            assert got.tolist() == expected[:stop].tolist(), (sort, stop)
