@@ -44,8 +44,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     from api.encoding import OrjsonProvider
 
-    app.json = OrjsonProvider(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = provider = OrjsonProvider(app)
+    provider.sort_keys = False
 
     from api.observability import init_observability
 

@@ -18,7 +18,6 @@ compares the two on real responses of every endpoint that uses it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -40,15 +39,20 @@ _PASS_THROUGH: dict[type[fields.Field], type] = {
 }
 
 
-@functools.cache
+_PLAIN: dict[type, bool] = {}
+
+
 def _plain_object(kind: type) -> bool:
     """Whether no instance of kind can answer `hasattr(obj, "__getitem__")` but by its own
     __dict__: no __getitem__, __getattr__ or custom __getattribute__ in its classes."""
-    return (
-        not hasattr(kind, "__getitem__")
-        and not hasattr(kind, "__getattr__")
-        and kind.__getattribute__ is object.__getattribute__
-    )
+    found = _PLAIN.get(kind)
+    if found is None:
+        found = _PLAIN[kind] = (
+            not hasattr(kind, "__getitem__")
+            and not hasattr(kind, "__getattr__")
+            and kind.__getattribute__ is object.__getattribute__
+        )
+    return found
 
 
 def _getter(attribute: str) -> Getter:

@@ -14,11 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Response
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.sansio.response import Response
 
 # Flask's default() decides dates (HTTP dates), dataclasses and the rest, as before.
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+)
 _COMPACT = (",", ":")
 
 
@@ -47,4 +49,5 @@ class OrjsonProvider(DefaultJSONProvider):
         encoded = self._encode(self._prepare_response_obj(args, kwargs))
         if encoded is None:
             return super().response(*args, **kwargs)
-        return self._app.response_class(encoded + b"\n", mimetype=self.mimetype)
+        response_class: Any = self._app.response_class
+        return response_class(encoded + b"\n", mimetype=self.mimetype)

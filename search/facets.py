@@ -312,7 +312,8 @@ class FacetIndex:
             if facet.kind != YEAR and facet.field
         }
         self.dates = _joined([d.dates for d in segments], np.int32)
-        self.years = np.where(self.dates > 0, self.dates // 10000, 0)
+        # Per segment, kept with it: a commit joins them instead of dividing every date again.
+        self.years = _joined([d.years for d in segments], np.int32)
         self._year_totals: np.ndarray | None = None
 
     def mask(self, docnums: Iterable[int] | np.ndarray) -> np.ndarray:
@@ -353,9 +354,7 @@ class FacetIndex:
             if self._year_totals is None:
                 self._year_totals = np.bincount(self.years)
             totals = self._year_totals
-            per_year = totals - np.bincount(
-                self.years[selection.unmatched], minlength=totals.size
-            )
+            per_year = totals - np.bincount(self.years[selection.unmatched], minlength=totals.size)
         else:
             per_year = np.bincount(self.years[selection.docnums])
         per_year[:1] = 0  # undated
@@ -430,6 +429,87 @@ def filter_masks(
     return masks
 
 
+# Each facet's counts: value → count (years), or an array over the facet's value codes.
+FacetCounts = dict[str, "dict[str, int] | np.ndarray"]
+
+
+def facet_counts(
+    facets: FacetRegistry,
+    fx: FacetIndex,
+    matched: np.ndarray,
+    masks: dict[str, np.ndarray],
+    documents: np.ndarray | None = None,
+    start: int = 0,
+) -> FacetCounts:
+    """Disjunctive counts per facet: each facet's apply every filter but its own.
+
+    Counts are passages, or distinct documents when `documents` (docnum → document code) is
+    given; only of docnums from `start` on (the segments a commit added) when start > 0.
+    """
+    out: FacetCounts = {}
+    # A facet's mask applies every filter but its own: facets without a filter of their own
+    # share one (every filter applied), and its docnums are found once for all of them.
+    shared: dict[str | None, Selection] = {}
+    for facet in facets:
+        own = facet.name if facet.name in masks else None
+        mask = shared.get(own)
+        if mask is None:
+            combined = matched.copy()
+            for other, fmask in masks.items():
+                if other != own:
+                    combined &= fmask
+            combined[:start] = False
+            mask = shared[own] = Selection(combined)
+        if facet.kind == YEAR:
+            out[facet.name] = fx.year_counts(mask, documents)
+        else:
+            out[facet.name] = fx.columns[facet.name].counts(mask, documents)
+    return out
+
+
+def added_counts(before: FacetCounts, more: FacetCounts) -> FacetCounts:
+    """Counts of two disjoint sets of docnums summed (value codes only ever grow)."""
+    out: FacetCounts = {}
+    for name, counts in more.items():
+        old = before[name]
+        if isinstance(counts, dict):
+            assert isinstance(old, dict)
+            out[name] = {v: old.get(v, 0) + counts.get(v, 0) for v in old.keys() | counts.keys()}
+        else:
+            assert isinstance(old, np.ndarray)
+            total = np.zeros(max(old.size, counts.size), dtype=np.int64)
+            total[: old.size] += old
+            total[: counts.size] += counts
+            out[name] = total
+    return out
+
+
+def facet_buckets(
+    facets: FacetRegistry,
+    fx: FacetIndex,
+    counted: FacetCounts,
+    selected: dict[str, list[str]],
+    size: int,
+) -> tuple[dict[str, list[dict[str, object]]], dict[str, bool]]:
+    """Buckets `{value, label, count, selected}` per facet from its counts, and whether each
+    facet's were cut to `size`."""
+    out: dict[str, list[dict[str, object]]] = {}
+    truncated: dict[str, bool] = {}
+    for facet in facets:
+        raw = counted[facet.name]
+        if isinstance(raw, dict):
+            counts = raw
+            chosen: list[str] = []
+        else:
+            values = fx.columns[facet.name].values
+            counts = {v: int(c) for v, c in zip(values, raw, strict=False)}
+            chosen = selected.get(facet.param or "", []) if facet.param else []
+        out[facet.name], truncated[facet.name] = buckets(
+            counts, chosen, facet.label, size, order_by_value=facet.kind == YEAR
+        )
+    return out, truncated
+
+
 def count_facets(
     facets: FacetRegistry,
     fx: FacetIndex,
@@ -443,29 +523,5 @@ def count_facets(
 
     Counts are passages, or distinct documents when `documents` (docnum → document code) is given.
     """
-    out: dict[str, list[dict[str, object]]] = {}
-    truncated: dict[str, bool] = {}
-    # A facet's mask applies every filter but its own: facets without a filter of their own
-    # share one (every filter applied), and its docnums are found once for all of them.
-    shared: dict[str | None, Selection] = {}
-    for facet in facets:
-        own = facet.name if facet.name in masks else None
-        mask = shared.get(own)
-        if mask is None:
-            combined = matched.copy()
-            for other, fmask in masks.items():
-                if other != own:
-                    combined &= fmask
-            mask = shared[own] = Selection(combined)
-        if facet.kind == YEAR:
-            counts = fx.year_counts(mask, documents)
-            chosen: list[str] = []
-        else:
-            column = fx.columns[facet.name]
-            raw = column.counts(mask, documents)
-            counts = {v: int(c) for v, c in zip(column.values, raw, strict=True)}
-            chosen = selected.get(facet.param or "", []) if facet.param else []
-        out[facet.name], truncated[facet.name] = buckets(
-            counts, chosen, facet.label, size, order_by_value=facet.kind == YEAR
-        )
-    return out, truncated
+    counted = facet_counts(facets, fx, matched, masks, documents)
+    return facet_buckets(facets, fx, counted, selected, size)

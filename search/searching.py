@@ -26,7 +26,14 @@ from search.embedding import shared_encoder
 from search.errors import DocumentNotFound, PassageNotFound
 from search.explaining import explain_hit
 from search.facet_registry import YEAR, FacetRegistry, default_registry
-from search.facets import count_facets, filter_masks
+from search.facets import (
+    FacetCounts,
+    added_counts,
+    count_facets,
+    facet_buckets,
+    facet_counts,
+    filter_masks,
+)
 from search.grouping import count_documents, document_codes, group_page
 from search.highlighting import TokenMatcher, query_terms, snippet
 from search.histogram import date_histogram, without_date_filter
@@ -52,8 +59,8 @@ from search.results import (
 from search.snapshots import (
     FILTER_CACHE_SIZE,
     MATCH_CACHE_SIZE,
-    REQUEST_CACHE_SIZE,
     MAX_EXPANSIONS,
+    REQUEST_CACHE_SIZE,
     Snapshot,
     SnapshotManager,
     bound_expansions,
@@ -245,15 +252,16 @@ class SearchEngine:
             timed_out = timed_out or page_timed_out
             unit = documents if request.facet_unit == "document" else None
 
-            def counted() -> tuple[dict[str, list[dict[str, object]]], dict[str, bool]]:
-                return count_facets(
-                    self.facets, fx, matched, masks, request.filters, request.facet_size, unit
-                )
+            def counted(start: int = 0) -> FacetCounts:
+                return facet_counts(self.facets, fx, matched, masks, unit, start)
+
+            def bucketed(counts: FacetCounts) -> Any:
+                return facet_buckets(self.facets, fx, counts, request.filters, request.facet_size)
 
             if timed_out:
-                raw, truncated = counted()
+                raw, truncated = bucketed(counted())
             else:
-                # The counts depend on the query's own matches, the filters and the options.
+                # The counts depend on the query's own matches, the filters and the unit.
                 key = repr(
                     (
                         snap.match_key(query, parsed.required, parsed.optional),
@@ -262,11 +270,20 @@ class SearchEngine:
                         request.date_from,
                         request.date_to,
                         request.doc_id,
-                        request.facet_size,
                         request.facet_unit,
                     )
                 )
-                raw, truncated = snap.remembered("facets", key, counted, REQUEST_CACHE_SIZE)
+                # Distinct documents do not add up across segments: never carried over.
+                carry = unit is None
+
+                def remembered_buckets() -> Any:
+                    if carry:
+                        return bucketed(snap.facet_counts(key, counted, added_counts))
+                    return bucketed(counted())
+
+                raw, truncated = snap.remembered(
+                    "facets", f"{key}/{request.facet_size}", remembered_buckets, REQUEST_CACHE_SIZE
+                )
             histogram = None
             if request.histogram:
                 dated = without_date_filter(matched, masks, self._date_keys)

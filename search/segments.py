@@ -232,6 +232,11 @@ class SegmentData:
     # Per facet: this segment's value codes → the cache's codes for the same values.
     code_maps: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @functools.cached_property
+    def years(self) -> np.ndarray:
+        """Each passage's year (0 when undated), int32."""
+        return np.where(self.dates > 0, self.dates // 10000, 0).astype(np.int32)
+
     @classmethod
     def from_reader(cls, reader: IndexReader, facets: FacetRegistry) -> SegmentData:
         """Decode one segment's facet columns, dates and field lengths."""
@@ -388,7 +393,7 @@ class SegmentCache:
         self._segments: dict[str, SegmentData] = {}
         self._postings: OrderedDict[tuple[str, str], Postings] = OrderedDict()
         self._postings_held = 0
-        self._positions: OrderedDict[tuple[str, str], list[bytes]] = OrderedDict()
+        self._positions: OrderedDict[tuple[str, str], PositionArrays] = OrderedDict()
         self._positions_held = 0
         self._matches: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         # Per facet, every value any segment has held → its code (only grows: a value whose

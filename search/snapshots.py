@@ -48,6 +48,8 @@ MATCH_CACHE_SIZE = 64
 # Both are off when match caching is (match_cache_size 0), so the uncached cost is measurable.
 REQUEST_CACHE_SIZE = 128
 FILTER_CACHE_SIZE = 16
+# What the per-view cache of raw facet counts is called (carried over by append-only commits).
+FACET_COUNTS = "facet_counts"
 # Like Elasticsearch's max_expansions: a prefix or wildcard becomes an OR of at most this many
 # words (its most frequent ones). `a*` alone expands to thousands of words on 20k passages and
 # an OR that wide costs seconds per search; 200 keeps a one-letter prefix under ~100 ms there.
@@ -180,6 +182,9 @@ class Snapshot:
         self._document_count: int | None = None
         self._cache: dict[str, Any] = {}
         self._remembered: dict[str, OrderedDict[str, Any]] = {}
+        # Facet counts of the view before, when this one only adds segments to it (see carry).
+        self._carried: dict[str, Any] = {}
+        self._carried_size = 0
         self._matches: OrderedDict[str, tuple[np.ndarray, RankedMatches | None]] = OrderedDict()
         self._ranker: VectorRanker | None = None
         # The view's embedding column reader, opened on first use (False: the index has none).
@@ -303,6 +308,35 @@ class Snapshot:
             self._document_count = self.view.document_count()
         return self._document_count
 
+    def carry(self, previous: Snapshot) -> bool:
+        """Take over the previous view's remembered facet counts if this view is it plus new
+        segments (a watcher commit of new files): the same segments first, none with new
+        deletions. Then a count of the old docnums is the old count, and a search repeated
+        after the commit counts only the new segments' passages. Whether it carried."""
+        if self.match_cache_size <= 0:
+            return False
+        old = [d.segid for d in previous.segments]
+        size = previous.facets.size
+        if [d.segid for d in self.segments[: len(old)]] != old or size > self.facets.size:
+            return False
+        if not np.array_equal(self.facets.live[:size], previous.facets.live):
+            return False
+        with previous._lock:
+            counts = dict(previous._remembered.get(FACET_COUNTS, {}))
+        self._carried, self._carried_size = counts, size
+        return True
+
+    def facet_counts(self, key: str, count: Callable[[int], Any], add: Callable[..., Any]) -> Any:
+        """The request's raw facet counts: remembered for this view, or the previous view's
+        (carried) plus `count(start)` of the docnums from `start` on, or count(0)."""
+        carried = self._carried.get(key)
+        if carried is None:
+            return self.remembered(FACET_COUNTS, key, lambda: count(0), REQUEST_CACHE_SIZE)
+        start = self._carried_size
+        return self.remembered(
+            FACET_COUNTS, key, lambda: add(carried, count(start)), REQUEST_CACHE_SIZE
+        )
+
     def remembered(self, kind: str, key: str, compute: Callable[[], Any], size: int) -> Any:
         """compute(), kept for this view among the `size` latest of its kind (never when match
         caching is off)."""
@@ -371,6 +405,8 @@ class SnapshotManager:
         self._snapshot: Snapshot | None = None
         self._ix: Index | None = None
         self.reopens = 0
+        # Views that took over their predecessor's facet counts (Snapshot.carry).
+        self.carried = 0
         # Called with the schema of each newly opened index (the query parser follows it).
         self.on_open: Callable[[Index], None] | None = None
 
@@ -407,6 +443,8 @@ class SnapshotManager:
                     self.segments,
                     self.joins,
                 )
+                if snap is not None and not switched:
+                    self.carried += fresh.carry(snap)
                 if snap is not None and snap.users == 0:
                     self.readers.release(snap.searcher)
                 self._snapshot = snap = fresh

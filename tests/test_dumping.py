@@ -98,7 +98,9 @@ def test_compiled_dump_follows_marshmallow_rules_for_keys_defaults_and_hooks() -
         absent = fields.String()
 
         def loud(self, obj: Any) -> str:
-            return str(getattr(obj, "name", obj.get("name") if isinstance(obj, dict) else "")).upper()
+            return str(
+                getattr(obj, "name", obj.get("name") if isinstance(obj, dict) else "")
+            ).upper()
 
         @post_dump
         def mark(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -117,7 +119,9 @@ def test_compiled_dump_follows_marshmallow_rules_for_keys_defaults_and_hooks() -
     assert schema.dump(objects[0])["count"] == 3 and schema.dump(objects[1])["count"] is None
     assert schema.dump(objects[2])["count"] == 7, "dump_default for a missing value"
     assert "absent" not in schema.dump(objects[2]) and schema.dump(objects[2])["marked"]
-    assert schema.dump(objects[0])["firstTag"] == "['a']" and schema.dump(objects[0])["shout"] == "12"
+    assert (
+        schema.dump(objects[0])["firstTag"] == "['a']" and schema.dump(objects[0])["shout"] == "12"
+    )
     assert schema.dump(objects[3])["count"] == 4, "a float value becomes an int, as marshmallow's"
     assert compile_dump(Outer(many=True)) is None, "many: marshmallow's own loop"
 
@@ -139,7 +143,9 @@ def test_orjson_provider_writes_what_flasks_json_reads_back_the_same() -> None:
         flasks = default.dumps(payload, separators=(",", ":"))
         assert json.loads(mine) == json.loads(flasks)
         assert "Bogotá" in mine, "UTF-8, not \\u escapes"
-        assert json.loads(app.json.dumps({"big": 2**70}))["big"] == 2**70, "Flask's json past 64 bits"
+        assert json.loads(app.json.dumps({"big": 2**70}))["big"] == 2**70, (
+            "Flask's json past 64 bits"
+        )
         assert json.loads(app.json.dumps({"nan": math.nan}))["nan"] is None, "null, not NaN"
         response = app.json.response(payload)
         assert response.mimetype == "application/json"

@@ -203,7 +203,9 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
         assert state.searcher.reader().has_deletions()
         assert len(state.segments) == BATCHES
         before = {name: column.joined() for name, column in state.facets.columns.items()}
-        kept = {name: (j.docs.copy(), j.codes.copy(), j.starts.copy()) for name, j in before.items()}
+        kept = {
+            name: (j.docs.copy(), j.codes.copy(), j.starts.copy()) for name, j in before.items()
+        }
         _check_counts(state)
     _compare(engine)
 

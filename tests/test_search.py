@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,9 +14,9 @@ from whoosh import query as wq
 
 from index.model import Metadata, ParsedDocument, Passage
 from index.sync import open_writer, passage_fields
+from search.analysis import text_analyzer
 from search.errors import InvalidRequest
 from search.facets import buckets
-from search.analysis import text_analyzer
 from search.highlighting import TokenMatcher, snippet
 from search.ordering import date_order
 from search.querying import QueryReader
@@ -224,15 +224,28 @@ def test_remembered_facet_counts_and_filter_masks_equal_fresh_ones(tmp_path: Pat
     first = answers(cached)
     assert answers(cached) == first == answers(fresh), "remembered answers equal fresh ones"
     with cached.reading() as snap:
-        assert set(snap._remembered) == {"facets", "filters"}
+        assert set(snap._remembered) == {"facets", "facet_counts", "filters"}
         assert len(snap._remembered["facets"]) == 6, "the two orders of PA, MX are one entry"
+        assert len(snap._remembered["facet_counts"]) == 5, "facet_size and pages share counts"
         masks = list(snap._remembered["filters"].values())
         assert all(not m.flags.writeable for d in masks for m in d.values())
-    # A commit is a new view: nothing remembered from the old one answers for it.
+    # A commit that only adds a segment: the old view's counts carry over, and only the new
+    # segment's passages are counted on top of them.
     add_doc(tmp_path, "d.txt", [("Panama and Mexico sign a migration pact.", ["PA", "MX"])])
     after = answers(cached)
+    assert cached.snapshots.carried == 1
     assert after == answers(fresh) and after != first
     assert after[1][0] == first[1][0] + 1
+    # A commit with deletions in old segments: nothing carries over, counts are counted anew.
+    writer = open_writer(open_for_writing(tmp_path).index)
+    writer.delete_by_term("doc_id", "b.txt")
+    writer.commit(merge=False)
+    again = answers(cached)
+    assert cached.snapshots.carried == 1
+    assert again == answers(fresh) and again != after
+    add_doc(tmp_path, "e.txt", [("Colombia and Panama talk.", ["CO", "PA"])])
+    assert answers(cached) == answers(fresh)
+    assert cached.snapshots.carried == 2
 
 
 def test_highlight_spans_are_the_analyzers_own_tokens() -> None:
@@ -254,7 +267,9 @@ def test_highlight_spans_are_the_analyzers_own_tokens() -> None:
         assert found & {"exporters", "bogotá", "u.s"}, text
         words = [text[s:e].lower() for s, e in matcher.spans(text, (), ["expor", "istan"])]
         assert all(w.startswith(("expor", "istan")) for w in words), text
-        assert len(words) == sum(w.startswith("expor") for w in re.findall(r"\w+", text.lower())), text
+        assert len(words) == sum(w.startswith("expor") for w in re.findall(r"\w+", text.lower())), (
+            text
+        )
 
 
 def test_a_page_of_spans_finds_the_tokens_the_analyzer_makes() -> None:
