@@ -60,6 +60,7 @@ from search.snapshots import (
     FILTER_CACHE_SIZE,
     MATCH_CACHE_SIZE,
     MAX_EXPANSIONS,
+    RANKING_CACHE_SIZE,
     REQUEST_CACHE_SIZE,
     Snapshot,
     SnapshotManager,
@@ -553,7 +554,26 @@ class SearchEngine:
         else:
             ranking: list[tuple[int, float]]
             if ranked is not None:
-                top, top_scores = ranked.top(final, start, stop)
+                # Remembered per view, as Solr's queryResultCache: paging back, re-sorting and
+                # unticking a facet repeat a ranking, and a long query's is its dearest part.
+                key = repr(
+                    (
+                        snap.match_key(query, parsed.required, parsed.optional),
+                        _filters_key(request),
+                        request.date_from,
+                        request.date_to,
+                        request.doc_id,
+                        start,
+                        stop,
+                    )
+                )
+                top, top_scores = (
+                    ranked.top(final, start, stop)
+                    if not ranked.complete
+                    else snap.remembered(
+                        "rankings", key, lambda: ranked.top(final, start, stop), RANKING_CACHE_SIZE
+                    )
+                )
                 ranking = [(int(d), float(s)) for d, s in zip(top, top_scores, strict=True)]
             else:
                 # Filters, or a minimum-should-match, narrow the query's own matches: only

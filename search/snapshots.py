@@ -48,6 +48,8 @@ MATCH_CACHE_SIZE = 64
 # Both are off when match caching is (match_cache_size 0), so the uncached cost is measurable.
 REQUEST_CACHE_SIZE = 128
 FILTER_CACHE_SIZE = 16
+# The ranked top of the last queries' pages (docnums and scores, a few hundred bytes each).
+RANKING_CACHE_SIZE = 256
 # What the per-view cache of raw facet counts is called (carried over by append-only commits).
 FACET_COUNTS = "facet_counts"
 # Like Elasticsearch's max_expansions: a prefix or wildcard becomes an OR of at most this many

@@ -215,16 +215,21 @@ def test_remembered_facet_counts_and_filter_masks_equal_fresh_ones(tmp_path: Pat
         SearchRequest(q="mexico", filters={"country": ["CO"]}, date_from="2000-01-01"),
     ]
 
-    def answers(engine: SearchEngine) -> list[tuple[int, Any, Any]]:
+    def answers(engine: SearchEngine) -> list[tuple[int, Any, Any, Any]]:
         return [
-            (r.total, {k: [asdict(b) for b in v] for k, v in r.facets.items()}, r.facets_truncated)
+            (
+                r.total,
+                {k: [asdict(b) for b in v] for k, v in r.facets.items()},
+                r.facets_truncated,
+                [(h.passage_id, h.score) for h in r.hits],
+            )
             for r in map(engine.search, requests)
         ]
 
     first = answers(cached)
     assert answers(cached) == first == answers(fresh), "remembered answers equal fresh ones"
     with cached.reading() as snap:
-        assert set(snap._remembered) == {"facets", "facet_counts", "filters"}
+        assert set(snap._remembered) == {"facets", "facet_counts", "filters", "rankings"}
         assert len(snap._remembered["facets"]) == 6, "the two orders of PA, MX are one entry"
         assert len(snap._remembered["facet_counts"]) == 5, "facet_size and pages share counts"
         masks = list(snap._remembered["filters"].values())
