@@ -118,7 +118,10 @@ def _part_starts(parts: list[Part], start: int) -> np.ndarray:
     more: where the pairs after the last docnum would start."""
     out = []
     for _, size, column, _ in parts:
-        out.append(np.searchsorted(column.docnums, np.arange(size), "left") + start)
+        # Pairs per docnum, summed before each: a bincount, five times cheaper at 1M than a
+        # binary search per docnum (the first search of a fresh worker pays it).
+        per_doc = np.bincount(column.docnums, minlength=size)
+        out.append(np.cumsum(per_doc) - per_doc + start)
         start += column.docnums.size
     out.append(np.array([start]))
     return np.concatenate(out).astype(np.int64)
