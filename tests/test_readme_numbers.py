@@ -17,10 +17,16 @@ from index.readers.base import (
     DEFAULT_MAX_WORD_BYTES,
 )
 from search.facet_registry import default_registry
+from search.querying import PARSE_CACHE_SIZE
 from search.rescoring import RESCORE_WINDOW
 from search.segments import POSTINGS_CACHE_BYTES
 from search.settings import SETTINGS_BY_NAME
-from search.snapshots import MATCH_CACHE_SIZE
+from search.snapshots import (
+    FILTER_CACHE_SIZE,
+    MATCH_CACHE_SIZE,
+    RANKING_CACHE_SIZE,
+    REQUEST_CACHE_SIZE,
+)
 
 MB = 1024 * 1024
 # Numbers the README spells out.
@@ -53,6 +59,9 @@ def _facet_size_default() -> int:
         f"re-ranks its top {RESCORE_WINDOW}",
         f"Decoded postings (up to {POSTINGS_CACHE_BYTES // (1024 * 1024)} MB) and the last "
         f"{MATCH_CACHE_SIZE} match sets",
+        f"the facet counts of the last {REQUEST_CACHE_SIZE} searches, the masks of the last "
+        f"{FILTER_CACHE_SIZE} filters and the ranked pages of the last {RANKING_CACHE_SIZE}",
+        f"Query readings (the last {PARSE_CACHE_SIZE})",
     ],
 )
 def test_readme_states_the_codes_number(phrase: str) -> None:
