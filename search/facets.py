@@ -106,7 +106,8 @@ class JoinedFacets:
 
 @dataclass(frozen=True)
 class JoinedColumn:
-    """A view's (docnum, value code) pairs, docnums ascending, and where each docnum's start."""
+    """A view's (docnum, value code) pairs, docnums ascending, and where each docnum's pairs
+    start."""
 
     docs: np.ndarray
     codes: np.ndarray

@@ -114,9 +114,19 @@ class LuceneBM25(scoring.BM25F):
         return math.log(1 + (searcher.doc_count_all() - n + 0.5) / (n + 0.5))
 
 
-def _filters_key(request: SearchRequest) -> list[tuple[str, list[str]]]:
-    """The request's facet filters in one order whatever order they were given in."""
-    return sorted((name, sorted(values)) for name, values in request.filters.items() if values)
+def _filters_key(request: SearchRequest) -> str:
+    """What identifies the request's filters within a view (facet values in one order)."""
+    facets = sorted((name, sorted(values)) for name, values in request.filters.items() if values)
+    return repr((facets, request.date_from, request.date_to, request.doc_id))
+
+
+def _selection_key(
+    snap: Snapshot, query: wq.Query, parsed: ParsedQuery, request: SearchRequest
+) -> str:
+    """What identifies the passages a request selects within a view: its query's own matches
+    under its filters."""
+    matches = snap.match_key(query, parsed.required, parsed.optional)
+    return repr((matches, parsed.is_empty, _filters_key(request)))
 
 
 def bm25_weighting() -> LuceneBM25:
@@ -263,17 +273,7 @@ class SearchEngine:
                 raw, truncated = bucketed(counted())
             else:
                 # The counts depend on the query's own matches, the filters and the unit.
-                key = repr(
-                    (
-                        snap.match_key(query, parsed.required, parsed.optional),
-                        parsed.is_empty,
-                        _filters_key(request),
-                        request.date_from,
-                        request.date_to,
-                        request.doc_id,
-                        request.facet_unit,
-                    )
-                )
+                key = f"{_selection_key(snap, query, parsed, request)}/{request.facet_unit}"
                 # Distinct documents do not add up across segments: never carried over.
                 carry = unit is None
 
@@ -364,8 +364,7 @@ class SearchEngine:
                 mask.flags.writeable = False  # shared by later requests: never changed
             return masks
 
-        key = repr((_filters_key(request), request.date_from, request.date_to, request.doc_id))
-        return dict(snap.remembered("filters", key, compute, FILTER_CACHE_SIZE))
+        return dict(snap.remembered("filters", _filters_key(request), compute, FILTER_CACHE_SIZE))
 
     def _match_request(
         self, snap: Snapshot, parsed: ParsedQuery, request: SearchRequest, deadline: float | None
@@ -556,17 +555,7 @@ class SearchEngine:
             if ranked is not None:
                 # Remembered per view, as Solr's queryResultCache: paging back, re-sorting and
                 # unticking a facet repeat a ranking, and a long query's is its dearest part.
-                key = repr(
-                    (
-                        snap.match_key(query, parsed.required, parsed.optional),
-                        _filters_key(request),
-                        request.date_from,
-                        request.date_to,
-                        request.doc_id,
-                        start,
-                        stop,
-                    )
-                )
+                key = f"{_selection_key(snap, query, parsed, request)}/{start}:{stop}"
                 top, top_scores = (
                     ranked.top(final, start, stop)
                     if not ranked.complete
