@@ -125,7 +125,8 @@ def _part_starts(parts: list[Part], start: int) -> np.ndarray:
         out.append(np.cumsum(per_doc) - per_doc + start)
         start += column.docnums.size
     out.append(np.array([start]))
-    return np.concatenate(out).astype(np.int64)
+    # 4 bytes a passage and facet (2**31 pairs is far past what one index holds).
+    return np.concatenate(out).astype(np.int32)
 
 
 def _part_ends(parts: list[Part], start: int) -> list[int]:
