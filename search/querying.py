@@ -24,7 +24,7 @@ from search.facet_registry import FacetRegistry, default_registry
 
 # The indexed text of every passage starts with its document title, so one field serves both.
 SEARCH_FIELDS = ("text",)
-# Readings of query texts kept per QueryReader (a few KB each).
+# Readings of query texts kept per QueryReader (a parsed Whoosh query and its words each).
 PARSE_CACHE_SIZE = 512
 # Query-syntax field names → schema fields, besides each facet's own alias (facet_registry.py).
 TEXT_FIELD_ALIASES = {"title": "title", "text": "text"}

@@ -28,7 +28,6 @@ from search.explaining import explain_hit
 from search.facet_registry import YEAR, FacetRegistry, default_registry
 from search.facets import (
     FacetCounts,
-    added_counts,
     count_facets,
     facet_buckets,
     facet_counts,
@@ -279,7 +278,7 @@ class SearchEngine:
 
                 def remembered_buckets() -> Any:
                     if carry:
-                        return bucketed(snap.facet_counts(key, counted, added_counts))
+                        return bucketed(snap.facet_counts(key, counted))
                     return bucketed(counted())
 
                 raw, truncated = snap.remembered(

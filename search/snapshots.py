@@ -28,7 +28,7 @@ from whoosh.searching import Searcher
 from search.embedding import from_bytes
 from search.errors import InvalidRequest
 from search.facet_registry import FacetRegistry
-from search.facets import FacetIndex, JoinedFacets
+from search.facets import FacetCounts, FacetIndex, JoinedFacets, added_counts
 from search.ranking import RankedMatches, VectorRanker, query_shape
 from search.readers import SharedReaders
 from search.segments import (
@@ -328,7 +328,7 @@ class Snapshot:
         self._carried, self._carried_size = counts, size
         return True
 
-    def facet_counts(self, key: str, count: Callable[[int], Any], add: Callable[..., Any]) -> Any:
+    def facet_counts(self, key: str, count: Callable[[int], FacetCounts]) -> FacetCounts:
         """The request's raw facet counts: remembered for this view, or the previous view's
         (carried) plus `count(start)` of the docnums from `start` on, or count(0)."""
         carried = self._carried.get(key)
@@ -336,7 +336,7 @@ class Snapshot:
             return self.remembered(FACET_COUNTS, key, lambda: count(0), REQUEST_CACHE_SIZE)
         start = self._carried_size
         return self.remembered(
-            FACET_COUNTS, key, lambda: add(carried, count(start)), REQUEST_CACHE_SIZE
+            FACET_COUNTS, key, lambda: added_counts(carried, count(start)), REQUEST_CACHE_SIZE
         )
 
     def remembered(self, kind: str, key: str, compute: Callable[[], Any], size: int) -> Any:

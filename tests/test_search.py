@@ -327,3 +327,23 @@ def test_a_page_by_date_is_the_start_of_the_full_date_order() -> None:
         for stop in (0, 1, 10, 2999, 3000, 5000):
             got = date_order(fx, docnums, sort, stop)  # type: ignore[arg-type]
             assert got.tolist() == expected[:stop].tolist(), (sort, stop)
+
+
+def test_a_search_cut_short_by_its_budget_is_not_remembered(tmp_path: Path) -> None:
+    """Partial counts and rankings (the time budget spent) never answer a later request."""
+    add_doc(tmp_path, "a.txt", [("Migrants cross Panama toward Mexico.", ["PA", "MX"])])
+    add_doc(tmp_path, "b.txt", [("Mexico and Colombia talk trade with Panama.", ["MX", "CO"])])
+    engine, fresh = SearchEngine(tmp_path), SearchEngine(tmp_path, match_cache_size=0)
+    request = SearchRequest(q="panama mexico colombia trade", match="all")
+    engine.timeout = 1e-9
+    cut = engine.search(request)
+    assert cut.query_info.timed_out
+    engine.timeout = None
+    full, expected = engine.search(request), fresh.search(request)
+    assert not full.query_info.timed_out
+    assert (full.total, full.facets, [h.passage_id for h in full.hits]) == (
+        expected.total,
+        expected.facets,
+        [h.passage_id for h in expected.hits],
+    )
+    assert (cut.total, full.total) == (2, 1), "the cut search counted its first word only"
