@@ -14,25 +14,62 @@ two costs in Whoosh 2.7.4's `SegmentWriter` are per token or per posting and nee
   and for fields with no length column (IDs, tags: not scorable) stats the column's file on
   disk, once per posting. `PreloadedLengths` reads each length column once instead.
 
-Both give byte-for-byte the segment Whoosh writes: tests/test_writing.py compares every
-posting, length and stored field of an index written by each, on real documents.
+- **The posting pool.** Every posting goes into Whoosh's `PostingPool` as a tuple, with two
+  asserts and a size estimate; at commit the pool sorts them all (spilling sorted runs to disk
+  and merging them in Python past its budget), and `W3PostingsWriter` takes them one call at a
+  time (four asserts each), pickling and compressing a block per term. A writer's documents
+  arrive in docnum order, so `TermPostings` keeps each term's postings in the order they came,
+  and `write_term` writes a whole term's blocks at once: the same pickles, the same zlib level,
+  the same term info. Terms are sorted once at the end; nothing is spilled.
+
+All give byte-for-byte the segment Whoosh writes: tests/test_writing.py compares every
+posting, length and stored field of an index written by each, on real documents, and the
+bytes of every segment file.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import zlib
+from array import array
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from pickle import dumps
 from typing import Any
 
-from whoosh.analysis import LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
-from whoosh.formats import Positions
-from whoosh.util.numeric import byte_to_length
+from whoosh.analysis import IDTokenizer, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.codec.whoosh3 import (
+    LENGTHS_COLUMN,
+    WHOOSH3_HEADER_MAGIC,
+    W3Codec,
+    W3FieldWriter,
+    W3TermInfo,
+    _lenfield,
+)
+from whoosh.formats import Existence, Positions
+from whoosh.system import _INT_SIZE, pack_int, pack_long, pack_uint, pack_ushort
+from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
+_ONE: bytes = pack_uint(1)
+# W3TermInfo's fixed part: flags, total weight, doc freq, min and max length bytes, max weight,
+# first and last docnum.
+TERM_INFO = W3TermInfo._struct
 # A field length byte (Whoosh stores lengths in one byte, logarithmically) as a length.
 LENGTH_OF_BYTE = [byte_to_length(b) for b in range(256)]
+
+# What one posting held by TermPostings costs in memory: three list slots (24 bytes, plus the
+# list's spare room) and its own weight float and positions bytes (the docnum int is shared by
+# the document's postings). Measured with tracemalloc on Reuters passages: 62 bytes a posting
+# with the terms below counted in. Past the writer's budget (limitmb) the postings go to
+# Whoosh's pool, which spills sorted runs to disk: memory stays bounded for any segment.
+BYTES_PER_POSTING = 56
+# A term's own cost: its bytes key, its list and the dict slot.
+BYTES_PER_TERM = 200
+# Values of ID, keyword and numeric fields indexed per field (country codes, topics, dates and
+# ordinals repeat across passages): enough for every code and most dates; unique values (IDs,
+# sequence numbers) stop being added once it is full.
+INDEXED_VALUES_CACHED = 4096
 
 
 @dataclass(frozen=True)
@@ -102,11 +139,16 @@ def positions_items(
         else:
             found.append(pos)
     boost = fmt.field_boost
-    encode = fmt.encode
-    return [
-        (word.encode("utf-8"), len(at), float(len(at)) * boost, encode(at))
-        for word, at in poses.items()
-    ]
+    items = []
+    for word, at in poses.items():
+        count = len(at)
+        # Positions.encode: the count, then the pickled deltas (the first from 0: itself).
+        if count == 1:
+            encoded = _ONE + dumps(at, 2)
+        else:
+            encoded = pack_uint(count) + dumps([at[0], *map(int.__sub__, at[1:], at)], 2)
+        items.append((word.encode("utf-8"), count, float(count) * boost, encoded))
+    return items
 
 
 class PreloadedLengths:
@@ -125,9 +167,161 @@ class PreloadedLengths:
         table = self._tables.get(fieldname)
         return default if table is None else table[docnum]
 
+    def table(self, fieldname: str) -> list[int | None] | None:
+        """The field's lengths by docnum (None for zero), or None when it has no lengths."""
+        return self._tables.get(fieldname)
+
+
+class TermPostings:
+    """A segment's postings in memory, per field and term, in the order documents were added.
+
+    Each term holds one flat list: docnum, weight, value, docnum, weight, value, ... A writer
+    numbers its documents in order, so each list is already sorted by docnum.
+    """
+
+    def __init__(self) -> None:
+        self.fields: dict[str, dict[bytes, list[Any]]] = {}
+        self.postings = 0
+        self.terms = 0
+
+    def held_bytes(self) -> int:
+        """An estimate of the memory the postings take."""
+        return self.postings * BYTES_PER_POSTING + self.terms * BYTES_PER_TERM
+
+    def items(self) -> Any:
+        """(fieldname, term bytes, docnum, weight, value) in the pool's sorted order."""
+        for fieldname in sorted(self.fields):
+            terms = self.fields[fieldname]
+            for btext in sorted(terms):
+                flat = terms[btext]
+                for i in range(0, len(flat), 3):
+                    yield fieldname, btext, flat[i], flat[i + 1], flat[i + 2]
+
+
+def write_term(
+    write: Callable[[bytes], Any],
+    offset: int,
+    flat: list[Any],
+    lengths: list[int | None] | None,
+    fixed_size: int | None,
+    block_limit: int,
+    compression: int,
+) -> tuple[bytes, int]:
+    """Write one term's postings (TermPostings' flat list) at offset of the postings file as
+    W3PostingsWriter writes them, block by block; return the term's W3TermInfo bytes and the
+    offset after it."""
+    start = offset
+    write(WHOOSH3_HEADER_MAGIC)
+    offset += len(WHOOSH3_HEADER_MAGIC)
+    count = len(flat) // 3
+    total_weight: float = 0
+    min_length_all: int | None = None
+    max_length_all = 0
+    max_weight_all: float = 0
+    for first in range(0, count, block_limit):
+        end = min(first + block_limit, count)
+        if first == 0 and end == count:
+            ids, raw_weights, raw_values = flat[0::3], flat[1::3], flat[2::3]
+        else:
+            ids = flat[3 * first : 3 * end : 3]
+            raw_weights = flat[3 * first + 1 : 3 * end : 3]
+            raw_values = flat[3 * first + 2 : 3 * end : 3]
+        # The block stores weights as 4-byte floats; its maximum is taken before rounding.
+        weights = array("f", raw_weights)
+        top = max(raw_weights)
+        max_weight = top if top > 0 else 0
+        min_length: int | None = None
+        max_length = 0
+        if lengths is not None:
+            present = [length for length in map(lengths.__getitem__, ids) if length]
+            if present:
+                min_length, max_length = min(present), max(present)
+
+        if len(ids) == 1:
+            deltas: Any = (ids[0],)
+        else:
+            deltas = (ids[0], *map(int.__sub__, ids[1:], ids))
+        first_weight = weights[0]
+        if first_weight == 1.0 and weights.count(first_weight) == len(weights):
+            mini_weights: Any = None
+        elif weights.count(first_weight) == len(weights):
+            mini_weights = first_weight
+        else:
+            mini_weights = tuple(weights)
+        if fixed_size is None or fixed_size < 0:
+            mini_values: Any = tuple([v for v in raw_values if v])
+        elif fixed_size == 0:
+            mini_values = None
+        else:
+            mini_values = b"".join([v for v in raw_values if v])
+        data = dumps((deltas, mini_weights, mini_values), 2)
+        if compression:
+            data = zlib.compress(data, compression)
+        header = dumps(
+            (
+                len(ids),
+                ids[-1],
+                max_weight,
+                compression,
+                length_to_byte(min_length),
+                length_to_byte(max_length),
+            ),
+            2,
+        )
+        size = len(header) + len(data)
+        write(pack_int(-size if end == count else size) + header + data)
+        offset += _INT_SIZE + size
+
+        # W3TermInfo.add_block, with this block's statistics.
+        total_weight += sum(weights)
+        if min_length_all is None:
+            min_length_all = min_length
+        elif min_length is not None:
+            min_length_all = min(min_length_all, min_length)
+        max_length_all = max(max_length_all, max_length)
+        max_weight_all = max(max_weight_all, max_weight)
+    # W3TermInfo.to_bytes for postings written to the file (never inlined here).
+    info = TERM_INFO.pack(
+        False,
+        total_weight,
+        count,
+        0 if min_length_all is None else length_to_byte(min_length_all),
+        length_to_byte(max_length_all),
+        max_weight_all,
+        flat[0],
+        flat[-3],
+    )
+    return info + pack_long(start) + pack_int(offset - start), offset
+
+
+def write_postings(
+    fieldwriter: W3FieldWriter, schema: Any, lengths: PreloadedLengths | None, held: TermPostings
+) -> None:
+    """Write every held posting through fieldwriter's files, field by field, term by term."""
+    for fieldname in sorted(held.fields):
+        terms = held.fields[fieldname]
+        field = schema[fieldname]
+        fieldwriter.start_field(fieldname, field)
+        postwriter = fieldwriter._postwriter
+        postfile = postwriter._postfile
+        block_limit, compression = postwriter._blocklimit, postwriter._compression
+        fixed_size = field.format.fixed_value_size()
+        table = lengths.table(fieldname) if lengths is not None else None
+        prefix = pack_ushort(fieldwriter._fieldid)
+        add_term = fieldwriter._tindex.add
+        write = postfile.write
+        offset = postfile.tell()
+        for btext in sorted(terms):
+            info, offset = write_term(
+                write, offset, terms[btext], table, fixed_size, block_limit, compression
+            )
+            add_term(prefix + btext, info)
+        fieldwriter.finish_field()
+
 
 class FastSegmentWriter(SegmentWriter):
-    """Whoosh's SegmentWriter, analysing our text fields in one loop and reading lengths once."""
+    """Whoosh's SegmentWriter, analysing our text fields in one loop, holding postings per term
+    instead of in a sorting pool, and reading lengths once."""
 
     def __init__(self, ix: Any, **kwargs: Any) -> None:
         super().__init__(ix, **kwargs)
@@ -142,6 +336,25 @@ class FastSegmentWriter(SegmentWriter):
         self._plain = any(
             field.separate_spelling() or field.vector for _, field in self.schema.items()
         )
+        # What field.index gives for repeated values of fields whose values are fixed-size
+        # (joined or dropped in a block, never pickled one by one: sharing them changes no byte).
+        self._indexed: dict[str, dict[Hashable, list[Any]]] = {
+            name: {}
+            for name, field in self.schema.items()
+            if field.indexed and name not in self._chains and _fixed_size(field)
+        }
+        # ID fields: the whole value is the one term.
+        self._whole_values = {
+            name
+            for name, field in self.schema.items()
+            if field.indexed
+            and type(getattr(field, "analyzer", None)) is IDTokenizer
+            and type(field.format) is Existence
+        }
+        # Postings held per term while the codec is the one write_term writes for (Whoosh 3's
+        # with no inlining); None once they have gone to Whoosh's pool.
+        self._held: TermPostings | None = TermPostings() if _direct_codec(self.codec) else None
+        self._budget = self.pool.limit
 
     def add_document(self, **fields: Any) -> None:
         """Whoosh's add_document, with our text fields analysed by positions_items."""
@@ -153,7 +366,9 @@ class FastSegmentWriter(SegmentWriter):
         schema = self.schema
         docnum = self.docnum
         add_post = self.pool.add
-        chains, stems = self._chains, self._stems
+        chains, stems, indexed = self._chains, self._stems, self._indexed
+        held = self._held
+        added = 0
 
         docboost = self._doc_boost(fields)
         fieldnames = sorted([name for name in fields if not name.startswith("_")])
@@ -173,13 +388,29 @@ class FastSegmentWriter(SegmentWriter):
                 if chain is not None and isinstance(value, str):
                     items: Any = positions_items(chain, field.format, value, stems)
                 else:
-                    items = field.index(value)
+                    items = self._index_value(fieldname, field, value, indexed.get(fieldname))
                 scorable = field.scorable
-                for tbytes, freq, weight, vbytes in items:
-                    weight *= fieldboost
-                    if scorable:
-                        length += freq
-                    add_post((fieldname, tbytes, docnum, weight, vbytes))
+                if held is None:
+                    for tbytes, freq, weight, vbytes in items:
+                        weight *= fieldboost
+                        if scorable:
+                            length += freq
+                        add_post((fieldname, tbytes, docnum, weight, vbytes))
+                else:
+                    terms = held.fields.get(fieldname)
+                    if terms is None:
+                        terms = held.fields[fieldname] = {}
+                    before = len(terms)
+                    for tbytes, freq, weight, vbytes in items:
+                        if scorable:
+                            length += freq
+                        flat = terms.get(tbytes)
+                        if flat is None:
+                            terms[tbytes] = [docnum, weight * fieldboost, vbytes]
+                        else:
+                            flat += (docnum, weight * fieldboost, vbytes)
+                    added += len(items)
+                    held.terms += len(terms) - before
 
             customval = fields.get(f"_stored_{fieldname}", value)
             perdocwriter.add_field(fieldname, field, customval if field.stored else None, length)
@@ -191,13 +422,61 @@ class FastSegmentWriter(SegmentWriter):
         perdocwriter.finish_doc()
         self._added = True
         self.docnum += 1
+        if held is not None:
+            held.postings += added
+            if held.held_bytes() > self._budget:
+                self._to_pool()
+
+    def _index_value(
+        self, fieldname: str, field: Any, value: Any, cache: dict[Hashable, list[Any]] | None
+    ) -> list[Any]:
+        """field.index(value) as a list, from the field's cache when the value repeats."""
+        if isinstance(value, str) and fieldname in self._whole_values:
+            # IDTokenizer's one token, Existence's one posting: field.index without the chain.
+            return [(value.encode("utf-8"), 1, field.format.field_boost, b"")]
+        if cache is None or not isinstance(value, str | int):
+            return list(field.index(value))
+        items = cache.get(value)
+        if items is None:
+            items = list(field.index(value))
+            if len(cache) < INDEXED_VALUES_CACHED:
+                cache[value] = items
+        return items
+
+    def _to_pool(self) -> None:
+        """Hand the held postings to Whoosh's pool (which spills past its budget) for good."""
+        held, self._held = self._held, None
+        if held is not None:
+            add_post = self.pool.add
+            for item in held.items():
+                add_post(item)
 
     def _flush_segment(self) -> None:
-        # Whoosh's _flush_segment, with the per-document reader's lengths preloaded.
+        # Whoosh's _flush_segment, with the per-document reader's lengths preloaded, and the
+        # held postings written term by term when the pool has none (a merge adds postings of
+        # other segments to the pool: then the pool sorts everything, as Whoosh does).
         self.perdocwriter.close()
         pdr = self.per_document_reader() if self.codec.length_stats else None
         lengths = PreloadedLengths(pdr, self.schema) if pdr is not None else None
-        self.fieldwriter.add_postings(self.schema, lengths, self.pool.iter_postings())
+        if self._held is not None and (self.pool.current or self.pool.runs):
+            self._to_pool()
+        if self._held is not None:
+            write_postings(self.fieldwriter, self.schema, lengths, self._held)
+            self._held = TermPostings()
+        else:
+            self.fieldwriter.add_postings(self.schema, lengths, self.pool.iter_postings())
         self.fieldwriter.close()
         if pdr is not None:
             pdr.close()
+
+
+def _fixed_size(field: Any) -> bool:
+    """Whether the field's posting values have a fixed size (joined in a block, not pickled)."""
+    size = field.format.fixed_value_size()
+    return size is not None and size >= 0
+
+
+def _direct_codec(codec: Any) -> bool:
+    """Whether write_term writes what this codec's postings writer would (Whoosh 3's codec,
+    postings never inlined in the term info)."""
+    return type(codec) is W3Codec and codec._inlinelimit <= 1

@@ -221,6 +221,16 @@ def load_settings(
     return values
 
 
+def setting_value(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting's value: its BRIEFING_* environment variable parsed, else its default.
+
+    For callers on a per-file path (the readers): load_settings parses every setting.
+    """
+    setting = SETTINGS_BY_NAME[name]
+    raw = (os.environ if environ is None else environ).get(setting.env)
+    return setting.default if raw is None else setting.parse(raw)
+
+
 def _shown_default(default: Any) -> str:
     if isinstance(default, bool):
         return "`true`" if default else "`false`"

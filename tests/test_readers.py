@@ -172,6 +172,27 @@ def test_size_is_checked_before_reading(tmp_path: Path) -> None:
     assert err.value.reason == "file is 25.3 MB, over the 20 MB limit"
 
 
+def test_a_file_growing_after_its_stat_is_read_to_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file is written with 150 bytes; its stat reports 60, as if it grew after the stat.
+    path = write(tmp_path, "growing.txt", "Growing wire copy\n\n" + "word " * 26 + "end")
+    real_stat = Path.stat
+
+    def stale_stat(self: Path, **kwargs: object) -> object:
+        result = real_stat(self, **kwargs)  # type: ignore[arg-type]
+        if self.name != "growing.txt":
+            return result
+        return type("Stat", (), {"st_size": 60, "st_mtime": result.st_mtime})()
+
+    monkeypatch.setattr(Path, "stat", stale_stat)
+    text, _ = read_document(path, max_bytes=200)
+    assert text.endswith("word end") and text.count("word") == 26  # all of it, not 60 bytes
+    with pytest.raises(DocumentTooLarge) as err:
+        read_document(path, max_bytes=100)
+    assert err.value.reason == "file is 101 bytes, over the 100 bytes limit"
+
+
 @pytest.mark.parametrize(
     ("name", "reason"),
     [

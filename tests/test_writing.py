@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from whoosh import index as whoosh_index
 from whoosh.writing import SegmentWriter
 
 import index.sync as sync
+import index.writing as writing
+from index.pipeline import parse_document
 from index.sync import IndexSyncer
-from index.writing import chain_settings, positions_items
+from index.writing import FastSegmentWriter, chain_settings, positions_items
 from search.facet_registry import default_registry
-from search.store import build_schema
+from search.store import build_schema, passage_fields
 from tests.test_building import ARTICLES, index_snapshot, sequence_numbers, write_folder
 
 EDGE_CASES = [
@@ -71,3 +77,103 @@ def test_segments_equal_whooshs_own_writer(
     assert index_snapshot(tmp_path / "ours") == index_snapshot(tmp_path / "plain")
     if not workers:
         assert sequence_numbers(tmp_path / "ours") == sequence_numbers(tmp_path / "plain")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def segment_files(index_dir: Path, indexname: str | None = None) -> list[dict[str, str]]:
+    """Per segment (in the index's order), the SHA-256 of each file inside it, by file name
+    without the segment's random id."""
+    if indexname is None:
+        toc = next(index_dir.glob("_*_[0-9]*.toc")).name
+        indexname = toc[1:].rsplit("_", 1)[0]
+    ix = whoosh_index.open_dir(str(index_dir), indexname=indexname)
+    found = []
+    for segment in ix._segments():
+        storage = segment.open_compound_file(ix.storage) if segment.is_compound() else ix.storage
+        prefix = segment.make_filename("")
+        names = [n for n in storage.list() if n.startswith(prefix) or segment.is_compound()]
+        found.append({n.removeprefix(prefix): _digest(storage.open_file(n).read()) for n in names})
+    return found
+
+
+def test_segment_files_are_whooshs_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = write_folder(tmp_path / "docs")
+    IndexSyncer(docs, tmp_path / "ours", workers=0).sync_all()
+    monkeypatch.setattr(sync, "FastSegmentWriter", SegmentWriter)
+    IndexSyncer(docs, tmp_path / "plain", workers=0).sync_all()
+    ours, plain = segment_files(tmp_path / "ours"), segment_files(tmp_path / "plain")
+    assert ours == plain
+    # Postings, term dictionary, field lengths, stored fields and columns, all compared.
+    names = set(ours[0])
+    assert {".pst", ".trm", "._stored.col", "._text_len.col", ".doc_id.col"} <= names
+
+
+def _records(count: int) -> Iterator[dict[str, Any]]:
+    """Index records of real passages: the seeds, then Reuters articles, count in all."""
+    facets = default_registry()
+    made = 0
+    seeds = sorted(Path("seeds").glob("*.txt"))
+    for number, path in enumerate(seeds):
+        doc = parse_document(Path("seeds"), path)
+        for record in passage_fields(doc, facets, first_seq=1000 * number):
+            yield record
+            made += 1
+    with ARTICLES.open(encoding="utf-8") as handle:
+        for line in handle:
+            if made >= count:
+                return
+            article = json.loads(line)
+            yield {
+                "passage_id": f"r{made}",
+                "doc_id": f"r{made}.txt",
+                "title": article.get("title") or "",
+                "text": article.get("body") or "",
+                "countries": " ".join(article.get("countries") or []),
+                "ordinal": made % 7,
+                "seq": 10_000 + made,
+            }
+            made += 1
+
+
+def _write(
+    index_dir: Path, writer_class: Any, batches: list[list[dict[str, Any]]], optimize: bool
+) -> list[dict[str, str]]:
+    """Commit each batch with writer_class (the last one merging everything when optimize)."""
+    index_dir.mkdir()
+    ix = whoosh_index.create_in(str(index_dir), build_schema(default_registry()), indexname="t")
+    for number, batch in enumerate(batches):
+        writer = writer_class(ix)
+        for record in batch:
+            writer.add_document(**record)
+        writer.commit(optimize=optimize and number == len(batches) - 1)
+    return segment_files(index_dir, "t")
+
+
+def test_postings_past_the_budget_go_to_whooshs_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = list(_records(400))
+    plain = _write(tmp_path / "plain", SegmentWriter, [records], optimize=False)
+    # A budget of a few postings: the first document's postings already go to the pool.
+    monkeypatch.setattr(writing, "BYTES_PER_POSTING", 10_000_000)
+    (tmp_path / "x").mkdir()
+    ix = whoosh_index.create_in(str(tmp_path / "x"), build_schema(default_registry()))
+    writer = FastSegmentWriter(ix)
+    writer.add_document(**records[0])
+    assert writer._held is None and writer.pool.current
+    writer.cancel()
+    assert _write(tmp_path / "ours", FastSegmentWriter, [records], optimize=False) == plain
+
+
+def test_a_merge_commit_writes_whooshs_segment(tmp_path: Path) -> None:
+    # Merged segments' postings go through Whoosh's pool; the new documents' go with them.
+    records = list(_records(300))
+    batches = [records[:100], records[100:180], records[180:]]
+    plain = _write(tmp_path / "plain", SegmentWriter, batches, optimize=True)
+    ours = _write(tmp_path / "ours", FastSegmentWriter, batches, optimize=True)
+    assert len(ours) == 1 and ours == plain

@@ -91,7 +91,11 @@ def read_file(
 
         return extract_in_sandbox(fmt, path, options)
     with path.open("rb") as handle:
-        data = handle.read(limit + 1)
+        # Read what stat said, then whatever it grew by up to the limit: reading limit + 1 at
+        # once allocates a buffer of the limit (10 MB) for every file.
+        data = handle.read(size + 1)
+        if len(data) > size:
+            data += handle.read(limit + 1 - len(data))
     if len(data) > limit:  # the file grew between stat and read
         raise DocumentTooLarge(too_large(len(data), limit))
     return _checked(Extracted(text=text_from_bytes(data, fmt), format=fmt))

@@ -74,15 +74,14 @@ class ReadOptions:
     @classmethod
     def from_env(cls, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadOptions:
         """Options from the settings (search/settings.py): indexer, watcher and API workers."""
-        from search.settings import load_settings
+        from search.settings import setting_value
 
-        settings = load_settings()
         return cls(
             max_bytes=max_bytes,
-            max_pdf_bytes=int(settings["MAX_PDF_BYTES"]),
-            max_word_bytes=int(settings["MAX_WORD_BYTES"]),
-            max_email_bytes=int(settings["MAX_EMAIL_BYTES"]),
-            ocr=bool(settings["OCR"]),
+            max_pdf_bytes=int(setting_value("MAX_PDF_BYTES")),
+            max_word_bytes=int(setting_value("MAX_WORD_BYTES")),
+            max_email_bytes=int(setting_value("MAX_EMAIL_BYTES")),
+            ocr=bool(setting_value("OCR")),
         )
 
 
