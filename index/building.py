@@ -50,9 +50,11 @@ SEGMENT_MAX_BYTES = 256 * 1024 * 1024
 SLICES_PER_WORKER = 2
 # Slices given out ahead of the writer: enough to keep every builder busy while it commits.
 SLICES_AHEAD = 1
-# A builder's posting buffer before it spills a sorted run to disk (Whoosh's default is 128):
-# bounds each builder's memory whatever the segment size. At 96 MB a 10,000-passage segment
-# spilled and its builder spent 16 % more CPU per passage (155 vs 184 passages per CPU second).
+# Postings a builder holds in memory (index/writing.py's estimate) before they go to Whoosh's
+# pool, which spills sorted runs to disk past the same budget (Whoosh's default is 128): bounds
+# each builder's memory whatever the segment size. Spilling costs CPU: with Whoosh's pool at
+# 96 MB a 10,000-passage segment spilled and its builder spent 16 % more per passage. Held
+# postings take ~80 bytes each, so 256 MB holds a 36,000-passage Reuters segment (~3M postings).
 BUILDER_POOL_MB = 256
 # Passage numbers a builder reserves at once (index/sync.py numbers passages for saved searches):
 # one database write per block, not per document; what a slice leaves unused is a gap.

@@ -30,6 +30,7 @@ bytes of every segment file.
 from __future__ import annotations
 
 import re
+import struct
 import zlib
 from array import array
 from collections.abc import Callable, Hashable
@@ -38,6 +39,7 @@ from pickle import dumps
 from typing import Any
 
 from whoosh.analysis import IDTokenizer, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.analysis.tokenizers import default_pattern
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
     WHOOSH3_HEADER_MAGIC,
@@ -52,6 +54,14 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
 _ONE: bytes = pack_uint(1)
+# A weight as a block stores it (array("f")).
+_FLOAT32 = struct.Struct("f")
+# A match's whole text.
+_MATCHED = re.Match.group
+# Token patterns that match the same spans in a text and in its lowercase: Whoosh's default.
+CASE_BLIND_PATTERNS = frozenset({default_pattern.pattern})
+# Frequencies as floats, shared (pickles of floats are never memoised: sharing changes no byte).
+_COUNTS = [float(n) for n in range(64)]
 # W3TermInfo's fixed part: flags, total weight, doc freq, min and max length bytes, max weight,
 # first and last docnum.
 TERM_INFO = W3TermInfo._struct
@@ -59,13 +69,15 @@ TERM_INFO = W3TermInfo._struct
 LENGTH_OF_BYTE = [byte_to_length(b) for b in range(256)]
 
 # What one posting held by TermPostings costs in memory: three list slots (24 bytes, plus the
-# list's spare room) and its own weight float and positions bytes (the docnum int is shared by
-# the document's postings). Measured with tracemalloc on Reuters passages: 62 bytes a posting
-# with the terms below counted in. Past the writer's budget (limitmb) the postings go to
+# list's spare room), its own positions bytes (~45) and, rarely, its own weight float (weights
+# of unboosted fields are shared floats; the docnum int is shared by a document's postings).
+# Measured (sys.getsizeof over everything held, shared objects once) after 5,763 Reuters
+# passages: 37.3 MB for 469,540 postings and 41,175 terms, 79.5 bytes a posting all in; these
+# two constants estimate it at 36.6 MB. Past the writer's budget (limitmb) the postings go to
 # Whoosh's pool, which spills sorted runs to disk: memory stays bounded for any segment.
-BYTES_PER_POSTING = 56
-# A term's own cost: its bytes key, its list and the dict slot.
-BYTES_PER_TERM = 200
+BYTES_PER_POSTING = 64
+# A term's own cost: its bytes key, its list's header and the dict slot.
+BYTES_PER_TERM = 160
 # Values of ID, keyword and numeric fields indexed per field (country codes, topics, dates and
 # ordinals repeat across passages): enough for every code and most dates; unique values (IDs,
 # sequence numbers) stop being added once it is full.
@@ -82,6 +94,8 @@ class ChainSettings:
     maxsize: int | None
     stem: Callable[[str], str]
     ignore: frozenset[str]
+    # Whether the pattern matches the same spans whatever the letters' case (Whoosh's default).
+    case_blind: bool = False
 
 
 def chain_settings(analyzer: Any) -> ChainSettings | None:
@@ -107,38 +121,53 @@ def chain_settings(analyzer: Any) -> ChainSettings | None:
         stop.max,
         stem.stemfn,
         frozenset(stem.ignore),
+        tokenizer.expression.pattern in CASE_BLIND_PATTERNS,
     )
 
 
+class StemCache(dict[str, str]):
+    """A chain's stems of the words seen so far, each computed on first sight (a dict look-up,
+    in C, for every word after that)."""
+
+    def __init__(self, chain: ChainSettings) -> None:
+        super().__init__()
+        self._stem, self._ignore = chain.stem, chain.ignore
+
+    def __missing__(self, word: str) -> str:
+        stem = self[word] = word if word in self._ignore else self._stem(word)
+        return stem
+
+
 def positions_items(
-    chain: ChainSettings, fmt: Positions, value: str, stems: dict[str, str]
+    chain: ChainSettings, fmt: Positions, value: str, stems: StemCache | None = None
 ) -> list[tuple[bytes, int, float, bytes]]:
     """(term bytes, frequency, weight, encoded positions) per distinct stem of value, as
     `field.index(value)` gives them for a Positions field analyzed by chain."""
     stops, minsize, maxsize = chain.stops, chain.minsize, chain.maxsize
-    stem, ignore = chain.stem, chain.ignore
+    if stems is None:
+        stems = StemCache(chain)
+    if chain.case_blind and value.isascii():
+        # ASCII case changes no token boundary of a case-blind pattern: lowercase once.
+        tokens = list(map(_MATCHED, chain.pattern.finditer(value.lower())))
+    else:
+        tokens = [match.group().lower() for match in chain.pattern.finditer(value)]
+    if maxsize is None:
+        kept = [t for t in tokens if len(t) >= minsize and t not in stops]
+    else:
+        kept = [t for t in tokens if minsize <= len(t) <= maxsize and t not in stops]
     poses: dict[str, list[int]] = {}
-    pos = -1
-    first = True
-    for index, match in enumerate(chain.pattern.finditer(value)):
-        text = match.group().lower()
-        size = len(text)
-        if size < minsize or (maxsize is not None and size > maxsize) or text in stops:
-            continue
+    if kept:
         # StopFilter's renumbering: the first kept token keeps its place, the rest follow it.
-        if first:
-            pos, first = index, False
-        else:
-            pos += 1
-        word = stems.get(text)
-        if word is None:
-            word = stems[text] = text if text in ignore else stem(text)
-        found = poses.get(word)
-        if found is None:
-            poses[word] = [pos]
-        else:
-            found.append(pos)
+        first = tokens.index(kept[0])
+        for pos, word in enumerate(map(stems.__getitem__, kept), first):
+            found = poses.get(word)
+            if found is None:
+                poses[word] = [pos]
+            else:
+                found.append(pos)
     boost = fmt.field_boost
+    # With no boost, one shared float per frequency: a segment holds millions of weights.
+    shared = _COUNTS if boost == 1.0 else ()
     items = []
     for word, at in poses.items():
         count = len(at)
@@ -147,7 +176,8 @@ def positions_items(
             encoded = _ONE + dumps(at, 2)
         else:
             encoded = pack_uint(count) + dumps([at[0], *map(int.__sub__, at[1:], at)], 2)
-        items.append((word.encode("utf-8"), count, float(count) * boost, encoded))
+        weight = shared[count] if count < len(shared) else float(count) * boost
+        items.append((word.encode("utf-8"), count, weight, encoded))
     return items
 
 
@@ -210,6 +240,8 @@ def write_term(
     """Write one term's postings (TermPostings' flat list) at offset of the postings file as
     W3PostingsWriter writes them, block by block; return the term's W3TermInfo bytes and the
     offset after it."""
+    if len(flat) == 3:
+        return _write_single(write, offset, flat, lengths, fixed_size, compression)
     start = offset
     write(WHOOSH3_HEADER_MAGIC)
     offset += len(WHOOSH3_HEADER_MAGIC)
@@ -294,6 +326,37 @@ def write_term(
     return info + pack_long(start) + pack_int(offset - start), offset
 
 
+def _write_single(
+    write: Callable[[bytes], Any],
+    offset: int,
+    flat: list[Any],
+    lengths: list[int | None] | None,
+    fixed_size: int | None,
+    compression: int,
+) -> tuple[bytes, int]:
+    """write_term for a term with one posting (most terms of a segment), with no lists."""
+    docnum, weight, value = flat
+    stored = _FLOAT32.unpack(_FLOAT32.pack(weight))[0]  # the block's 4-byte float
+    max_weight = weight if weight > 0 else 0
+    length = lengths[docnum] if lengths is not None else None
+    if fixed_size is None or fixed_size < 0:
+        values: Any = (value,) if value else ()
+    elif fixed_size == 0:
+        values = None
+    else:
+        values = value or b""
+    data = dumps(((docnum,), None if stored == 1.0 else stored, values), 2)
+    if compression:
+        data = zlib.compress(data, compression)
+    length_byte = length_to_byte(length) if length else 0
+    header = dumps((1, docnum, max_weight, compression, length_byte, length_byte), 2)
+    size = len(header) + len(data)
+    write(WHOOSH3_HEADER_MAGIC + pack_int(-size) + header + data)
+    extent = len(WHOOSH3_HEADER_MAGIC) + _INT_SIZE + size
+    info = TERM_INFO.pack(False, stored, 1, length_byte, length_byte, max_weight, docnum, docnum)
+    return info + pack_long(offset) + pack_int(extent), offset + extent
+
+
 def write_postings(
     fieldwriter: W3FieldWriter, schema: Any, lengths: PreloadedLengths | None, held: TermPostings
 ) -> None:
@@ -330,8 +393,8 @@ class FastSegmentWriter(SegmentWriter):
             chain = chain_settings(getattr(field, "analyzer", None))
             if chain is not None and type(field.format) is Positions and field.indexed:
                 self._chains[name] = chain
-        # Stems of the words this writer has seen (Whoosh's StemFilter caches them per filter).
-        self._stems: dict[str, str] = {}
+        # Stems of the words this writer has seen, per chain (Whoosh's StemFilter caches them).
+        self._stems = {chain: StemCache(chain) for chain in set(self._chains.values())}
         # Spelling and term-vector fields (our schema has none) are left to Whoosh's own code.
         self._plain = any(
             field.separate_spelling() or field.vector for _, field in self.schema.items()
@@ -386,7 +449,7 @@ class FastSegmentWriter(SegmentWriter):
                 fieldboost = self._field_boost(fields, fieldname, docboost)
                 chain = chains.get(fieldname)
                 if chain is not None and isinstance(value, str):
-                    items: Any = positions_items(chain, field.format, value, stems)
+                    items: Any = positions_items(chain, field.format, value, stems[chain])
                 else:
                     items = self._index_value(fieldname, field, value, indexed.get(fieldname))
                 scorable = field.scorable
@@ -401,14 +464,17 @@ class FastSegmentWriter(SegmentWriter):
                     if terms is None:
                         terms = held.fields[fieldname] = {}
                     before = len(terms)
+                    boosted = fieldboost != 1.0
                     for tbytes, freq, weight, vbytes in items:
                         if scorable:
                             length += freq
+                        if boosted:
+                            weight *= fieldboost
                         flat = terms.get(tbytes)
                         if flat is None:
-                            terms[tbytes] = [docnum, weight * fieldboost, vbytes]
+                            terms[tbytes] = [docnum, weight, vbytes]
                         else:
-                            flat += (docnum, weight * fieldboost, vbytes)
+                            flat += (docnum, weight, vbytes)
                     added += len(items)
                     held.terms += len(terms) - before
 

@@ -54,6 +54,7 @@ def _facet_size_default() -> int:
         f"{building.SEGMENT_MAX_BYTES // MB} MB, and at least "
         f"{NUMBER_WORDS[building.SLICES_PER_WORKER]} slices per builder)",
         f"never into a segment over {merging.MAX_MERGE_PASSAGES:,} passages",
+        f"A builder holds up to {building.BUILDER_POOL_MB} MB of postings",
         f"{NUMBER_WORDS[merging.MERGE_FACTOR]} segments of a size tier are merged into one",
         f"(default {_facet_size_default()}) per facet",
         f"re-ranks its top {RESCORE_WINDOW}",
