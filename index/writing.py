@@ -500,7 +500,7 @@ class FastSegmentWriter(SegmentWriter):
         if isinstance(value, str) and fieldname in self._whole_values:
             # IDTokenizer's one token, Existence's one posting: field.index without the chain.
             return [(value.encode("utf-8"), 1, field.format.field_boost, b"")]
-        if cache is None or not isinstance(value, str | int):
+        if cache is None or type(value) not in (str, int):  # not bool: True == 1
             return list(field.index(value))
         items = cache.get(value)
         if items is None:
