@@ -30,7 +30,6 @@ bytes of every segment file.
 from __future__ import annotations
 
 import re
-import struct
 import zlib
 from array import array
 from collections.abc import Callable, Hashable
@@ -54,8 +53,6 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
 _ONE: bytes = pack_uint(1)
-# A weight as a block stores it (array("f")).
-_FLOAT32 = struct.Struct("f")
 # A match's whole text.
 _MATCHED = re.Match.group
 # Token patterns that match the same spans in a text and in its lowercase: Whoosh's default.
@@ -240,8 +237,6 @@ def write_term(
     """Write one term's postings (TermPostings' flat list) at offset of the postings file as
     W3PostingsWriter writes them, block by block; return the term's W3TermInfo bytes and the
     offset after it."""
-    if len(flat) == 3:
-        return _write_single(write, offset, flat, lengths, fixed_size, compression)
     start = offset
     write(WHOOSH3_HEADER_MAGIC)
     offset += len(WHOOSH3_HEADER_MAGIC)
@@ -252,12 +247,9 @@ def write_term(
     max_weight_all: float = 0
     for first in range(0, count, block_limit):
         end = min(first + block_limit, count)
-        if first == 0 and end == count:
-            ids, raw_weights, raw_values = flat[0::3], flat[1::3], flat[2::3]
-        else:
-            ids = flat[3 * first : 3 * end : 3]
-            raw_weights = flat[3 * first + 1 : 3 * end : 3]
-            raw_values = flat[3 * first + 2 : 3 * end : 3]
+        ids = flat[3 * first : 3 * end : 3]
+        raw_weights = flat[3 * first + 1 : 3 * end : 3]
+        raw_values = flat[3 * first + 2 : 3 * end : 3]
         # The block stores weights as 4-byte floats; its maximum is taken before rounding.
         weights = array("f", raw_weights)
         top = max(raw_weights)
@@ -324,37 +316,6 @@ def write_term(
         flat[-3],
     )
     return info + pack_long(start) + pack_int(offset - start), offset
-
-
-def _write_single(
-    write: Callable[[bytes], Any],
-    offset: int,
-    flat: list[Any],
-    lengths: list[int | None] | None,
-    fixed_size: int | None,
-    compression: int,
-) -> tuple[bytes, int]:
-    """write_term for a term with one posting (most terms of a segment), with no lists."""
-    docnum, weight, value = flat
-    stored = _FLOAT32.unpack(_FLOAT32.pack(weight))[0]  # the block's 4-byte float
-    max_weight = weight if weight > 0 else 0
-    length = lengths[docnum] if lengths is not None else None
-    if fixed_size is None or fixed_size < 0:
-        values: Any = (value,) if value else ()
-    elif fixed_size == 0:
-        values = None
-    else:
-        values = value or b""
-    data = dumps(((docnum,), None if stored == 1.0 else stored, values), 2)
-    if compression:
-        data = zlib.compress(data, compression)
-    length_byte = length_to_byte(length) if length else 0
-    header = dumps((1, docnum, max_weight, compression, length_byte, length_byte), 2)
-    size = len(header) + len(data)
-    write(WHOOSH3_HEADER_MAGIC + pack_int(-size) + header + data)
-    extent = len(WHOOSH3_HEADER_MAGIC) + _INT_SIZE + size
-    info = TERM_INFO.pack(False, stored, 1, length_byte, length_byte, max_weight, docnum, docnum)
-    return info + pack_long(offset) + pack_int(extent), offset + extent
 
 
 def write_postings(

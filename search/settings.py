@@ -212,20 +212,14 @@ def load_settings(
 ) -> dict[str, Any]:
     """Defaults, then BRIEFING_* environment variables, then explicit overrides."""
     env = os.environ if environ is None else environ
-    values = {s.name: s.default for s in SETTINGS}
-    for setting in SETTINGS:
-        raw = env.get(setting.env)
-        if raw is not None:
-            values[setting.name] = setting.parse(raw)
+    values = {s.name: setting_value(s.name, env) for s in SETTINGS}
     values.update(overrides or {})
     return values
 
 
 def setting_value(name: str, environ: Mapping[str, str] | None = None) -> Any:
-    """One setting's value: its BRIEFING_* environment variable parsed, else its default.
-
-    For callers on a per-file path (the readers): load_settings parses every setting.
-    """
+    """One setting's value: its BRIEFING_* environment variable parsed, else its default
+    (what load_settings gives every setting; the readers ask for four per file)."""
     setting = SETTINGS_BY_NAME[name]
     raw = (os.environ if environ is None else environ).get(setting.env)
     return setting.default if raw is None else setting.parse(raw)

@@ -182,3 +182,29 @@ def test_a_merge_commit_writes_whooshs_segment(tmp_path: Path) -> None:
     plain = _write(tmp_path / "plain", SegmentWriter, batches, optimize=True)
     ours = _write(tmp_path / "ours", FastSegmentWriter, batches, optimize=True)
     assert len(ours) == 1 and ours == plain
+
+
+def test_boosted_weights_and_long_postings_are_written_as_whoosh_writes_them(
+    tmp_path: Path,
+) -> None:
+    # Boosts make weights that a block rounds to 4-byte floats (its maximum is taken before
+    # rounding, its sums after); 400 passages give terms of more than one 128-posting block.
+    records = list(_records(400))
+    for number, record in enumerate(records):
+        if number % 3 == 0:
+            record["_boost"] = 1.1
+        if number % 5 == 0:
+            record["_title_boost"] = 0.7
+    plain = _write(tmp_path / "plain", SegmentWriter, [records], optimize=False)
+    ours = _write(tmp_path / "ours", FastSegmentWriter, [records], optimize=False)
+    assert ours == plain
+    ix = whoosh_index.open_dir(str(tmp_path / "ours"), indexname="t")
+    with ix.reader() as reader:
+        longest = max(reader.doc_frequency("text", word) for word in (b"said", b"the", b"year"))
+        assert longest > 128
+        matcher = reader.postings("text", b"said")
+        weights = set()
+        while matcher.is_active():
+            weights.add(matcher.weight())
+            matcher.next()
+        assert any(w != int(w) for w in weights)  # boosted: not whole frequencies

@@ -92,7 +92,7 @@ def read_file(
         return extract_in_sandbox(fmt, path, options)
     with path.open("rb") as handle:
         # Read what stat said, then whatever it grew by up to the limit: reading limit + 1 at
-        # once allocates a buffer of the limit (10 MB) for every file.
+        # once allocates a buffer of the limit (20 MB by default) for every file.
         data = handle.read(size + 1)
         if len(data) > size:
             data += handle.read(limit + 1 - len(data))
