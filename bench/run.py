@@ -77,6 +77,8 @@ READ_GOALS = {
     "http_rps": 400,
     "http_rps_1m": 150,
 }
+# Issue 14's indexing goals at a million passages (2 cores): memory as PSS, shared pages once.
+INDEX_GOALS_1M = {"index_pps": 1000, "peak_pss_mb": 1500}
 HTTP_REQUESTS = 2000
 HTTP_THREADS = 8
 GOALS = {
@@ -242,11 +244,28 @@ def process_memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
-class TreePeak:
-    """The largest RSS (KB) of a process and its children, sampled in a thread until stopped."""
+def _tree_pss_kb(root_pid: int) -> int:
+    """Summed PSS of a process and all its descendants: memory used, each shared page once."""
+    total = 0
+    for pid in [root_pid, *_descendants(root_pid)]:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
 
-    def __init__(self, pid: int, interval: float) -> None:
-        self.pid, self.interval, self.kb = pid, interval, 0
+
+class TreePeak:
+    """The largest RSS (KB) of a process and its children, sampled in a thread until stopped;
+    with pss, their largest summed PSS too (`pss_kb`)."""
+
+    def __init__(self, pid: int, interval: float, pss: bool = False) -> None:
+        self.pid, self.interval, self.kb, self.pss_kb = pid, interval, 0, 0
+        self.pss = pss
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -254,6 +273,9 @@ class TreePeak:
     def _sample(self) -> None:
         while not self._done.is_set():
             self.kb = max(self.kb, _tree_rss_kb(self.pid))
+            if self.pss:
+                # RSS counts a page shared by forked builders once per builder; PSS splits it.
+                self.pss_kb = max(self.pss_kb, _tree_pss_kb(self.pid))
             self._done.wait(self.interval)
 
     def stop(self) -> int:
@@ -273,7 +295,7 @@ def run_index(docs: Path, index_dir: Path) -> dict[str, Any]:
             stdout=out,
             stderr=err,
         )
-        peak = TreePeak(proc.pid, 0.2)
+        peak = TreePeak(proc.pid, 0.2, pss=True)
         # wait4, not wait: its rusage is this child's alone (ru_maxrss: the largest of the child
         # and the pool workers it reaped), not every child this benchmark ever ran.
         _, status, usage = os.wait4(proc.pid, 0)
@@ -290,6 +312,7 @@ def run_index(docs: Path, index_dir: Path) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "passages_per_s": round(report["passages"] / seconds, 0),
         "peak_rss_mb": round(peak_tree / 1024, 0),
+        "peak_pss_mb": round(peak.pss_kb / 1024, 0),
         "largest_process_rss_mb": round(usage.ru_maxrss / 1024, 0),
     }
 
@@ -720,24 +743,38 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         "## Indexing",
         "",
-        "| passages | documents | seconds | passages/s | peak RSS, process tree | largest process | goal |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "Peak RSS of the process tree counts a page the syncer shares with the builders it forked "
+        "once per process; peak PSS (sampled from /proc/PID/smaps_rollup) splits each shared page "
+        "between its users, so it sums to the memory the tree uses.",
+        "",
+        "| passages | documents | seconds | passages/s | peak RSS, process tree "
+        "| peak PSS, process tree | largest process | goal |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results["sizes"]:
         ix = r["index"]
         if "note" in ix:
             # An index built outside this run (e.g. stopped early): its figures would mislead.
             lines.append(
-                f"| {ix['passages']:,} | {ix['documents']:,} | — | — | — | — | {ix['note']} |"
+                f"| {ix['passages']:,} | {ix['documents']:,} | — | — | — | — | — | {ix['note']} |"
             )
             continue
-        goal = (
-            f"≥ {GOALS['index_pps']} p/s {_mark(ix['passages_per_s'] >= GOALS['index_pps'])}; "
-            f"< {GOALS['peak_rss_mb']} MB {_mark(ix['peak_rss_mb'] < GOALS['peak_rss_mb'])}"
-        )
+        pss = ix.get("peak_pss_mb")
+        if ix["passages"] >= 500_000:
+            pps_goal, mb_goal = INDEX_GOALS_1M["index_pps"], INDEX_GOALS_1M["peak_pss_mb"]
+            goal = (
+                f"≥ {pps_goal:,} p/s {_mark(ix['passages_per_s'] >= pps_goal)}; "
+                f"PSS ≤ {mb_goal:,} MB {_mark(pss is not None and pss <= mb_goal)}"
+            )
+        else:
+            goal = (
+                f"≥ {GOALS['index_pps']} p/s {_mark(ix['passages_per_s'] >= GOALS['index_pps'])}; "
+                f"< {GOALS['peak_rss_mb']} MB {_mark(ix['peak_rss_mb'] < GOALS['peak_rss_mb'])}"
+            )
         lines.append(
             f"| {ix['passages']:,} | {ix['documents']:,} | {ix['seconds']} | "
             f"{ix['passages_per_s']:,.0f} | {ix['peak_rss_mb']:.0f} MB | "
+            f"{'—' if pss is None else f'{pss:.0f} MB'} | "
             f"{ix['largest_process_rss_mb']:.0f} MB | {goal} |"
         )
     lines += [

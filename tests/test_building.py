@@ -248,3 +248,28 @@ def test_slices_are_consecutive_and_bounded_by_count_and_bytes() -> None:
     slices = plan_slices(jobs, sizes, workers=1)
     assert [len(s) for s in slices] == [1, 1, 1, 1, 1, 5]
     assert plan_slices([], [], workers=2) == []
+
+
+def test_builders_fork_with_the_syncers_objects_frozen_and_the_syncer_thaws(
+    tmp_path: Path,
+) -> None:
+    import gc
+
+    from index.building import BuilderPool
+    from search.store import open_for_writing
+
+    index_dir = tmp_path / "index"
+    writable = open_for_writing(index_dir)
+    schema = writable.index.schema
+    pool = BuilderPool(2, index_dir, writable.target.name, schema, None, semantic=False)
+    try:
+        assert gc.get_freeze_count() == 0
+        staged = pool._submit([]).result()
+        assert staged.segment is None
+        # Each builder's collector never visits what it inherited (so never copies its
+        # pages); the syncer's own collector goes on collecting its objects.
+        frozen = [pool._pool.submit(gc.get_freeze_count).result() for _ in range(4)]
+        assert min(frozen) > 10_000
+        assert gc.get_freeze_count() == 0
+    finally:
+        pool.close()

@@ -5,6 +5,7 @@ segment."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -374,7 +375,7 @@ def test_a_new_worker_reads_segment_data_the_first_one_stored(
 ) -> None:
     """The first process decodes each segment's facet columns, dates and lengths and stores
     them below the index; the next one loads them (no decode) and answers exactly the same."""
-    from search.segments import SEGMENT_STORE_DIR
+    from search.segments import SEGMENT_STORE_DIR, SEGMENT_STORE_SUFFIX
     from search.store import open_index
 
     index_dir = _fresh_copy(corpus[1], tmp_path / "index")
@@ -382,7 +383,7 @@ def test_a_new_worker_reads_segment_data_the_first_one_stored(
     first = SearchEngine(index_dir)
     expected = [first.search(SearchRequest(**spec)) for spec in QUERIES]
     assert first.snapshots.segments.built == segments
-    assert len(list((index_dir / SEGMENT_STORE_DIR).glob("*.npz"))) == segments
+    assert len(list((index_dir / SEGMENT_STORE_DIR).glob(f"*{SEGMENT_STORE_SUFFIX}"))) == segments
     second = SearchEngine(index_dir)
     got = [second.search(SearchRequest(**spec)) for spec in QUERIES]
     assert second.snapshots.segments.built == segments
@@ -400,11 +401,11 @@ def test_a_new_worker_reads_segment_data_the_first_one_stored(
 def test_a_torn_segment_data_file_is_decoded_again(
     corpus: tuple[Path, Path, list[Any]], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from search.segments import SEGMENT_STORE_DIR
+    from search.segments import SEGMENT_STORE_DIR, SEGMENT_STORE_SUFFIX
 
     index_dir = _fresh_copy(corpus[1], tmp_path / "index")
     expected = SearchEngine(index_dir).search(SearchRequest(q="oil"))
-    stored = sorted((index_dir / SEGMENT_STORE_DIR).glob("*.npz"))
+    stored = sorted((index_dir / SEGMENT_STORE_DIR).glob(f"*{SEGMENT_STORE_SUFFIX}"))
     stored[0].write_bytes(stored[0].read_bytes()[:100])
     got = SearchEngine(index_dir).search(SearchRequest(q="oil"))
     assert (got.total, got.facets) == (expected.total, expected.facets)
@@ -483,13 +484,13 @@ def test_stored_segment_data_is_pruned_after_its_segment_left_and_the_grace_time
     import time
 
     from search.facet_registry import default_registry
-    from search.segments import SEGMENT_STORE_GRACE_SECONDS, SegmentStore
+    from search.segments import SEGMENT_STORE_GRACE_SECONDS, SEGMENT_STORE_SUFFIX, SegmentStore
 
     store = SegmentStore(tmp_path, default_registry())
     now = time.time()
     grace = SEGMENT_STORE_GRACE_SECONDS
     for segid, age in (("kept", 10 * grace), ("recent", 1), ("old", 2 * grace)):
-        path = tmp_path / f"{segid}-{store.signature}.npz"
+        path = tmp_path / f"{segid}-{store.signature}{SEGMENT_STORE_SUFFIX}"
         path.write_bytes(b"x")
         os.utime(path, (now - age, now - age))
     store.prune({"kept"}, now=now)
@@ -524,3 +525,37 @@ def test_decoded_positions_are_whooshs(corpus: tuple[Path, Path, list[Any]]) -> 
                 assert got == raw, word
                 checked += len(raw)
             assert checked > 100
+
+
+def test_stored_arrays_read_back_equal_and_writable(tmp_path: Path) -> None:
+    from search.segments import read_arrays, write_arrays
+
+    arrays = {
+        "size": np.array([3]),
+        "values:countries": np.array(["US", "MX", "São Tomé"], dtype=str),
+        "docnums:countries": np.array([0, 2, 7], dtype=np.int32),
+        "lengths": np.array([1.5, 2.0, 0.25], dtype=np.float32),
+        "codes": np.array([1, 0, 2], dtype=np.uint8),
+        "dates": np.array([20260101, 0, 19870302], dtype=np.int64),
+        "empty": np.zeros(0, dtype=np.int32),
+        "flags": np.array([[True, False], [False, True]]),
+    }
+    path = tmp_path / "segment.arrays"
+    with path.open("wb") as handle:
+        write_arrays(handle, arrays)
+    back = read_arrays(path)
+    assert list(back) == list(arrays)
+    for name, array in arrays.items():
+        assert back[name].dtype == array.dtype and back[name].shape == array.shape, name
+        assert np.array_equal(back[name], array), name
+        assert back[name].flags.writeable, name
+        # Three bytes of codes before the dates: each array still starts where its type may.
+        assert back[name].flags.aligned, name
+    # A torn file, a file grown by a byte and another file are refused, never half read.
+    data = path.read_bytes()
+    for broken in (data[:-1], data + b"x", b"PK" + data[2:]):
+        path.write_bytes(broken)
+        with pytest.raises(ValueError):
+            read_arrays(path)
+    with pytest.raises(ValueError):
+        write_arrays(io.BytesIO(), {"objects": np.array([object()])})
