@@ -16,6 +16,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import pickle
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
@@ -107,6 +108,26 @@ def plan_slices(jobs: Sequence[Job], sizes: Sequence[int], workers: int) -> list
     return slices
 
 
+def pack_slice(jobs: Sequence[Job]) -> bytes:
+    """A slice of jobs as one bytes object (folder and size limit once, then each file's path
+    and digest): what the syncer keeps of a slice until a builder takes it."""
+    docs_dirs = {job[0] for job in jobs}
+    limits = {job[2] for job in jobs}
+    if len(docs_dirs) > 1 or len(limits) > 1:
+        raise ValueError("a slice's jobs share one documents folder and one size limit")
+    docs_dir = str(next(iter(docs_dirs))) if jobs else ""
+    limit = next(iter(limits)) if jobs else 0
+    files = [(str(path), digest) for _, path, _, digest in jobs]
+    return pickle.dumps((docs_dir, limit, files), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_slice(packed: bytes) -> list[Job]:
+    """The jobs pack_slice packed, in order."""
+    docs, limit, files = pickle.loads(packed)
+    docs_dir = Path(docs)
+    return [(docs_dir, Path(path), limit, digest) for path, digest in files]
+
+
 # What a builder process inherits from the syncer (set by its pool initializer).
 _builder: dict[str, Any] = {}
 
@@ -138,10 +159,13 @@ def _encoder() -> Encoder:
     return encoder
 
 
-def build_segment(staging_root: Path, indexname: str, jobs: list[Job]) -> StagedSegment:
-    """In a builder process: parse jobs and write their passages as one segment in staging."""
+def build_segment(staging_root: Path, indexname: str, packed: bytes) -> StagedSegment:
+    """In a builder process: parse a packed slice's jobs and write their passages as one
+    segment in staging."""
     # Imported here: index.sync imports this module.
     from index.sync import embed_documents
+
+    jobs = unpack_slice(packed)
 
     staging = staging_root / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     staging.mkdir(parents=True)
@@ -245,8 +269,9 @@ class BuilderPool:
         self.workers = workers
         self._started = False
 
-    def build(self, slices: list[list[Job]]) -> Iterator[StagedSegment]:
-        """Staged segments of each slice, in order; at most workers + SLICES_AHEAD in flight."""
+    def build(self, slices: list[bytes]) -> Iterator[StagedSegment]:
+        """Staged segments of each packed slice (pack_slice), in order; at most workers +
+        SLICES_AHEAD in flight."""
         pending: list[Future[StagedSegment]] = []
         queue = iter(slices)
         try:
@@ -266,16 +291,16 @@ class BuilderPool:
                     except Exception:  # noqa: BLE001 - a failed slice left nothing to remove
                         log.debug("builder slice failed while stopping", exc_info=True)
 
-    def _submit(self, jobs: list[Job]) -> Future[StagedSegment]:
+    def _submit(self, packed: bytes) -> Future[StagedSegment]:
         if self._started:
-            return self._pool.submit(build_segment, self.staging_root, self.indexname, jobs)
-        # The first submit forks every builder. Frozen, the syncer's objects (the folder's file
-        # list and jobs: ~550 MB at 700,000 files) are never visited by a builder's garbage
-        # collector, whose visits would copy every page they sit on into each builder.
+            return self._pool.submit(build_segment, self.staging_root, self.indexname, packed)
+        # The first submit forks every builder. Frozen, the objects the syncer holds then are
+        # never visited by a builder's garbage collector, whose visits would copy the pages
+        # they sit on into each builder.
         self._started = True
         gc.freeze()
         try:
-            return self._pool.submit(build_segment, self.staging_root, self.indexname, jobs)
+            return self._pool.submit(build_segment, self.staging_root, self.indexname, packed)
         finally:
             gc.unfreeze()
 

@@ -25,6 +25,7 @@ from index.building import (
     adopt,
     clear_stale_staging,
     discard,
+    pack_slice,
     plan_slices,
 )
 from index.errors import DocumentSkipped, IndexingError
@@ -375,7 +376,13 @@ class IndexSyncer:
             sequencer.ensure(self._max_sequence)
         run = _SyncRun(state, removed, report, sequencer, progress, len(to_parse))
         if self.workers >= 1 and len(to_parse) >= POOL_THRESHOLD:
-            self._build_in_parallel(to_parse, sizes, run)
+            slices = [pack_slice(s) for s in plan_slices(to_parse, sizes, self.workers)]
+            # The listing goes before the builders fork (at the first slice): forked after it,
+            # each builder would map its pages (~550 MB at 700,000 files) and any page either
+            # side touched after (the syncer sending a slice) would exist twice.
+            files.clear()
+            del to_parse, sizes
+            self._build_in_parallel(slices, run)
         else:
             self._write_serially(to_parse, run)
         if removed:
@@ -471,7 +478,7 @@ class IndexSyncer:
                 writer.cancel()
             numbers.release()
 
-    def _build_in_parallel(self, jobs: list[Job], sizes: list[int], run: _SyncRun) -> None:
+    def _build_in_parallel(self, slices: list[bytes], run: _SyncRun) -> None:
         """Builder processes write whole segments (index/building.py); each is one commit here.
 
         Builders number their passages from ranges they reserve (Sequencer.reserve) before
@@ -490,7 +497,7 @@ class IndexSyncer:
         )
         aborted = True
         try:
-            for staged in pool.build(plan_slices(jobs, sizes, self.workers)):
+            for staged in pool.build(slices):
                 try:
                     writer = open_writer(self.ix)
                     try:

@@ -500,9 +500,10 @@ class SegmentCache:
                         self._positions_held -= len(entry)  # type: ignore[arg-type]
         return bool(gone)
 
-    def postings(self, reader: IndexReader, term: str) -> Postings:
-        """A text term's postings in one segment, decoded once while the segment lives."""
-        key = (segment_id(reader), term)
+    def postings(self, reader: IndexReader, term: str, segid: str | None = None) -> Postings:
+        """A text term's postings in one segment, decoded once while the segment lives
+        (segid: the reader's segment_id, when the caller has it)."""
+        key = (segid or segment_id(reader), term)
         with self._lock:
             found = self._postings.get(key)
             if found is not None:

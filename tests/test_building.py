@@ -255,7 +255,7 @@ def test_builders_fork_with_the_syncers_objects_frozen_and_the_syncer_thaws(
 ) -> None:
     import gc
 
-    from index.building import BuilderPool
+    from index.building import BuilderPool, pack_slice
     from search.store import open_for_writing
 
     index_dir = tmp_path / "index"
@@ -264,7 +264,7 @@ def test_builders_fork_with_the_syncers_objects_frozen_and_the_syncer_thaws(
     pool = BuilderPool(2, index_dir, writable.target.name, schema, None, semantic=False)
     try:
         assert gc.get_freeze_count() == 0
-        staged = pool._submit([]).result()
+        staged = pool._submit(pack_slice([])).result()
         assert staged.segment is None
         # Each builder's collector never visits what it inherited (so never copies its
         # pages); the syncer's own collector goes on collecting its objects.
@@ -273,3 +273,15 @@ def test_builders_fork_with_the_syncers_objects_frozen_and_the_syncer_thaws(
         assert gc.get_freeze_count() == 0
     finally:
         pool.close()
+
+
+def test_a_packed_slice_unpacks_to_its_jobs_in_order() -> None:
+    from index.building import pack_slice, unpack_slice
+
+    docs = Path("/srv/docs")
+    jobs = [(docs, docs / "a" / "one.txt", 1000, None), (docs, docs / "two.pdf", 1000, "ab12")]
+    assert unpack_slice(pack_slice(jobs)) == jobs
+    assert unpack_slice(pack_slice([])) == []
+    # One folder and one size limit a slice: a mixed slice is refused, not packed wrongly.
+    with pytest.raises(ValueError):
+        pack_slice([*jobs, (Path("/elsewhere"), Path("/elsewhere/x.txt"), 1000, None)])

@@ -329,6 +329,36 @@ def test_deferred_words_score_the_same_for_few_and_many_candidates(
         assert list(ranker.scores_for(ranked.pending, one)) == list(expected[one])
 
 
+def test_the_probed_threshold_keeps_every_page_of_the_full_ranking(
+    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MaxScore's first threshold, taken from the full scores of the passages leading on the
+    rare words, prunes only passages that cannot reach the page: each page is the one a full
+    scoring of every word ranks (score descending, docnum ascending), scores equal."""
+    import search.ranking
+
+    monkeypatch.setattr(search.ranking, "PROBE_PER_HIT", 2)
+    with _long_query(corpus[1], monkeypatch) as (_, _, ranked):
+        assert ranked.ranker is not None and ranked.pending
+        ranker = ranked.ranker
+        full = ranked.scores.copy()
+        for term in sorted(ranked.pending, key=ranker.most, reverse=True):
+            ids, tf = ranker.joined(term)
+            full[ids] += ranker._bm25(term, ids, tf)
+        allowed = ranked.mask
+        docnums = np.flatnonzero(allowed)
+        order = docnums[np.lexsort((docnums, -full[docnums]))]
+        assert order.size > 4 * search.ranking.PROBE_PER_HIT
+        pending = sorted(ranked.pending, key=ranker.most, reverse=True)
+        partial = ranked.scores[docnums]
+        floor = search.ranking._probe_floor(ranker, docnums, partial, pending, 3)
+        assert floor > float(np.partition(partial, partial.size - 3)[partial.size - 3])
+        for start, stop in ((0, 3), (0, 10), (2, 7)):
+            top, scores = ranked.top(allowed, start, stop)
+            assert list(top) == list(order[start:stop])
+            assert np.allclose(scores, full[order[start:stop]], rtol=0, atol=1e-9)
+
+
 def test_splicing_nested_ors_gives_the_query_whoosh_normalises_to() -> None:
     """bound_expansions splices each prefix's OR of words into its parent before normalize()
     (which would copy every word): the query is the one Whoosh's normalize() makes."""

@@ -20,6 +20,7 @@ from search.querying import ParsedQuery, positive_leaves
 from search.ranking import RankedMatches, VectorRanker, join_postings, plain_terms
 from search.results import Hit, SearchRequest
 from search.searching import SearchEngine, _ranked_within, highlighted_hit
+from search.segments import segment_id
 from search.snapshots import Snapshot
 from search.store import PassageRecord, decode_passage
 
@@ -69,7 +70,7 @@ class NewPassages:
         found = self._postings.get(term)
         if found is not None:
             return found
-        leaves = [(sub.reader(), offset) for sub, offset in self.leaves]
+        leaves = [(sub.reader(), offset, segment_id(sub.reader())) for sub, offset in self.leaves]
         found = self._postings[term] = join_postings(self.snap.ranker.cache, leaves, term)
         return found
 
