@@ -329,15 +329,19 @@ def test_deferred_words_score_the_same_for_few_and_many_candidates(
         assert list(ranker.scores_for(ranked.pending, one)) == list(expected[one])
 
 
+@pytest.mark.parametrize("dense_share", [0.0, 0.02, 1.0])
 def test_the_probed_threshold_keeps_every_page_of_the_full_ranking(
-    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch, dense_share: float
 ) -> None:
     """MaxScore's first threshold, taken from the full scores of the passages leading on the
     rare words, prunes only passages that cannot reach the page: each page is the one a full
-    scoring of every word ranks (score descending, docnum ascending), scores equal."""
+    scoring of every word ranks (score descending, docnum ascending), scores equal, whether
+    the pending words are scored over the whole view (every word: share 0; the first few) or
+    per candidate (share 1)."""
     import search.ranking
 
     monkeypatch.setattr(search.ranking, "PROBE_PER_HIT", 2)
+    monkeypatch.setattr(search.ranking, "DENSE_SHARE", dense_share)
     with _long_query(corpus[1], monkeypatch) as (_, _, ranked):
         assert ranked.ranker is not None and ranked.pending
         ranker = ranked.ranker
@@ -356,7 +360,7 @@ def test_the_probed_threshold_keeps_every_page_of_the_full_ranking(
         for start, stop in ((0, 3), (0, 10), (2, 7)):
             top, scores = ranked.top(allowed, start, stop)
             assert list(top) == list(order[start:stop])
-            assert np.allclose(scores, full[order[start:stop]], rtol=0, atol=1e-9)
+            assert list(scores) == list(full[order[start:stop]])
 
 
 def test_splicing_nested_ors_gives_the_query_whoosh_normalises_to() -> None:
