@@ -116,15 +116,15 @@ def _score_densely(
     dense = np.full(ranker.size, -np.inf)
     dense[candidates] = partial
     at = 0
-    while at < len(pending):
+    while True:
         remaining = sum(ranker.most(t) for t in pending[at:])
-        if np.count_nonzero(dense + remaining >= floor) <= DENSE_SHARE * ranker.size:
+        survivors = dense + remaining >= floor
+        if at == len(pending) or np.count_nonzero(survivors) <= DENSE_SHARE * ranker.size:
             break
         ids, tf = ranker.joined(pending[at])
         dense[ids] += ranker._bm25(pending[at], ids, tf)
         at += 1
-    remaining = sum(ranker.most(t) for t in pending[at:])
-    kept = np.flatnonzero(dense + remaining >= floor)
+    kept = np.flatnonzero(survivors)
     return kept, dense[kept], at
 
 
