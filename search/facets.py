@@ -20,40 +20,92 @@ from search.segments import NO_DATE, SegmentColumn, SegmentData, date_int, live_
 Part = tuple[int, int, SegmentColumn, np.ndarray]
 
 # Room left at the end of a joined column for the segments of later commits, as a share of its
-# size: a commit that only adds segments then writes their pairs in place (a watcher commit at
+# size: a commit that only adds segments then writes their values in place (a watcher commit at
 # 1.2M passages re-joined 1.8M pairs per facet, 65 ms, before its first search could count).
 JOIN_HEADROOM = 0.25
+# A passage's first values sit in slot arrays, one value code per passage each, so counting
+# matches is a gather and a bincount per slot (at 1M passages and 91,620 matches: 0.4-0.6 ms a
+# slot, against 5-7 ms a facet for finding each match's pairs through where they start). The
+# values past the slots are kept as (docnum, code) pairs that a count reads through the mask in
+# one pass: the join takes the fewest slots (at most MAX_SLOTS) that leave no more such pairs
+# than OVERFLOW_SHARE of the passages (at 1M: one slot for topics, two for subject countries,
+# three for countries, four for regions).
+MAX_SLOTS = 4
+OVERFLOW_SHARE = 1 / 8
+# A slot holds value code + 1 (0: no value), two bytes a passage and slot: a gather of int16
+# stays in cache where int64 does not (measured 0.13 vs 1.1 ms at 1M). Past 32,766 values a
+# facet's slots are int32.
+SLOT_DTYPES = (np.int16, np.int32)
 
 
-def _join_parts(parts: list[Part]) -> tuple[np.ndarray, np.ndarray]:
-    """The parts' (docnum, code) pairs, docnums shifted by each part's offset."""
-    # intp: numpy converts any other index type on every gather.
-    docs = [c.docnums.astype(np.intp) + offset for offset, _, c, _ in parts]
-    codes = [m[c.codes].astype(np.int32) for _, _, c, m in parts]
+def _slot_count(parts: list[Part]) -> int:
+    """How many slots the parts' passages need (see OVERFLOW_SHARE)."""
+    size = sum(part_size for _, part_size, _, _ in parts)
+    per_doc = [np.bincount(c.docnums, minlength=n) for _, n, c, _ in parts]
+    values_per_doc = np.bincount(np.concatenate(per_doc)) if per_doc else np.zeros(1, np.int64)
+    if values_per_doc.size == 1:
+        return 0  # no values yet: what later commits add is counted as pairs
+    widths = np.arange(values_per_doc.size)
+    for slots in range(1, MAX_SLOTS + 1):
+        overflow = int((np.maximum(widths - slots, 0) * values_per_doc).sum())
+        if overflow <= size * OVERFLOW_SHARE:
+            return slots
+    return MAX_SLOTS
+
+
+def _slot_dtype(values: int) -> type:
+    """The smallest slot type that holds every value code + 1."""
+    for dtype in SLOT_DTYPES:
+        if values < np.iinfo(dtype).max:
+            return dtype
+    raise ValueError(f"{values} facet values do not fit a slot")
+
+
+def _fill(parts: list[Part], slots: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Write the parts' first values into slots (docnums shifted by `first`, the first part's
+    offset) and return the rest as (docnum, code) pairs."""
+    more_docs, more_codes = [], []
+    for offset, size, column, code_map in parts:
+        docnums, codes = column.docnums, code_map[column.codes]
+        # A passage's values are side by side: each pair's rank among its passage's.
+        per_doc = np.bincount(docnums, minlength=size)
+        rank = np.arange(docnums.size) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
+        at = offset - first
+        for slot in range(slots.shape[0]):
+            here = rank == slot
+            slots[slot, docnums[here] + at] = codes[here] + 1
+        past = rank >= slots.shape[0]
+        more_docs.append(docnums[past].astype(np.intp) + offset)
+        more_codes.append(codes[past])
     return (
-        np.concatenate(docs) if docs else np.zeros(0, np.intp),
-        np.concatenate(codes) if codes else np.zeros(0, np.int32),
+        np.concatenate(more_docs) if more_docs else np.zeros(0, np.intp),
+        np.concatenate(more_codes).astype(np.int32) if more_codes else np.zeros(0, np.int32),
     )
 
 
 @dataclass
 class _Join:
-    """One facet's joined pairs: (segment id, offset) per part, pairs up to each part's end,
-    and buffers whose first ends[-1] entries hold them."""
+    """One facet's joined values: (segment id, offset) per part, slot buffers whose first
+    `size` columns hold the parts' passages, and overflow buffers whose first `ends[-1]` entries
+    hold their further pairs (ends: up to each part's end)."""
 
     key: list[tuple[str, int]]
+    size: int
+    slots: np.ndarray
     ends: list[int]
-    docs: np.ndarray
-    codes: np.ndarray
-    # Where each docnum's pairs start, and one past the last docnum: starts[d]:starts[d + 1].
-    starts: np.ndarray
+    more_docs: np.ndarray
+    more_codes: np.ndarray
+
+    def column(self, size: int, end: int) -> JoinedColumn:
+        """What a view of `size` passages (overflow up to `end`) reads."""
+        return JoinedColumn(self.slots[:, :size], self.more_docs[:end], self.more_codes[:end])
 
 
 class JoinedFacets:
     """Joined facet columns shared by successive views of one index (kept by SegmentCache).
 
     Whoosh segments never change and a commit appends its segments after the others, so a
-    view whose segments extend the last joined view's writes only the new segments' pairs,
+    view whose segments extend the last joined view's writes only the new segments' values,
     past the end older views read; any other change (a merge) joins anew in new buffers.
     """
 
@@ -61,87 +113,105 @@ class JoinedFacets:
         self._joins: dict[str, _Join] = {}
         self._lock = threading.Lock()
 
-    def joined(self, name: str, key: list[tuple[str, int]], parts: list[Part]) -> JoinedColumn:
-        """The view's pairs of facet `name`; key gives each part's (segment id, offset)."""
+    def joined(
+        self, name: str, key: list[tuple[str, int]], parts: list[Part], values: int
+    ) -> JoinedColumn:
+        """The view's values of facet `name`; key gives each part's (segment id, offset),
+        values how many values the view's codes index."""
         size = parts[-1][0] + parts[-1][1] if parts else 0
         with self._lock:
             join = self._joins.get(name)
             known = len(join.key) if join is not None else 0
             if join is not None and join.key[: len(key)] == key:
                 # This view, or an older one still searched: a prefix of what is joined.
-                end = join.ends[len(key) - 1] if key else 0
-                return JoinedColumn(join.docs[:end], join.codes[:end], join.starts[: size + 1])
-            if join is not None and key[:known] == join.key:
-                docs, codes = _join_parts(parts[known:])
+                return join.column(size, join.ends[len(key) - 1] if key else 0)
+            fits = join is not None and values < np.iinfo(join.slots.dtype).max
+            if join is not None and fits and key[:known] == join.key:
+                first = parts[known][0]
+                if size > join.slots.shape[1]:
+                    join.slots = _grown(join.slots, join.size, size)
+                # Older views read only their own passages' slots; the new ones start empty.
+                join.slots[:, first:size] = 0
+                docs, codes = _fill(parts[known:], join.slots[:, first:size], first)
                 start = join.ends[-1] if join.ends else 0
                 end = start + docs.size
-                if end > join.docs.size:
-                    join.docs = _grown(join.docs, start, end)
-                    join.codes = _grown(join.codes, start, end)
-                first = parts[known][0]
-                if size + 1 > join.starts.size:
-                    join.starts = _grown(join.starts, first + 1, size + 1)
-                join.docs[start:end] = docs
-                join.codes[start:end] = codes
-                # Older views read starts up to their own size, whose sentinel stays right:
-                # the first new docnum's pairs start where theirs ended.
-                join.starts[first : size + 1] = _part_starts(parts[known:], start)
-                join.ends += _part_ends(parts[known:], start)
-                join.key = list(key)
-                return JoinedColumn(join.docs[:end], join.codes[:end], join.starts[: size + 1])
-            docs, codes = _join_parts(parts)
-            starts = _part_starts(parts, 0)
+                if end > join.more_docs.size:
+                    join.more_docs = _grown(join.more_docs, start, end)
+                    join.more_codes = _grown(join.more_codes, start, end)
+                join.more_docs[start:end] = docs
+                join.more_codes[start:end] = codes
+                join.ends += _part_ends(parts[known:], docs, start)
+                join.key, join.size = list(key), size
+                return join.column(size, end)
+            slots = _grown(np.zeros((_slot_count(parts), 0), _slot_dtype(values)), 0, size)
+            docs, codes = _fill(parts, slots, 0)
             join = _Join(
                 list(key),
-                _part_ends(parts, 0),
+                size,
+                slots,
+                _part_ends(parts, docs, 0),
                 _grown(docs, docs.size, docs.size),
                 _grown(codes, codes.size, codes.size),
-                _grown(starts, starts.size, starts.size),
             )
             self._joins[name] = join
-            return JoinedColumn(
-                join.docs[: docs.size], join.codes[: docs.size], join.starts[: size + 1]
-            )
+            return join.column(size, docs.size)
 
 
 @dataclass(frozen=True)
 class JoinedColumn:
-    """A view's (docnum, value code) pairs, docnums ascending, and where each docnum's pairs
-    start."""
+    """A view's facet values: each passage's first values in slots (value code + 1 per
+    passage, 0 for none; one row a slot), and its further ones as (docnum, code) pairs."""
 
-    docs: np.ndarray
-    codes: np.ndarray
-    starts: np.ndarray
+    slots: np.ndarray
+    more_docs: np.ndarray
+    more_codes: np.ndarray
+
+    def counts(self, docnums: np.ndarray, mask: np.ndarray, values: int) -> np.ndarray:
+        """Per value code, how many of the given passages (docnums, or as a mask) have it."""
+        counts = np.zeros(values + 1, dtype=np.int64)
+        for slot in self.slots:
+            counts += np.bincount(slot[docnums], minlength=values + 1)[: values + 1]
+        out = counts[1:]
+        if self.more_docs.size:
+            more = self.more_codes[mask[self.more_docs]]
+            out += np.bincount(more, minlength=values)[:values]
+        return out
+
+    def pairs(self, docnums: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every (docnum, value code) pair of the given passages (docnums, or as a mask)."""
+        docs, codes = [], []
+        for slot in self.slots:
+            found = slot[docnums]
+            here = found > 0
+            docs.append(docnums[here])
+            codes.append(found[here].astype(np.int64) - 1)
+        hit = mask[self.more_docs]
+        docs.append(self.more_docs[hit])
+        codes.append(self.more_codes[hit].astype(np.int64))
+        return np.concatenate(docs), np.concatenate(codes)
+
+    def totals(self, values: int) -> np.ndarray:
+        """Per value code, how many passages of the view have it (deleted ones included)."""
+        counts = np.zeros(values + 1, dtype=np.int64)
+        for slot in self.slots:
+            counts += np.bincount(slot, minlength=values + 1)[: values + 1]
+        out = counts[1:]
+        out += np.bincount(self.more_codes, minlength=values)[:values]
+        return out
 
 
-def _part_starts(parts: list[Part], start: int) -> np.ndarray:
-    """Per docnum of the parts, where its pairs start (the first part's at start), and one
-    more: where the pairs after the last docnum would start."""
-    out = []
-    for _, size, column, _ in parts:
-        # Pairs per docnum, summed before each: a bincount, five times cheaper at 1M than a
-        # binary search per docnum (the first search of a fresh worker pays it).
-        per_doc = np.bincount(column.docnums, minlength=size)
-        out.append(np.cumsum(per_doc) - per_doc + start)
-        start += column.docnums.size
-    out.append(np.array([start]))
-    # 4 bytes a passage and facet (2**31 pairs is far past what one index holds).
-    return np.concatenate(out).astype(np.int32)
-
-
-def _part_ends(parts: list[Part], start: int) -> list[int]:
-    """Where each part's pairs end in the joined buffers, the first starting at start."""
-    ends = []
-    for _, _, column, _ in parts:
-        start += column.docnums.size
-        ends.append(start)
-    return ends
+def _part_ends(parts: list[Part], docs: np.ndarray, start: int) -> list[int]:
+    """Where each part's overflow pairs end in the joined buffers (docs: theirs, ascending),
+    the first part's starting at start."""
+    ends = np.searchsorted(docs, [offset + size for offset, size, _, _ in parts])
+    return [start + int(end) for end in ends]
 
 
 def _grown(array: np.ndarray, used: int, needed: int) -> np.ndarray:
-    """A new buffer holding array's first `used` entries, with room for needed and headroom."""
-    grown = np.empty(int(needed * (1 + JOIN_HEADROOM)) + 16, dtype=array.dtype)
-    grown[:used] = array[:used]
+    """A new buffer holding array's first `used` entries (along its last axis), with room for
+    needed and headroom."""
+    grown = np.zeros((*array.shape[:-1], int(needed * (1 + JOIN_HEADROOM)) + 16), dtype=array.dtype)
+    grown[..., :used] = array[..., :used]
     return grown
 
 
@@ -178,20 +248,16 @@ class FacetColumn:
         return cls(list(values), parts, name, joins, key)
 
     def joined(self) -> JoinedColumn:
-        """Every (docnum, value code) pair of the view, docnums ascending: the segments'
-        columns joined at their offsets, built on first use and kept while the view lives.
+        """The view's values of this facet, joined from its segments on first use and kept
+        while the view lives.
 
         A count is then a few numpy calls whatever the number of segments (a per-segment
         loop cost 80 µs a segment and facet: 40 ms a search at 90 segments). Views of one
         index share the join (JoinedFacets): a commit joins only its own segments."""
         found = self._joined
         if found is None:
-            if self.joins is not None:
-                found = self.joins.joined(self.name, self.key, self.parts)
-            else:
-                docs, codes = _join_parts(self.parts)
-                found = JoinedColumn(docs, codes, _part_starts(self.parts, 0))
-            self._joined = found
+            joins = self.joins if self.joins is not None else JoinedFacets()
+            found = self._joined = joins.joined(self.name, self.key, self.parts, len(self.values))
         return found
 
     def counts(
@@ -201,23 +267,20 @@ class FacetColumn:
         other facets share), or of distinct documents when `documents` gives each docnum's
         document code."""
         selection = mask if isinstance(mask, Selection) else Selection(mask)
-        joined = self.joined()
-        docnums, codes = joined.docs, joined.codes
+        joined, values = self.joined(), len(self.values)
         if documents is not None:
-            hit = _hits(joined, selection.mask, selection.docnums)
-            return distinct_counts(docnums[hit], codes[hit], len(self.values), documents)
+            docnums, codes = joined.pairs(selection.docnums, selection.mask)
+            return distinct_counts(docnums, codes, values, documents)
         if selection.mostly:
             # Most passages match (browsing): count the few that do not, from the totals.
-            hit = _hits(joined, selection.unmatched_mask, selection.unmatched)
-            missed = np.bincount(codes[hit], minlength=len(self.values))
-            return (self.totals() - missed).astype(np.int64)
-        hit = _hits(joined, selection.mask, selection.docnums)
-        return np.bincount(codes[hit], minlength=len(self.values)).astype(np.int64)
+            missed = joined.counts(selection.unmatched, selection.unmatched_mask, values)
+            return self.totals() - missed
+        return joined.counts(selection.docnums, selection.mask, values)
 
     def totals(self) -> np.ndarray:
-        """Pairs per value over every docnum of the view, deleted ones included."""
+        """Passages per value over every docnum of the view, deleted ones included."""
         if self._totals is None:
-            self._totals = np.bincount(self.joined().codes, minlength=len(self.values))
+            self._totals = self.joined().totals(len(self.values))
         return self._totals
 
     def mask_for(self, wanted: Iterable[str], size: int) -> np.ndarray:
@@ -233,25 +296,18 @@ class FacetColumn:
         return mask
 
 
-# Matched docnums' pairs are gathered through `starts` when the docnums are fewer than this
-# share of the pairs; else one pass over the pairs reads them through the mask. Measured at 1M
-# passages (1.5M country pairs, random masks): a pass and its count cost 4-6 ms whatever the
-# matches; gathering and counting 20,000 docnums' pairs ~1.4 ms, 200,000 docnums' as much as a
-# pass, 400,000 twice as much.
-SPARSE_MATCH_SHARE = 1 / 8
-
-
 class Selection:
     """A docnum mask with what counting it needs, each computed once for every facet (and the
     years) counted under the same mask: its docnums, or those it leaves out when it holds most.
     """
 
-    def __init__(self, mask: np.ndarray) -> None:
+    def __init__(self, mask: np.ndarray, docnums: np.ndarray | None = None) -> None:
+        """`docnums`, when the caller knows them, are the mask's (ascending)."""
         self.mask = mask
-        self.size = int(np.count_nonzero(mask))
+        self.size = int(np.count_nonzero(mask)) if docnums is None else docnums.size
         # Most docnums selected: count the others and subtract them from the totals.
         self.mostly = self.size > mask.size - self.size
-        self._docnums: np.ndarray | None = None
+        self._docnums = docnums
         self._unmatched_mask: np.ndarray | None = None
         self._unmatched: np.ndarray | None = None
 
@@ -275,20 +331,6 @@ class Selection:
         if self._unmatched is None:
             self._unmatched = np.flatnonzero(self.unmatched_mask)
         return self._unmatched
-
-
-def _hits(joined: JoinedColumn, mask: np.ndarray, matched: np.ndarray) -> np.ndarray:
-    """Positions of the pairs whose docnum is in mask (its docnums: matched), ascending."""
-    if matched.size >= joined.docs.size * SPARSE_MATCH_SHARE:
-        return np.flatnonzero(mask[joined.docs])
-    first = joined.starts[matched]
-    lengths = joined.starts[matched + 1] - first
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    # Each docnum's pairs are one run: run k covers first[k] .. first[k] + lengths[k].
-    run_starts = np.cumsum(lengths) - lengths
-    return np.repeat(first - run_starts, lengths) + np.arange(total)
 
 
 class FacetIndex:
@@ -447,11 +489,14 @@ def facet_counts(
     masks: dict[str, np.ndarray],
     documents: np.ndarray | None = None,
     start: int = 0,
+    matched_docnums: np.ndarray | None = None,
 ) -> FacetCounts:
     """Disjunctive counts per facet: each facet's apply every filter but its own.
 
     Counts are passages, or distinct documents when `documents` (docnum → document code) is
     given; only of docnums from `start` on (the segments a commit added) when start > 0.
+    `matched_docnums`, when the ranking knows them, are matched's docnums (ascending): each
+    facet's are then those passing its filters, not a pass over its mask.
     """
     out: FacetCounts = {}
     # A facet's mask applies every filter but its own: facets without a filter of their own
@@ -462,11 +507,16 @@ def facet_counts(
         mask = shared.get(own)
         if mask is None:
             combined = matched.copy()
+            docnums = matched_docnums
+            if docnums is not None and start:
+                docnums = docnums[np.searchsorted(docnums, start) :]
             for other, fmask in masks.items():
                 if other != own:
                     combined &= fmask
+                    if docnums is not None:
+                        docnums = docnums[fmask[docnums]]
             combined[:start] = False
-            mask = shared[own] = Selection(combined)
+            mask = shared[own] = Selection(combined, docnums)
         if facet.kind == YEAR:
             out[facet.name] = fx.year_counts(mask, documents)
         else:

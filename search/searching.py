@@ -28,6 +28,7 @@ from search.explaining import explain_hit
 from search.facet_registry import YEAR, FacetRegistry, default_registry
 from search.facets import (
     FacetCounts,
+    Selection,
     count_facets,
     facet_buckets,
     facet_counts,
@@ -38,6 +39,7 @@ from search.highlighting import TokenMatcher, query_terms, snippet
 from search.histogram import date_histogram, without_date_filter
 from search.ordering import date_order, full_order
 from search.querying import ParsedQuery, QueryReader
+from search.ranking import RankedMatches
 from search.rescoring import RESCORE_WINDOW, Rescorer, SemanticPart
 from search.results import (
     SORTS,
@@ -102,6 +104,8 @@ class Matching:
     total: int
     timed_out: bool
     relaxed_from: MatchInfo | None
+    # The final set with its docnums, found once for the page and every facet.
+    selection: Selection
 
 
 class LuceneBM25(scoring.BM25F):
@@ -255,7 +259,7 @@ class SearchEngine:
                 )
             else:
                 hits, rescored, page_timed_out = self._page_hits(
-                    snap, parsed, query, request, final, total, masks, ranked, deadline
+                    snap, parsed, query, request, m.selection, masks, ranked, deadline
                 )
                 if documents is not None:
                     total_documents = count_documents(final, documents)
@@ -263,7 +267,8 @@ class SearchEngine:
             unit = documents if request.facet_unit == "document" else None
 
             def counted(start: int = 0) -> FacetCounts:
-                return facet_counts(self.facets, fx, matched, masks, unit, start)
+                known = ranked.docnums if isinstance(ranked, RankedMatches) else None
+                return facet_counts(self.facets, fx, matched, masks, unit, start, known)
 
             def bucketed(counts: FacetCounts) -> Any:
                 return facet_buckets(self.facets, fx, counts, request.filters, request.facet_size)
@@ -372,7 +377,7 @@ class SearchEngine:
         finds too few (search and export match alike through here)."""
         query, notes = self._bounded(snap, parsed)
         masks = self.request_masks(snap, request)
-        matched, ranked, final, total, timed_out = self._matches(
+        matched, ranked, final, total, timed_out, selection = self._matches(
             snap, parsed, query, masks, deadline
         )
         relaxed_from = None
@@ -383,11 +388,21 @@ class SearchEngine:
             relaxed_from = MatchInfo(rule.mode, rule.required, rule.of)
             parsed = self.query_reader.parse(request.q, "any")
             query, notes = self._bounded(snap, parsed)
-            matched, ranked, final, total, timed_out = self._matches(
+            matched, ranked, final, total, timed_out, selection = self._matches(
                 snap, parsed, query, masks, deadline
             )
         return Matching(
-            parsed, query, notes, masks, matched, ranked, final, total, timed_out, relaxed_from
+            parsed,
+            query,
+            notes,
+            masks,
+            matched,
+            ranked,
+            final,
+            total,
+            timed_out,
+            relaxed_from,
+            selection,
         )
 
     def _ranked_all(
@@ -496,9 +511,9 @@ class SearchEngine:
         query: wq.Query,
         masks: dict[str, np.ndarray],
         deadline: float | None = None,
-    ) -> tuple[np.ndarray, Any, np.ndarray, int, bool]:
-        """The query's own matches (and scores), the final set under the filters, its size, and
-        whether the deadline cut the matching short."""
+    ) -> tuple[np.ndarray, Any, np.ndarray, int, bool, Selection]:
+        """The query's own matches (and scores), the final set under the filters, its size,
+        whether the deadline cut the matching short, and the final set as a Selection."""
         timed_out = False
         if parsed.is_empty:
             matched, ranked = snap.facets.live, None
@@ -509,7 +524,12 @@ class SearchEngine:
         final = matched.copy()
         for mask in masks.values():
             final &= mask
-        return matched, ranked, final, int(final.sum()), timed_out
+        docnums = ranked.docnums if isinstance(ranked, RankedMatches) else None
+        if docnums is not None:
+            for mask in masks.values():
+                docnums = docnums[mask[docnums]]
+        selection = Selection(final, docnums)
+        return matched, ranked, final, selection.size, timed_out, selection
 
     def count(self, snap: Snapshot, parsed: ParsedQuery, masks: dict[str, np.ndarray]) -> int:
         """How many passages a parsed query matches under the given filter masks."""
@@ -522,8 +542,7 @@ class SearchEngine:
         parsed: ParsedQuery,
         query: wq.Query,
         request: SearchRequest,
-        final: np.ndarray,
-        total: int,
+        final: Selection,
         masks: dict[str, np.ndarray],
         ranked: Any,
         deadline: float | None = None,
@@ -533,7 +552,7 @@ class SearchEngine:
         searcher, fx = snap.searcher, snap.facets
         offset = (request.page - 1) * request.per_page
         timed_out = False
-        if offset >= total:
+        if offset >= final.size:
             return [], False, False
         scored: list[tuple[int, float | None]]
         limit = offset + request.per_page
@@ -543,7 +562,7 @@ class SearchEngine:
         # A rescored page is cut from the rescored window, so the window is ranked from the top.
         start, stop = (0, max(limit, RESCORE_WINDOW)) if rescore else (offset, limit)
         if parsed.is_empty or request.sort != "relevance":
-            docnums = np.flatnonzero(final)
+            docnums = final.docnums
             # Undated passages sort last either way; ties by docnum keep pages stable.
             stop = offset + request.per_page
             page = date_order(fx, docnums, request.sort, stop)[offset:stop]
@@ -567,7 +586,7 @@ class SearchEngine:
                 # Filters, or a minimum-should-match, narrow the query's own matches: only
                 # then does Whoosh need the final set as a filter.
                 narrowed = bool(masks) or parsed.required > 1 or bool(parsed.optional)
-                filter_set = set(np.flatnonzero(final).tolist()) if narrowed else None
+                filter_set = set(final.docnums.tolist()) if narrowed else None
                 found, timed_out = _ranked_within(searcher, query, stop, filter_set, deadline)
                 ranking = found[start:stop]
             if rescore and self.rescorer is not None:

@@ -129,10 +129,16 @@ def _filtered(state: Any, spec: dict[str, Any], docnums: set[int]) -> set[int]:
     }
 
 
+def _pairs(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A facet column's (docnum, value code) pairs straight from its segments' columns."""
+    docs = [c.docnums.astype(np.int64) + offset for offset, _, c, _ in column.parts]
+    codes = [code_map[c.codes] for _, _, c, code_map in column.parts]
+    return np.concatenate(docs), np.concatenate(codes)
+
+
 def _check_counts(state: Any) -> None:
-    """Every facet column's counts, by each of its paths (few matches gathered by docnum, a
-    pass over the pairs, most passages counted from the totals), equal a plain count of the
-    joined pairs; each docnum's pairs are where `starts` says."""
+    """Every facet column's counts, by each of its paths (values in slots, values past them,
+    most passages counted from the totals), equal a plain count of its segments' pairs."""
     fx = state.facets
     rng = np.random.default_rng(7)
     documents = np.arange(fx.size) // 3  # three passages a document
@@ -141,20 +147,19 @@ def _check_counts(state: Any) -> None:
         years = Counter(str(y) for y in fx.years[mask].tolist() if y)
         assert fx.year_counts(mask) == dict(years), share
         for name, column in fx.columns.items():
-            joined = column.joined()
-            assert (np.repeat(np.arange(fx.size), np.diff(joined.starts)) == joined.docs).all()
-            hit = mask[joined.docs]
-            expected = np.bincount(joined.codes[hit], minlength=len(column.values))
+            docs, codes = _pairs(column)
+            hit = mask[docs]
+            expected = np.bincount(codes[hit], minlength=len(column.values))
             assert column.counts(mask).tolist() == expected.tolist(), (name, share)
-            pairs = set(zip(documents[joined.docs[hit]], joined.codes[hit], strict=True))
+            pairs = set(zip(documents[docs[hit]], codes[hit], strict=True))
             distinct = np.bincount([c for _, c in pairs], minlength=len(column.values))
             assert column.counts(mask, documents).tolist() == distinct.tolist(), (name, share)
     for name, column in fx.columns.items():
-        joined = column.joined()
+        docs, all_codes = _pairs(column)
         for wanted in (column.values[:1], column.values[1:4], ["ZZ-none"], column.values):
             codes = [column.values.index(v) for v in wanted if v in column.values]
             expected = np.zeros(fx.size, dtype=bool)
-            expected[joined.docs[np.isin(joined.codes, codes)]] = True
+            expected[docs[np.isin(all_codes, codes)]] = True
             assert (column.mask_for(wanted, fx.size) == expected).all(), (name, wanted)
 
 
@@ -205,7 +210,8 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
         assert len(state.segments) == BATCHES
         before = {name: column.joined() for name, column in state.facets.columns.items()}
         kept = {
-            name: (j.docs.copy(), j.codes.copy(), j.starts.copy()) for name, j in before.items()
+            name: (j.slots.copy(), j.more_docs.copy(), j.more_codes.copy())
+            for name, j in before.items()
         }
         _check_counts(state)
     _compare(engine)
@@ -222,13 +228,12 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
         assert len(state.segments) == BATCHES + 1
         grown = {name: column.joined() for name, column in state.facets.columns.items()}
         _check_counts(state)
-    assert np.shares_memory(grown["country"].docs, before["country"].docs), "grown in place"
-    assert grown["country"].docs.size > before["country"].docs.size
-    assert grown["country"].starts.size > before["country"].starts.size
-    for name, (docnums, codes, starts) in kept.items():
-        assert before[name].docs.tolist() == docnums.tolist()
-        assert before[name].codes.tolist() == codes.tolist()
-        assert before[name].starts.tolist() == starts.tolist()
+    assert np.shares_memory(grown["country"].slots, before["country"].slots), "grown in place"
+    assert grown["country"].slots.shape[1] > before["country"].slots.shape[1]
+    for name, (slots, more_docs, more_codes) in kept.items():
+        assert before[name].slots.tolist() == slots.tolist()
+        assert before[name].more_docs.tolist() == more_docs.tolist()
+        assert before[name].more_codes.tolist() == more_codes.tolist()
     _compare(engine)
 
     writer = open_writer(open_for_writing(index_dir).index)
@@ -239,7 +244,7 @@ def test_fast_paths_equal_whoosh_across_segments_deletions_and_merges(
         merged = state.facets.columns["country"].joined()
         _check_counts(state)
     # A merge changed the segments: joined anew, in buffers no older view reads.
-    assert not np.shares_memory(merged.docs, grown["country"].docs)
+    assert not np.shares_memory(merged.slots, grown["country"].slots)
     _compare(engine)
 
 
@@ -479,24 +484,39 @@ def test_opening_a_view_does_not_copy_the_segment_files(
     assert mapped < segment_bytes / 10, (mapped, segment_bytes)
 
 
-@pytest.mark.parametrize("share", [0.0, 0.002, 0.02, 0.2, 1.0])
-def test_facet_counts_are_the_same_for_few_and_many_matches(share: float) -> None:
-    """A facet column counts a few matches by binary search over its docnum-ordered entries
-    and many by a pass over the column: both count each value of each matching passage."""
+@pytest.mark.parametrize("share", [0.0, 0.002, 0.02, 0.2, 0.7, 1.0])
+@pytest.mark.parametrize("most", [1, 3, 8])
+def test_facet_counts_are_the_same_for_few_and_many_matches(share: float, most: int) -> None:
+    """A facet column counts each value of each matching passage, whether the value sits in a
+    slot or past them, for few matches, many, and most (counted from the totals); and by
+    distinct documents."""
 
-    from search.facets import FacetColumn
+    from search.facets import MAX_SLOTS, FacetColumn
     from search.segments import SegmentColumn
 
     rng = np.random.default_rng(7)
     size, values = 5_000, [f"v{i}" for i in range(12)]
-    # Passages with 0-3 values each, as countries and topics have.
-    pairs = sorted({(d, int(v)) for d in range(size) for v in rng.choice(12, rng.integers(0, 4))})
+    # Passages with 0 to `most` values each (countries and regions have up to 18).
+    pairs = sorted(
+        {(d, int(v)) for d in range(size) for v in rng.choice(12, rng.integers(0, most + 1))}
+    )
     column = SegmentColumn(
         values,
         np.array([d for d, _ in pairs], dtype=np.int32),
         np.array([v for _, v in pairs], dtype=np.int32),
     )
     facet = FacetColumn(values, [(0, size, column, np.arange(12))])
+    joined = facet.joined()
+    # One slot when no passage has two values; else the fewest that leave at most an eighth
+    # of the passages' worth of values past them, or MAX_SLOTS and the rest past them.
+    per_doc = np.bincount(column.docnums, minlength=size)
+    fewest = next(
+        (k for k in range(1, MAX_SLOTS + 1) if np.maximum(per_doc - k, 0).sum() <= size / 8),
+        MAX_SLOTS,
+    )
+    assert len(joined.slots) == (1 if most == 1 else fewest)
+    assert joined.more_docs.size == np.maximum(per_doc - len(joined.slots), 0).sum()
+    assert (joined.more_docs.size > 0) == (most > MAX_SLOTS)
     mask = rng.random(size) < share
     expected = np.zeros(12, dtype=np.int64)
     for d, v in pairs:
@@ -507,6 +527,38 @@ def test_facet_counts_are_the_same_for_few_and_many_matches(share: float) -> Non
         len({documents[d] for d, v in pairs if v == value and mask[d]}) for value in range(12)
     ]
     assert facet.counts(mask, documents).tolist() == by_document
+
+
+def test_joined_facets_grow_in_place_and_widen_past_two_byte_codes() -> None:
+    """A commit's segment is joined after the others in the same buffers (the older view's
+    values unchanged); codes past what two bytes hold join anew with four-byte slots."""
+    from search.facets import JoinedFacets
+    from search.segments import SegmentColumn
+
+    def part(offset: int, docnums: list[int], codes: list[int], size: int = 4) -> Any:
+        column = SegmentColumn(
+            [], np.array(docnums, dtype=np.int32), np.array(codes, dtype=np.int32)
+        )
+        return (offset, size, column, np.arange(max(codes, default=0) + 1))
+
+    joins = JoinedFacets()
+    first = part(0, [0, 0, 1, 3], [0, 1, 2, 1])
+    older = joins.joined("country", [("a", 0)], [first], 3)
+    assert older.slots.dtype == np.int16 and older.slots.shape == (2, 4)
+    second = part(4, [0, 0, 0, 2], [2, 0, 1, 2])
+    grown = joins.joined("country", [("a", 0), ("b", 4)], [first, second], 3)
+    assert np.shares_memory(grown.slots, older.slots)
+    assert older.slots.tolist() == [[1, 3, 0, 2], [2, 0, 0, 0]]
+    everyone = np.ones(8, dtype=bool)
+    assert grown.counts(np.arange(8), everyone, 3).tolist() == [2, 3, 3]
+    assert grown.more_docs.tolist() == [4]  # the third value of docnum 4
+
+    wide = part(8, [1], [40_000])
+    widened = joins.joined("country", [("a", 0), ("b", 4), ("c", 8)], [first, second, wide], 40_001)
+    assert widened.slots.dtype == np.int32
+    assert not np.shares_memory(widened.slots, grown.slots)
+    counts = widened.counts(np.arange(12), np.ones(12, dtype=bool), 40_001)
+    assert counts[[0, 1, 2, 40_000]].tolist() == [2, 3, 3, 1] and counts.sum() == 9
 
 
 def test_stored_segment_data_is_pruned_after_its_segment_left_and_the_grace_time(

@@ -189,7 +189,7 @@ def hits_within(
         total = int(final.sum())
     else:
         masks[WITHIN] = within
-        _, ranked, final, total, _ = engine._matches(snap, parsed, query, masks)
+        _, ranked, final, total, _, _ = engine._matches(snap, parsed, query, masks)
     if total == 0:
         return []
     docnums = np.flatnonzero(final)
