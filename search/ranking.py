@@ -338,6 +338,9 @@ class VectorRanker:
         unique = list(dict.fromkeys(terms))
         if len(unique) == 1 and not phrases and not optional and required <= 1:
             return self._rank_word(unique[0], scores, live)
+        plain_and = mode == "and" and not phrases and not optional
+        if plain_and and not self._deferred(unique, len(unique)):
+            return self._rank_every_word(unique, scores, live)
         # Any one term will do (a pasted sentence): a passage's matches need no count, only
         # a mark, and setting a flag costs half of adding to a count (measured at a million
         # passages: 0.96 against 2.38 ms for a word in 60 % of them).
@@ -383,6 +386,34 @@ class VectorRanker:
             mask, scores, pending=tuple(deferred), bound=bound, ranker=self, docnums=docnums
         )
 
+    def _rank_every_word(
+        self, words: list[str], scores: np.ndarray, live: np.ndarray
+    ) -> RankedMatches:
+        """Words that must all match: the rarest word's postings narrowed by each other's,
+        then every word scored at the matches only (the same sums in the same order as word
+        by word over all postings; at a million passages "oil prices" scores 39,000 passages
+        instead of 150,000 postings)."""
+        postings = [self.joined(word) for word in words]
+        rarest = min(range(len(words)), key=lambda i: postings[i][0].size)
+        docnums = postings[rarest][0]
+        for at, (ids, _) in enumerate(postings):
+            if at != rarest and docnums.size:
+                holds = np.zeros(self.size, dtype=bool)
+                holds[ids] = True
+                docnums = docnums[holds[docnums]]
+        docnums = docnums[live[docnums]]
+        mask = np.zeros(self.size, dtype=bool)
+        mask[docnums] = True
+        if docnums.size:
+            norm = self._norm(docnums)
+            total: np.ndarray | None = None
+            for word, (ids, tf) in zip(words, postings, strict=True):
+                # Each word's postings hold every match, in the same (ascending) order.
+                part = self._bm25(word, docnums, tf[mask[ids]], norm)
+                total = part if total is None else total + part
+            scores[docnums] = total
+        return RankedMatches(mask, scores, ranker=self, docnums=docnums)
+
     def _rank_word(self, term: str, scores: np.ndarray, live: np.ndarray) -> RankedMatches:
         """One word: its postings are its matches, scored where they are."""
         ids, tf = self.joined(term)
@@ -408,13 +439,21 @@ class VectorRanker:
         """Count a term's matches without scoring them."""
         _count(counts, self.joined(term)[0])
 
-    def _bm25(self, term: str, ids: np.ndarray, tf: np.ndarray) -> np.ndarray:
-        """A term's BM25 at these docnums, in float64 and in Whoosh's order of operations
-        (whoosh.scoring.bm25), so scores equal Whoosh's and ties break the same way."""
+    def _norm(self, ids: np.ndarray) -> np.ndarray:
+        """BM25's length normalisation at these docnums (the same for every term)."""
         k1, b = self.k1, self.b
+        return k1 * ((1 - b) + b * self.lengths[ids].astype(np.float64) / self.avg_length)
+
+    def _bm25(
+        self, term: str, ids: np.ndarray, tf: np.ndarray, norm: np.ndarray | None = None
+    ) -> np.ndarray:
+        """A term's BM25 at these docnums, in float64 and in Whoosh's order of operations
+        (whoosh.scoring.bm25), so scores equal Whoosh's and ties break the same way; `norm`
+        is _norm(ids) when the caller has it."""
         tf64 = tf.astype(np.float64)
-        norm = k1 * ((1 - b) + b * self.lengths[ids].astype(np.float64) / self.avg_length)
-        return self._idf(term) * ((tf64 * (k1 + 1)) / (tf64 + norm))
+        if norm is None:
+            norm = self._norm(ids)
+        return self._idf(term) * ((tf64 * (self.k1 + 1)) / (tf64 + norm))
 
     def scores_for(self, terms: tuple[str, ...], docnums: np.ndarray) -> np.ndarray:
         """The terms' summed BM25 for the given docnums only (ascending, global)."""

@@ -21,6 +21,7 @@ from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.index import Index
 from whoosh.searching import Searcher
 
+from search.allocator import tune_allocator
 from search.diagnosis import diagnose
 from search.embedding import shared_encoder
 from search.errors import DocumentNotFound, PassageNotFound
@@ -162,6 +163,8 @@ class SearchEngine:
         facets: FacetRegistry | None = None,
         timeout: float | None = None,
     ) -> None:
+        # Large temporary arrays from reused heap memory (search/allocator.py).
+        tune_allocator()
         self.index_dir = index_dir
         # Seconds a search may run before it answers with what it has (None or 0: no budget).
         self.timeout = timeout
