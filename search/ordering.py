@@ -117,7 +117,7 @@ def full_order(
         return date_order(fx, np.flatnonzero(allowed), sort), None, False
     if ranked is not None:
         candidates = np.flatnonzero(allowed)
-        docnums, scores = by_score(candidates, ranked.scores[candidates].astype(np.float64))
+        docnums, scores = by_score(candidates, ranked.scores_at(candidates).astype(np.float64))
         return docnums, scores, False
     docnums, scores, timed_out = whoosh_scores(searcher, query, allowed, deadline)
     docnums, scores = by_score(docnums, scores)

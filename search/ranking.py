@@ -54,10 +54,12 @@ class RankedMatches:
 
     With `pending` words, `scores` lacks their share: each adds at most its idf * (k1 + 1),
     `bound` in all, and top() completes the scores of just the passages that can still rank.
+    Scores are held per passage of the view (`dense`), or, for words that must all match, only
+    at the matches (`values` at `docnums`): an array of the view's size made only if asked for.
     """
 
     mask: np.ndarray
-    scores: np.ndarray
+    dense: np.ndarray | None
     # False when a deadline stopped the scoring before every term was read (partial results).
     complete: bool = True
     pending: tuple[str, ...] = ()
@@ -66,6 +68,26 @@ class RankedMatches:
     # The matches' docnums, ascending, when the ranking found them without a pass over the
     # mask (a word's own postings, or the rarest word's of an AND), else None.
     docnums: np.ndarray | None = None
+    # Without `dense`: the matches' scores, at docnums.
+    values: np.ndarray | None = None
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Every passage's score (0 where it does not match)."""
+        if self.dense is None:
+            assert self.docnums is not None and self.values is not None
+            dense = np.zeros(self.mask.size, dtype=np.float64)
+            dense[self.docnums] = self.values
+            self.dense = dense
+        return self.dense
+
+    def scores_at(self, candidates: np.ndarray) -> np.ndarray:
+        """The scores of some matches (docnums ascending)."""
+        if self.dense is None and self.docnums is not None and self.values is not None:
+            if candidates.size == self.docnums.size:
+                return self.values  # every match: the same docnums
+            return self.values[np.searchsorted(self.docnums, candidates)]
+        return self.scores[candidates]
 
     def top(
         self, allowed: np.ndarray | Selection, start: int, stop: int
@@ -75,7 +97,7 @@ class RankedMatches:
         candidates = allowed.docnums if isinstance(allowed, Selection) else np.flatnonzero(allowed)
         if candidates.size == 0 or start >= candidates.size:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        cand_scores = self.scores[candidates]
+        cand_scores = self.scores_at(candidates)
         stop = min(stop, candidates.size)
         if self.pending and self.ranker is not None:
             # MaxScore, one pending word at a time: the stop-th best partial score is a floor
@@ -334,13 +356,13 @@ class VectorRanker:
         Past the deadline (time.monotonic()) the terms read so far decide, and `complete` is
         False.
         """
-        scores = np.zeros(self.size, dtype=np.float64)
         unique = list(dict.fromkeys(terms))
         if len(unique) == 1 and not phrases and not optional and required <= 1:
-            return self._rank_word(unique[0], scores, live)
+            return self._rank_word(unique[0], live)
         plain_and = mode == "and" and not phrases and not optional
         if plain_and and not self._deferred(unique, len(unique)):
-            return self._rank_every_word(unique, scores, live)
+            return self._rank_every_word(unique, live)
+        scores = np.zeros(self.size, dtype=np.float64)
         # Any one term will do (a pasted sentence): a passage's matches need no count, only
         # a mark, and setting a flag costs half of adding to a count (measured at a million
         # passages: 0.96 against 2.38 ms for a word in 60 % of them).
@@ -386,9 +408,7 @@ class VectorRanker:
             mask, scores, pending=tuple(deferred), bound=bound, ranker=self, docnums=docnums
         )
 
-    def _rank_every_word(
-        self, words: list[str], scores: np.ndarray, live: np.ndarray
-    ) -> RankedMatches:
+    def _rank_every_word(self, words: list[str], live: np.ndarray) -> RankedMatches:
         """Words that must all match: the rarest word's postings narrowed by each other's,
         then every word scored at the matches only (the same sums in the same order as word
         by word over all postings; at a million passages "oil prices" scores 39,000 passages
@@ -404,25 +424,24 @@ class VectorRanker:
         docnums = docnums[live[docnums]]
         mask = np.zeros(self.size, dtype=bool)
         mask[docnums] = True
+        total = np.zeros(docnums.size, dtype=np.float64)
         if docnums.size:
             norm = self._norm(docnums)
-            total: np.ndarray | None = None
-            for word, (ids, tf) in zip(words, postings, strict=True):
+            for at, (word, (ids, tf)) in enumerate(zip(words, postings, strict=True)):
                 # Each word's postings hold every match, in the same (ascending) order.
                 part = self._bm25(word, docnums, tf[mask[ids]], norm)
-                total = part if total is None else total + part
-            scores[docnums] = total
-        return RankedMatches(mask, scores, ranker=self, docnums=docnums)
+                total = part if at == 0 else total + part
+        return RankedMatches(mask, None, ranker=self, docnums=docnums, values=total)
 
-    def _rank_word(self, term: str, scores: np.ndarray, live: np.ndarray) -> RankedMatches:
+    def _rank_word(self, term: str, live: np.ndarray) -> RankedMatches:
         """One word: its postings are its matches, scored where they are."""
         ids, tf = self.joined(term)
-        docnums = ids[live[ids]] if ids.size else ids
+        alive = live[ids]
+        docnums, tf = ids[alive], tf[alive]
         mask = np.zeros(self.size, dtype=bool)
         mask[docnums] = True
-        if ids.size:
-            scores[ids] = self._bm25(term, ids, tf)
-        return RankedMatches(mask, scores, ranker=self, docnums=docnums)
+        values = self._bm25(term, docnums, tf)
+        return RankedMatches(mask, None, ranker=self, docnums=docnums, values=values)
 
     def most(self, term: str) -> float:
         """The most a term's BM25 can add to a passage's score (its idf times k1 + 1)."""

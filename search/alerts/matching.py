@@ -199,7 +199,7 @@ def hits_within(
         key = np.where(dates > 0, -dates, np.iinfo(np.int64).max)
         scored = [(int(d), None) for d in docnums[np.lexsort((docnums, key))]]
     elif ranked is not None:
-        scores = ranked.scores[docnums]
+        scores = ranked.scores_at(docnums)
         order = np.lexsort((docnums, -scores))
         scored = [(int(docnums[i]), float(scores[i])) for i in order]
     else:
