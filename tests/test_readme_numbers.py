@@ -17,6 +17,7 @@ from index.readers.base import (
     DEFAULT_MAX_WORD_BYTES,
 )
 from search.facet_registry import default_registry
+from search.facets import MAX_SLOTS, OVERFLOW_SHARE
 from search.querying import PARSE_CACHE_SIZE
 from search.rescoring import RESCORE_WINDOW
 from search.segments import POSTINGS_CACHE_BYTES
@@ -30,7 +31,8 @@ from search.snapshots import (
 
 MB = 1024 * 1024
 # Numbers the README spells out.
-NUMBER_WORDS = {2: "two", 10: "ten"}
+NUMBER_WORDS = {2: "two", 4: "four", 10: "ten"}
+SHARE_WORDS = {1 / 4: "a quarter", 1 / 8: "an eighth"}
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 # README text is wrapped: compare with runs of white space folded.
 FOLDED = " ".join(README.split())
@@ -58,6 +60,8 @@ def _facet_size_default() -> int:
         f"{NUMBER_WORDS[merging.MERGE_FACTOR]} segments of a size tier are merged into one",
         f"(default {_facet_size_default()}) per facet",
         f"re-ranks its top {RESCORE_WINDOW}",
+        f"at most {NUMBER_WORDS[MAX_SLOTS]} slots, the fewest that leave no more further values "
+        f"than {SHARE_WORDS[OVERFLOW_SHARE]} of the passages have",
         f"Decoded postings (up to {POSTINGS_CACHE_BYTES // (1024 * 1024)} MB) and the last "
         f"{MATCH_CACHE_SIZE} match sets",
         f"the facet counts of the last {REQUEST_CACHE_SIZE} searches, the masks of the last "
