@@ -67,16 +67,30 @@ def _fill(parts: list[Part], slots: np.ndarray, first: int) -> tuple[np.ndarray,
     """Write the parts' first values into slots (docnums shifted by `first`, the first part's
     offset) and return the rest as (docnum, code) pairs."""
     more_docs, more_codes = [], []
-    for offset, size, column, code_map in parts:
-        docnums, codes = column.docnums, code_map[column.codes]
-        # A passage's values are side by side: each pair's rank among its passage's.
-        per_doc = np.bincount(docnums, minlength=size)
-        rank = np.arange(docnums.size) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
+    width = slots.shape[0]
+    for offset, _, column, code_map in parts:
+        docnums = column.docnums
+        if not docnums.size:
+            continue
+        codes = code_map[column.codes]
         at = offset - first
-        for slot in range(slots.shape[0]):
-            here = rank == slot
-            slots[slot, docnums[here] + at] = codes[here] + 1
-        past = rank >= slots.shape[0]
+        # A passage's values are side by side: a pair starts a run where its docnum changes,
+        # and its rank among its passage's values is its distance from the run's start.
+        starts_run = np.empty(docnums.size, dtype=bool)
+        starts_run[0] = True
+        np.not_equal(docnums[1:], docnums[:-1], out=starts_run[1:])
+        if starts_run.all() and width:
+            slots[0, docnums + at] = codes + 1  # one value a passage: all in the first slot
+            continue
+        runs = np.flatnonzero(starts_run)
+        rank = np.arange(docnums.size) - runs[np.cumsum(starts_run) - 1]
+        in_slots = rank < width
+        if width == 1:
+            slots[0, docnums[in_slots] + at] = codes[in_slots] + 1
+        elif width:
+            # Every slot in one scatter (a pass per slot cost 40 % more at 1M).
+            slots[rank[in_slots], docnums[in_slots] + at] = codes[in_slots] + 1
+        past = ~in_slots
         more_docs.append(docnums[past].astype(np.intp) + offset)
         more_codes.append(codes[past])
     return (
