@@ -143,6 +143,17 @@ def alert(server: Server, receiver: Receiver) -> dict[str, Any]:
     return created
 
 
+@pytest.fixture(scope="module")
+def dropped(server: Server, alert: dict[str, Any], root: Path) -> None:
+    """A matching and a not matching file dropped after the alert was made, both searchable:
+    what the tests of its hits, webhook and feed need, whichever of them runs first or alone."""
+    docs = root / "docs"
+    _drop(docs, "grain.txt", NOT_MATCHING)
+    _drop(docs, "cocoa.txt", MATCHING)
+    wait_until(lambda: _searchable(server, "cocoa.txt"), DEADLINE, "cocoa.txt searchable")
+    wait_until(lambda: _searchable(server, "grain.txt"), DEADLINE, "grain.txt searchable")
+
+
 def test_created_alert_answers_its_whole_contract(server: Server, alert: dict[str, Any]) -> None:
     base = server.url + "/"
     expected = {
@@ -180,13 +191,8 @@ def test_created_alert_answers_its_whole_contract(server: Server, alert: dict[st
 
 
 def test_a_matching_drop_alerts_within_its_commit_and_a_other_does_not(
-    server: Server, alert: dict[str, Any], root: Path
+    server: Server, alert: dict[str, Any], dropped: None
 ) -> None:
-    docs = root / "docs"
-    _drop(docs, "grain.txt", NOT_MATCHING)
-    _drop(docs, "cocoa.txt", MATCHING)
-    wait_until(lambda: _searchable(server, "cocoa.txt"), DEADLINE, "cocoa.txt searchable")
-    wait_until(lambda: _searchable(server, "grain.txt"), DEADLINE, "grain.txt searchable")
     # Percolation follows the commit in the watcher: by the time both files are searchable
     # their commit's matches are recorded.
     hits = wait_until(lambda: _hits(server, alert["id"])["documents"], DEADLINE, "hits")
@@ -215,7 +221,7 @@ def test_a_matching_drop_alerts_within_its_commit_and_a_other_does_not(
 
 
 def test_webhook_is_signed_and_retried_after_a_500(
-    server: Server, alert: dict[str, Any], receiver: Receiver
+    server: Server, alert: dict[str, Any], receiver: Receiver, dropped: None
 ) -> None:
     wait_until(lambda: len(receiver.requests) >= 2, DEADLINE, "a retry after the 500")
     first, second = receiver.requests[:2]
@@ -249,7 +255,7 @@ def test_webhook_is_signed_and_retried_after_a_500(
     )
 
 
-def test_atom_feed_parses_as_a_feed(server: Server, alert: dict[str, Any]) -> None:
+def test_atom_feed_parses_as_a_feed(server: Server, alert: dict[str, Any], dropped: None) -> None:
     response = server.get(f"/alerts/{alert['id']}.atom")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
