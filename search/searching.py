@@ -270,8 +270,9 @@ class SearchEngine:
             unit = documents if request.facet_unit == "document" else None
 
             def counted(start: int = 0) -> FacetCounts:
-                known = ranked.docnums if isinstance(ranked, RankedMatches) else None
-                return facet_counts(self.facets, fx, matched, masks, unit, start, known)
+                return facet_counts(
+                    self.facets, fx, matched, masks, unit, start, _known(ranked), m.selection
+                )
 
             def bucketed(counts: FacetCounts) -> Any:
                 return facet_buckets(self.facets, fx, counts, request.filters, request.facet_size)
@@ -527,7 +528,7 @@ class SearchEngine:
         final = matched.copy()
         for mask in masks.values():
             final &= mask
-        docnums = ranked.docnums if isinstance(ranked, RankedMatches) else None
+        docnums = _known(ranked)
         if docnums is not None:
             for mask in masks.values():
                 docnums = docnums[mask[docnums]]
@@ -765,6 +766,11 @@ class SearchEngine:
             size=first.size,
             parent=first.parent,
         )
+
+
+def _known(ranked: Any) -> np.ndarray | None:
+    """The matches' docnums when the ranking found them without a pass over the view."""
+    return ranked.docnums if isinstance(ranked, RankedMatches) else None
 
 
 def _past(deadline: float | None) -> bool:
