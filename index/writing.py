@@ -22,20 +22,37 @@ two costs in Whoosh 2.7.4's `SegmentWriter` are per token or per posting and nee
   and `write_term` writes a whole term's blocks at once: the same pickles, the same zlib level,
   the same term info. Terms are sorted once at the end; nothing is spilled.
 
-All give byte-for-byte the segment Whoosh writes: tests/test_writing.py compares every
-posting, length and stored field of an index written by each, on real documents, and the
-bytes of every segment file.
+- **Per term at commit** (ninth session): the term dictionary's entries are framed and
+  written in one call per field (`add_terms`; Whoosh's `HashWriter.add` makes three file calls
+  and two `tell`s per term) and its hash tables in one call per bucket (`write_hash_tables`, a
+  call per slot in Whoosh); postings blocks are gathered and written a thousand pieces at a
+  time; blocks too small for zlib to shrink are stored as they are (`COMPRESS_MIN_BYTES`).
+- **Per token** (ninth session): a token's term, or None for a token the chain drops, is one
+  dict look-up (`StemCache`); the terms of a value are counted and their first places found by
+  `Counter` and `dict(zip(...))` in C, positions pickled once per place for words met once.
+
+All give the segment Whoosh writes, byte for byte once every block is compressed as Whoosh
+compresses them: tests/test_writing.py compares every posting, length and stored field of an
+index written by each, on real documents, and the bytes of every segment file; with small
+blocks left uncompressed, what Whoosh reads back (every term's statistics and postings) is the
+same and the segment smaller.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 import zlib
 from array import array
+from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
+from hashlib import md5
+from itertools import starmap
+from operator import is_not
 from pickle import dumps
-from typing import Any
+from typing import Any, cast
 
 from whoosh.analysis import IDTokenizer, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 from whoosh.analysis.tokenizers import default_pattern
@@ -47,16 +64,26 @@ from whoosh.codec.whoosh3 import (
     W3TermInfo,
     _lenfield,
 )
+from whoosh.filedb.filetables import HashWriter, OrderedHashWriter, md5_hash
 from whoosh.formats import Existence, Positions
 from whoosh.system import _INT_SIZE, pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
 _ONE: bytes = pack_uint(1)
-# A match's whole text.
-_MATCHED = re.Match.group
-# Token patterns that match the same spans in a text and in its lowercase: Whoosh's default.
-CASE_BLIND_PATTERNS = frozenset({default_pattern.pattern})
+# Most words occur once in a passage: the pickle of their one-element positions list is made
+# once per position, not per posting. Passages are at most a few hundred tokens
+# (index/chunking.py); later positions are pickled as they come.
+SINGLE_POSITIONS_CACHED = 2048
+_SINGLE_POSITIONS = [dumps([at], 2) for at in range(SINGLE_POSITIONS_CACHED)]
+# Token patterns that match the same spans in a text and in its lowercase (Whoosh's default),
+# each with the pattern that matches the same spans without capturing groups: its findall
+# gives the tokens themselves.
+CASE_BLIND_PATTERNS = {
+    default_pattern.pattern: re.compile(r"\w+(?:\.?\w+)*", default_pattern.flags),
+}
+# A token the chain keeps (StemCache gives None for the others).
+_KEPT = partial(is_not, None)
 # Frequencies as floats, shared (pickles of floats are never memoised: sharing changes no byte).
 _COUNTS = [float(n) for n in range(64)]
 # W3TermInfo's fixed part: flags, total weight, doc freq, min and max length bytes, max weight,
@@ -79,6 +106,21 @@ BYTES_PER_TERM = 160
 # ordinals repeat across passages): enough for every code and most dates; unique values (IDs,
 # sequence numbers) stop being added once it is full.
 INDEXED_VALUES_CACHED = 4096
+# A term's postings blocks are gathered and written to the postings file this many pieces at a
+# time (two per block): one file call per few hundred terms instead of two per block, and at
+# most a few hundred kilobytes held (a block is at most 128 postings).
+WRITES_JOINED = 1024
+# A postings block is compressed only when its pickle has at least this many bytes. Whoosh
+# compresses every block, but below this zlib's header and checksum outweigh what it saves, and
+# each call sets up a fresh compressor (~15 us): of a 5,763-passage segment's 43,074 blocks,
+# the 25,618 under 80 bytes (a rare word's posting or two, an ID's one) were 0.97 MB as pickles
+# and 1.10 MB compressed; from 80 bytes on, zlib saves 5-25 %. A block's header records its
+# compression, and Whoosh's reader reads either.
+COMPRESS_MIN_BYTES = 80
+# Whoosh's term dictionary (filetables.HashWriter) frames each key and value with their lengths.
+_KEY_VALUE_LENGTHS = struct.Struct("!ii")
+# ... and a hash table's slot: the key's hash and where the key is.
+_HASH_SLOT = struct.Struct("!Iq")
 
 
 @dataclass(frozen=True)
@@ -91,8 +133,14 @@ class ChainSettings:
     maxsize: int | None
     stem: Callable[[str], str]
     ignore: frozenset[str]
-    # Whether the pattern matches the same spans whatever the letters' case (Whoosh's default).
-    case_blind: bool = False
+    # For a pattern that matches the same spans whatever the letters' case (Whoosh's default),
+    # the same pattern without capturing groups; None for any other pattern.
+    whole_matches: re.Pattern[str] | None = None
+
+    @property
+    def case_blind(self) -> bool:
+        """Whether the pattern matches the same spans whatever the letters' case."""
+        return self.whole_matches is not None
 
 
 def chain_settings(analyzer: Any) -> ChainSettings | None:
@@ -118,21 +166,31 @@ def chain_settings(analyzer: Any) -> ChainSettings | None:
         stop.max,
         stem.stemfn,
         frozenset(stem.ignore),
-        tokenizer.expression.pattern in CASE_BLIND_PATTERNS,
+        CASE_BLIND_PATTERNS.get(tokenizer.expression.pattern),
     )
 
 
-class StemCache(dict[str, str]):
-    """A chain's stems of the words seen so far, each computed on first sight (a dict look-up,
-    in C, for every word after that)."""
+class StemCache(dict[str, bytes | None]):
+    """A chain's term (its stem, UTF-8 encoded) for each lowercased token seen so far, None for
+    a token the chain drops (a stop word, too short or too long); each is worked out on first
+    sight, then found by a dict look-up in C."""
 
     def __init__(self, chain: ChainSettings) -> None:
         super().__init__()
-        self._stem, self._ignore = chain.stem, chain.ignore
+        self._chain = chain
 
-    def __missing__(self, word: str) -> str:
-        stem = self[word] = word if word in self._ignore else self._stem(word)
-        return stem
+    def __missing__(self, word: str) -> bytes | None:
+        chain = self._chain
+        size = len(word)
+        term: bytes | None = None
+        if (
+            size >= chain.minsize
+            and (chain.maxsize is None or size <= chain.maxsize)
+            and word not in chain.stops
+        ):
+            term = (word if word in chain.ignore else chain.stem(word)).encode("utf-8")
+        self[word] = term
+        return term
 
 
 def positions_items(
@@ -140,41 +198,45 @@ def positions_items(
 ) -> list[tuple[bytes, int, float, bytes]]:
     """(term bytes, frequency, weight, encoded positions) per distinct stem of value, as
     `field.index(value)` gives them for a Positions field analyzed by chain."""
-    stops, minsize, maxsize = chain.stops, chain.minsize, chain.maxsize
     if stems is None:
         stems = StemCache(chain)
-    if chain.case_blind and value.isascii():
+    if chain.whole_matches is not None and value.isascii():
         # ASCII case changes no token boundary of a case-blind pattern: lowercase once.
-        tokens = list(map(_MATCHED, chain.pattern.finditer(value.lower())))
+        tokens = chain.whole_matches.findall(value.lower())
     else:
         tokens = [match.group().lower() for match in chain.pattern.finditer(value)]
-    if maxsize is None:
-        kept = [t for t in tokens if len(t) >= minsize and t not in stops]
-    else:
-        kept = [t for t in tokens if minsize <= len(t) <= maxsize and t not in stops]
-    poses: dict[str, list[int]] = {}
-    if kept:
-        # StopFilter's renumbering: the first kept token keeps its place, the rest follow it.
-        first = tokens.index(kept[0])
-        for pos, word in enumerate(map(stems.__getitem__, kept), first):
-            found = poses.get(word)
-            if found is None:
-                poses[word] = [pos]
-            else:
-                found.append(pos)
+    # Token by token in C: the term or None, then the kept terms, their counts and where each
+    # first occurs (zip over the reversed terms: the first occurrence is written last).
+    mapped = list(map(stems.__getitem__, tokens))
+    terms = cast(list[bytes], list(filter(_KEPT, mapped)))
+    if not terms:
+        return []
+    # StopFilter's renumbering: the first kept token keeps its place, the rest follow it.
+    first = mapped.index(terms[0])
+    counts = Counter(terms)
+    firsts = dict(zip(reversed(terms), range(len(terms) - 1, -1, -1), strict=True))
     boost = fmt.field_boost
     # With no boost, one shared float per frequency: a segment holds millions of weights.
     shared = _COUNTS if boost == 1.0 else ()
     items = []
-    for word, at in poses.items():
-        count = len(at)
+    for term, count in counts.items():
+        at = firsts[term]
         # Positions.encode: the count, then the pickled deltas (the first from 0: itself).
         if count == 1:
-            encoded = _ONE + dumps(at, 2)
+            at += first
+            # A new bytes object per posting: a block's pickle would share a repeated one.
+            encoded = _ONE + (
+                _SINGLE_POSITIONS[at] if at < SINGLE_POSITIONS_CACHED else dumps([at], 2)
+            )
         else:
-            encoded = pack_uint(count) + dumps([at[0], *map(int.__sub__, at[1:], at)], 2)
+            deltas = [at + first]
+            for _ in range(1, count):
+                after = terms.index(term, at + 1)
+                deltas.append(after - at)
+                at = after
+            encoded = pack_uint(count) + dumps(deltas, 2)
         weight = shared[count] if count < len(shared) else float(count) * boost
-        items.append((word.encode("utf-8"), count, weight, encoded))
+        items.append((term, count, weight, encoded))
     return items
 
 
@@ -279,14 +341,15 @@ def write_term(
         else:
             mini_values = b"".join([v for v in raw_values if v])
         data = dumps((deltas, mini_weights, mini_values), 2)
-        if compression:
-            data = zlib.compress(data, compression)
+        level = compression if len(data) >= COMPRESS_MIN_BYTES else 0
+        if level:
+            data = zlib.compress(data, level)
         header = dumps(
             (
                 len(ids),
                 ids[-1],
                 max_weight,
-                compression,
+                level,
                 length_to_byte(min_length),
                 length_to_byte(max_length),
             ),
@@ -322,25 +385,75 @@ def write_postings(
     fieldwriter: W3FieldWriter, schema: Any, lengths: PreloadedLengths | None, held: TermPostings
 ) -> None:
     """Write every held posting through fieldwriter's files, field by field, term by term."""
+    postfile = fieldwriter._postfile
     for fieldname in sorted(held.fields):
         terms = held.fields[fieldname]
         field = schema[fieldname]
         fieldwriter.start_field(fieldname, field)
         postwriter = fieldwriter._postwriter
-        postfile = postwriter._postfile
         block_limit, compression = postwriter._blocklimit, postwriter._compression
         fixed_size = field.format.fixed_value_size()
         table = lengths.table(fieldname) if lengths is not None else None
         prefix = pack_ushort(fieldwriter._fieldid)
-        add_term = fieldwriter._tindex.add
-        write = postfile.write
         offset = postfile.tell()
+        pending: list[bytes] = []
+        keys: list[bytes] = []
+        infos: list[bytes] = []
         for btext in sorted(terms):
             info, offset = write_term(
-                write, offset, terms[btext], table, fixed_size, block_limit, compression
+                pending.append, offset, terms[btext], table, fixed_size, block_limit, compression
             )
-            add_term(prefix + btext, info)
+            keys.append(prefix + btext)
+            infos.append(info)
+            if len(pending) >= WRITES_JOINED:
+                postfile.write(b"".join(pending))
+                pending.clear()
+        postfile.write(b"".join(pending))
+        add_terms(fieldwriter._tindex, keys, infos)
         fieldwriter.finish_field()
+
+
+def add_terms(tindex: OrderedHashWriter, keys: list[bytes], values: list[bytes]) -> None:
+    """`tindex.add(key, value)` for each pair, keys in increasing order, in one write: the
+    same bytes, hash buckets and key index, without a file call and a `tell` per term."""
+    if not keys:
+        return
+    if keys[0] <= tindex.lastkey:
+        raise ValueError(f"Keys must increase: {tindex.lastkey!r}..{keys[0]!r}")
+    hashfn = _md5_low32 if tindex.hashfn is md5_hash else tindex.hashfn
+    buckets, index = tindex.buckets, tindex.index
+    position = tindex.dbfile.tell()
+    parts: list[bytes] = []
+    for key, value in zip(keys, values, strict=True):
+        index.append(position)
+        parts += (_KEY_VALUE_LENGTHS.pack(len(key), len(value)), key, value)
+        hashed = hashfn(key)
+        buckets[hashed & 255].append((hashed, position))
+        position += _KEY_VALUE_LENGTHS.size + len(key) + len(value)
+    tindex.dbfile.write(b"".join(parts))
+    tindex.lastkey = keys[-1]
+
+
+def write_hash_tables(tindex: HashWriter) -> None:
+    """HashWriter._write_hashes (a hash table per bucket, collisions probed to the next slot,
+    the same slots), each table written in one call rather than a call per slot."""
+    dbfile = tindex.dbfile
+    empty = (0, 0)
+    for entries in tindex.buckets:
+        numslots = 2 * len(entries)
+        tindex.directory.append((dbfile.tell(), numslots))
+        table = [empty] * numslots
+        for hashed, position in entries:
+            slot = (hashed >> 8) % numslots
+            while table[slot] != empty:
+                slot = (slot + 1) % numslots
+            table[slot] = (hashed, position)
+        dbfile.write(b"".join(starmap(_HASH_SLOT.pack, table)))
+
+
+def _md5_low32(key: bytes) -> int:
+    """Whoosh's md5_hash (the digest's low 32 bits), without its hex round trip."""
+    return int.from_bytes(md5(key).digest()[12:], "big")
 
 
 class FastSegmentWriter(SegmentWriter):
@@ -354,6 +467,7 @@ class FastSegmentWriter(SegmentWriter):
             chain = chain_settings(getattr(field, "analyzer", None))
             if chain is not None and type(field.format) is Positions and field.indexed:
                 self._chains[name] = chain
+        self._field_of: dict[str, Any] = dict(self.schema.items())
         # Stems of the words this writer has seen, per chain (Whoosh's StemFilter caches them).
         self._stems = {chain: StemCache(chain) for chain in set(self._chains.values())}
         # Spelling and term-vector fields (our schema has none) are left to Whoosh's own code.
@@ -387,27 +501,31 @@ class FastSegmentWriter(SegmentWriter):
             return
         self._check_state()
         perdocwriter = self.perdocwriter
-        schema = self.schema
         docnum = self.docnum
         add_post = self.pool.add
         chains, stems, indexed = self._chains, self._stems, self._indexed
+        field_of = self._field_of
         held = self._held
         added = 0
 
-        docboost = self._doc_boost(fields)
         fieldnames = sorted([name for name in fields if not name.startswith("_")])
-        self._check_fields(schema, fieldnames)
+        # Boosts and stored-value overrides come as "_"-keys; most documents have no boost.
+        specials = len(fieldnames) != len(fields)
+        boosts = specials and any(name.endswith("_boost") for name in fields)
+        docboost = self._doc_boost(fields) if boosts else 1.0
+        if not all(map(field_of.__contains__, fieldnames)):
+            self._check_fields(self.schema, fieldnames)
 
         perdocwriter.start_doc(docnum)
         for fieldname in fieldnames:
             value = fields.get(fieldname)
             if value is None:
                 continue
-            field = schema[fieldname]
+            field = field_of.get(fieldname) or self.schema[fieldname]
 
             length = 0
             if field.indexed:
-                fieldboost = self._field_boost(fields, fieldname, docboost)
+                fieldboost = self._field_boost(fields, fieldname, docboost) if boosts else 1.0
                 chain = chains.get(fieldname)
                 if chain is not None and isinstance(value, str):
                     items: Any = positions_items(chain, field.format, value, stems[chain])
@@ -439,7 +557,7 @@ class FastSegmentWriter(SegmentWriter):
                     added += len(items)
                     held.terms += len(terms) - before
 
-            customval = fields.get(f"_stored_{fieldname}", value)
+            customval = fields.get(f"_stored_{fieldname}", value) if specials else value
             perdocwriter.add_field(fieldname, field, customval if field.stored else None, length)
 
             column = field.column_type
@@ -492,6 +610,9 @@ class FastSegmentWriter(SegmentWriter):
             self._held = TermPostings()
         else:
             self.fieldwriter.add_postings(self.schema, lengths, self.pool.iter_postings())
+        tindex = self.fieldwriter._tindex
+        if type(tindex) is OrderedHashWriter:
+            tindex._write_hashes = partial(write_hash_tables, tindex)
         self.fieldwriter.close()
         if pdr is not None:
             pdr.close()

@@ -104,6 +104,13 @@ def segment_files(index_dir: Path, indexname: str | None = None) -> list[dict[st
     return found
 
 
+@pytest.fixture
+def every_block_compressed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks compressed as Whoosh compresses them (all), for byte-for-byte comparisons."""
+    monkeypatch.setattr(writing, "COMPRESS_MIN_BYTES", 0)
+
+
+@pytest.mark.usefixtures("every_block_compressed")
 def test_segment_files_are_whooshs_byte_for_byte(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,6 +166,7 @@ def _write(
     return segment_files(index_dir, "t")
 
 
+@pytest.mark.usefixtures("every_block_compressed")
 def test_postings_past_the_budget_go_to_whooshs_pool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,6 +183,7 @@ def test_postings_past_the_budget_go_to_whooshs_pool(
     assert _write(tmp_path / "ours", FastSegmentWriter, [records], optimize=False) == plain
 
 
+@pytest.mark.usefixtures("every_block_compressed")
 def test_a_merge_commit_writes_whooshs_segment(tmp_path: Path) -> None:
     # Merged segments' postings go through Whoosh's pool; the new documents' go with them.
     records = list(_records(300))
@@ -184,6 +193,7 @@ def test_a_merge_commit_writes_whooshs_segment(tmp_path: Path) -> None:
     assert len(ours) == 1 and ours == plain
 
 
+@pytest.mark.usefixtures("every_block_compressed")
 def test_boosted_weights_and_long_postings_are_written_as_whoosh_writes_them(
     tmp_path: Path,
 ) -> None:
@@ -208,3 +218,46 @@ def test_boosted_weights_and_long_postings_are_written_as_whoosh_writes_them(
             weights.add(matcher.weight())
             matcher.next()
         assert any(w != int(w) for w in weights)  # boosted: not whole frequencies
+
+
+def _read_back(index_dir: Path) -> tuple[dict[tuple[str, bytes], Any], list[int]]:
+    """What Whoosh's reader gives of every term (its term info and every posting) and the
+    compression level of every postings block, in order."""
+    ix = whoosh_index.open_dir(str(index_dir), indexname="t")
+    terms: dict[tuple[str, bytes], Any] = {}
+    levels: list[int] = []
+    with ix.reader() as reader:
+        for fieldname, term in reader.all_terms():
+            info = reader.term_info(fieldname, term)
+            stats = (info.weight(), info.doc_frequency(), info.min_length(), info.max_length())
+            stats += (info.max_weight(), info.min_id(), info.max_id())
+            matcher = reader.postings(fieldname, term)
+            postings = []
+            while matcher.is_active():
+                postings.append((matcher.id(), matcher.weight(), matcher.value()))
+                matcher.next()
+            terms[fieldname, term] = (stats, postings)
+            leaf = reader.postings(fieldname, term)
+            while leaf.is_active():
+                levels.append(leaf._compression)
+                leaf._next_block()
+    return terms, levels
+
+
+def test_small_blocks_are_stored_uncompressed_and_read_back_as_whooshs(tmp_path: Path) -> None:
+    # 400 passages: terms in one passage (a few bytes a block) and in hundreds (several blocks).
+    records = list(_records(400))
+    _write(tmp_path / "plain", SegmentWriter, [records], optimize=False)
+    _write(tmp_path / "ours", FastSegmentWriter, [records], optimize=False)
+    plain, plain_levels = _read_back(tmp_path / "plain")
+    ours, our_levels = _read_back(tmp_path / "ours")
+    assert ours == plain
+    assert set(plain_levels) == {3}
+    assert len(our_levels) == len(plain_levels) and set(our_levels) == {0, 3}
+    # Most blocks are a rare word's few postings: left as pickles, the segment shrinks.
+    assert our_levels.count(0) > len(our_levels) / 2
+    sizes = {
+        name: sum(f.stat().st_size for f in (tmp_path / name).glob("*.seg"))
+        for name in ("plain", "ours")
+    }
+    assert 0 < sizes["ours"] < sizes["plain"]
