@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 TOPICS_FILE = Path(__file__).parent / "topics.json"
 
 _TOKEN = re.compile(r"[^\W_]+")
+# What may stand between two tokens of a term in the text: anything that is no token (space,
+# punctuation, "_"), and tokens that fold to nothing (the "s" of "China’s").
+_GAP = r"[\W_]+"
+# Folded tokens are remembered per process; past this many distinct ones (numbers and names
+# of a big corpus) the memory is dropped and refilled, so it stays a few MB.
+_FOLD_CACHE_SIZE = 200_000
 
 
 def fold(token: str, unfolded: frozenset[str] = frozenset()) -> str:
@@ -31,6 +37,39 @@ def fold(token: str, unfolded: frozenset[str] = frozenset()) -> str:
     if token.endswith("s") and not token.endswith(("ss", "us", "is")):
         return token[:-1]
     return token
+
+
+class FoldCache(dict[str, str]):
+    """Each token's fold, computed on first sight (a dict look-up, in C, every time after)."""
+
+    def __init__(self, unfolded: frozenset[str]) -> None:
+        super().__init__()
+        self._unfolded = unfolded
+
+    def __missing__(self, token: str) -> str:
+        if len(self) >= _FOLD_CACHE_SIZE:
+            self.clear()
+        folded = self[token] = fold(token, self._unfolded)
+        return folded
+
+
+class TermCache(dict[str, list[tuple[int, float]]]):
+    """The (topic index, weight) contributions of a term occurrence, by its lowercased text.
+
+    "Oil prices" and "oil's price" are one term: the occurrence is folded like the text.
+    """
+
+    def __init__(
+        self, normalize: Callable[[str], tuple[str, ...]], terms: dict[tuple[str, ...], Any]
+    ) -> None:
+        super().__init__()
+        self._normalize, self._terms = normalize, terms
+
+    def __missing__(self, surface: str) -> list[tuple[int, float]]:
+        if len(self) >= _FOLD_CACHE_SIZE:
+            self.clear()
+        contributions = self[surface] = self._terms[self._normalize(surface)]
+        return contributions
 
 
 @dataclass(frozen=True)
@@ -55,13 +94,9 @@ class TopicTagger:
             Topic(t["id"], t["label"], float(t.get("threshold", default))) for t in data["topics"]
         ]
         self.labels = {t.id: t.label for t in self._topics}
-
+        self._order = {t.id: i for i, t in enumerate(self._topics)}
         # Cached per process: passages repeat the same words, and folding is pure.
-        @lru_cache(maxsize=200_000)
-        def fold_cached(token: str) -> str:
-            return fold(token, unfolded)
-
-        self._fold = fold_cached
+        self._fold = FoldCache(unfolded).__getitem__
         # phrase (folded tokens) -> [(topic index, weight)], then indexed by first token with the
         # longest phrases first so the scan can stop at the first hit.
         phrases: dict[tuple[str, ...], list[tuple[int, float]]] = {}
@@ -77,6 +112,8 @@ class TopicTagger:
         for entries in index.values():
             entries.sort(key=lambda e: len(e[0]), reverse=True)
         self._index = index
+        self._pattern = _terms_pattern(index, unfolded)
+        self._contributions = TermCache(self._normalize, phrases).__getitem__
 
     def _normalize(self, text: str) -> tuple[str, ...]:
         """Lowercase, tokenize and fold text; empty tokens dropped."""
@@ -85,28 +122,16 @@ class TopicTagger:
 
     def scores(self, text: str) -> dict[str, float]:
         """Summed evidence per topic id (topics with no evidence omitted)."""
-        tokens = self._normalize(text)
-        index = self._index
-        totals = [0.0] * len(self._topics)
-        hit = False
-        i, n = 0, len(tokens)
-        while i < n:
-            entries = index.get(tokens[i])
-            if entries is None:
-                i += 1
-                continue
-            step = 1
-            for key, contributions in entries:
-                k = len(key)
-                if k == 1 or tokens[i : i + k] == key:
-                    for t, w in contributions:
-                        totals[t] += w
-                    hit = True
-                    step = k
-                    break
-            i += step
-        if not hit:
+        # One regex scan finds the term occurrences, as the token scan of evidence() does,
+        # without making a string of every token: only the hits are looked at in Python. The
+        # space gives the first token the leading separator the pattern wants.
+        hits = self._pattern.findall(" " + text.lower())
+        if not hits:
             return {}
+        totals = [0.0] * len(self._topics)
+        for contributions in map(self._contributions, hits):
+            for t, w in contributions:
+                totals[t] += w
         return {self._topics[t].id: s for t, s in enumerate(totals) if s > 0}
 
     def tag(self, text: str) -> list[str]:
@@ -114,7 +139,7 @@ class TopicTagger:
         scores = self.scores(text)
         if not scores:
             return []
-        order = {t.id: i for i, t in enumerate(self._topics)}
+        order = self._order
         passed = [t.id for t in self._topics if scores.get(t.id, 0.0) >= t.threshold]
         # Strongest first; the taxonomy order breaks ties so output is deterministic.
         return sorted(passed, key=lambda tid: (-scores[tid], order[tid]))
@@ -153,3 +178,57 @@ class TopicTagger:
                     break
             i += step
         return out
+
+
+def _terms_pattern(
+    index: dict[str, list[tuple[tuple[str, ...], Any]]], unfolded: frozenset[str]
+) -> re.Pattern[str]:
+    """A regex over lowercased text matching what the token scan counts, where it counts it.
+
+    At a token, the terms starting with its fold are tried longest first, as in evidence(); a
+    term token matches any token folding to it, and term tokens may be separated by anything
+    that is no token or folds to nothing. Matches start and end at token boundaries; the
+    pattern's one group is the term occurrence.
+    """
+    dropped = "".join(f"(?:{re.escape(t)}{_GAP})*" for t in ("s",) if not fold(t, unfolded))
+    gap = _GAP + dropped
+
+    def forms(folded: str) -> list[str]:
+        # The only tokens folding to `folded`: itself, or it with a plural ending put back.
+        candidates = {folded, folded + "s", folded + "es", folded[:-1] + "ies"}
+        return sorted(c for c in candidates if fold(c, unfolded) == folded)
+
+    def token(folded: str) -> str:
+        return "(?:" + "|".join(map(re.escape, forms(folded))) + ")"
+
+    continuations: dict[str, str] = {}
+    for first, entries in index.items():
+        # entries are longest first: the one-token term, if any, is tried last (the empty branch).
+        rests = "|".join("".join(gap + token(t) for t in key[1:]) for key, _ in entries)
+        for form in forms(first):
+            continuations[form] = f"(?:{rests})(?![^\\W_])"
+    # Led by the character before the term (which is no token character): re then skips
+    # ahead to the next such character in C, instead of trying the trie at every letter.
+    return re.compile(f"[\\W_]({_trie(continuations)})")
+
+
+def _trie(continuations: dict[str, str]) -> str:
+    """An alternation of `word` + `continuations[word]`, shaped as a character trie.
+
+    The engine then tries one branch per character instead of every word in turn; a longer word
+    is tried before a word it extends ("taxes" before "tax").
+    """
+    root: dict[str, Any] = {}
+    for word, continuation in continuations.items():
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = continuation
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + build(node[ch]) for ch in sorted(k for k in node if k)]
+        if "" in node:
+            branches.append(node[""])
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return build(root)
