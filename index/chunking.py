@@ -33,20 +33,27 @@ _TOO_SHORT = 50.0
 _MAX_UNITS = 1000  # bounds the search window so pathological inputs stay linear
 
 _NON_WORD_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|_)+(?!\S)")
-# A token ending in sentence punctuation, then the first letter of the next token.
-_SENTENCE_END = re.compile(r"(?<!\S)(\S*[.!?…][\"'”’)\]»]*)\s+([\"'“‘(\[«]*)(\w)")
+# The same without "_" (a word character to re), for the text that has none: led by a character
+# class, so re skips to the next punctuation mark in C instead of trying every position.
+_PUNCTUATION_TOKEN = re.compile(r"[^\w\s](?<!\S.)[^\w\s]*(?!\S)")
+# Sentence punctuation ending a token (closing quotes or brackets may follow), the whitespace
+# after it, the next token's opening quotes and its first letter. Led by the punctuation for
+# the same reason; the token it ends is found backwards from there (_token_start).
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]»]*(\s+)([\"'“‘(\[«]*)(\w)")
 _ITEM = re.compile(r"(?:[-*+•◦‣▪–]|\d{1,3}[.)])\s+\S")
 _CLOSERS = "\"'”’)]»"
 _OPENERS = "\"'“‘([«"
 _ACRONYM = re.compile(r"(?:[a-z]\.)+[a-z]")
-_FINAL_PUNCTUATION = re.compile(r"[.!?…,;:][\"'”’)\]»]*\Z")
+# What a line ending in punctuation ends with, once closing quotes and brackets are set aside.
+_FINAL = frozenset(".!?…,;:")
 
 _HEADING, _SENTENCE_UNIT, _ITEM_UNIT, _ROW, _PROSE = "heading", "sentence", "item", "row", "prose"
 
 
 def count_words(text: str) -> int:
     """Number of words in text: whitespace-separated tokens holding a letter or digit."""
-    return len(text.split()) - len(_NON_WORD_TOKEN.findall(text))
+    non_word = _NON_WORD_TOKEN if "_" in text else _PUNCTUATION_TOKEN
+    return len(text.split()) - len(non_word.findall(text))
 
 
 def ends_sentence(token: str) -> bool:
@@ -106,11 +113,24 @@ def _pieces(text: str, skip: list[Span]) -> list[_Piece]:
     blank = forced = False
     k = 0
     line_start = 0
-    while line_start <= len(text):
-        newline = text.find("\n", line_start)
-        line_end = len(text) if newline == -1 else newline
+    for line in text.split("\n"):
+        line_end = line_start + len(line)
         while k < len(spans) and spans[k][1] <= line_start:
             k += 1
+        if k == len(spans) or spans[k][0] >= line_end:
+            # No skip span on the line, as for nearly every line: the line is the piece, if any.
+            stripped = line.strip()
+            if stripped:
+                lead = len(line) - len(line.lstrip())
+                begin = line_start + lead
+                pieces.append(
+                    _Piece(begin, begin + len(stripped), blank, forced, lead > 0, _kind(stripped))
+                )
+                blank = forced = False
+            else:
+                blank = True  # a blank line: a paragraph break
+            line_start = line_end + 1
+            continue
         cursor = line_start
         touched = False
         j = k
@@ -137,15 +157,17 @@ def _emit(
         return False
     lead = len(raw) - len(raw.lstrip())
     begin = start + lead
-    if _ITEM.match(stripped):
-        kind = _ITEM_UNIT
-    elif "|" in stripped:
-        kind = _ROW
-    else:
-        kind = _PROSE
     indented = start == line_start and lead > 0
-    out.append(_Piece(begin, begin + len(stripped), blank, forced, indented, kind))
+    out.append(_Piece(begin, begin + len(stripped), blank, forced, indented, _kind(stripped)))
     return True
+
+
+def _kind(stripped: str) -> str:
+    if _ITEM.match(stripped):
+        return _ITEM_UNIT
+    if "|" in stripped:
+        return _ROW
+    return _PROSE
 
 
 class _Builder:
@@ -224,7 +246,8 @@ def _is_heading(text: str, piece: _Piece, following: _Piece | None) -> bool:
     if following is None or following.forced_before:
         return False  # nothing under it: an ordinary last line
     line = text[piece.start : piece.end]
-    if count_words(line) > HEADING_MAX_WORDS or _FINAL_PUNCTUATION.search(line):
+    # Final punctuation first: a character check, where counting words is two scans.
+    if line.rstrip(_CLOSERS)[-1:] in _FINAL or count_words(line) > HEADING_MAX_WORDS:
         return False
     # Hard-wrapped text: a line that goes on in lower case is the start of a paragraph.
     first = text[following.start : following.end].lstrip(_OPENERS)[:1]
@@ -240,13 +263,33 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Sentence spans of text[start:end], cut only where a token ends a sentence."""
     spans: list[tuple[int, int]] = []
     begin = start
+    # Where the next token may start: a match takes the first letter of the token after it,
+    # so that token is never looked at as a sentence end ("no. I! Then" cuts at most once).
+    free = start
     for match in _SENTENCE_END.finditer(text, start, end):
+        token_start = _token_start(text, match.start(), free)
+        if token_start is None:
+            continue
+        free = match.end()
         following = match.group(3)
-        if (following.isupper() or following.isdigit()) and ends_sentence(match.group(1)):
-            spans.append((begin, match.end(1)))
+        token_end = match.start(1)
+        if (following.isupper() or following.isdigit()) and ends_sentence(
+            text[token_start:token_end]
+        ):
+            spans.append((begin, token_end))
             begin = match.start(2)
     spans.append((begin, end))
     return spans
+
+
+def _token_start(text: str, at: int, free: int) -> int | None:
+    """Where the whitespace-delimited token holding text[at] starts; None if before `free`."""
+    start = at
+    while start > free and not text[start - 1].isspace():
+        start -= 1
+    if start == free and start > 0 and not text[start - 1].isspace():
+        return None
+    return start
 
 
 def _cut(
