@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from functools import cache
+from itertools import compress, count
 from pathlib import Path
 
 from index.chunking import ends_sentence
@@ -85,7 +85,10 @@ _OUTLET_SPLIT = re.compile(r"\s*(?:&|,|;|/|\band\b)\s*")
 _LIST_OR_ROW = re.compile(r"(?:[-*+•◦‣▪–]|\d{1,3}[.)])\s|.*\|")
 _WORD = re.compile(r"\S*\w\S*")
 _TITLE_END = re.compile(r"[.,;:]['\"”’)\]]*$")
-_LINES = re.compile(r"[^\n]+")
+# A line's text, stripped: from its first to its last non-space character.
+_LINE_TEXT = re.compile(r"\S(?:[^\n]*\S)?")
+# Every full or partial date has a digit: a line without one is settled without their scans.
+_DIGIT = re.compile(r"\d")
 _GENERIC_LABELS = frozenset({"com", "org", "net", "gov", "edu", "int", "info", "co", "www"})
 # Words a cut title should not end on.
 _DANGLING = frozenset(
@@ -93,27 +96,22 @@ _DANGLING = frozenset(
 )
 
 
-@dataclass(slots=True)
-class _Line:
-    start: int
-    end: int
-    text: str
-
-
 def extract_metadata(text: str) -> Metadata:
     """Return the document's metadata and the spans (title, date line, boilerplate) that are not body."""
-    lines = _lines(text)
-    boilerplate = {i for i, line in enumerate(lines) if _is_boilerplate(line.text)}
-    skip = boilerplate | _repeated(lines)
+    # One scan in C for the lines, one more for their texts; only the few lines the header and
+    # footer walks and the skip spans look at are used one by one.
+    lines = list(_LINE_TEXT.finditer(text))
+    texts: list[str] = _LINE_TEXT.findall(text)
+    boilerplate = set(compress(count(), map(_boilerplate().fullmatch, texts)))
+    skip = boilerplate | _repeated(texts)
 
     title: str | None = None
     title_lines: list[int] = []
     date_texts: list[str] = []
     byline: str | None = None
     sources: list[str] = []
-    body_start = len(lines)
-    for i, line in enumerate(lines[:HEADER_LINES]):
-        value = line.text
+    body_start = len(texts)
+    for i, value in enumerate(texts[:HEADER_LINES]):
         if i in boilerplate:
             continue
         if _is_date_line(value):
@@ -134,8 +132,8 @@ def extract_metadata(text: str) -> Metadata:
         skip.add(i)
 
     # Walk back from the end over signature, credits and comment-form lines.
-    for i in range(len(lines) - 1, max(body_start, len(lines) - FOOTER_LINES) - 1, -1):
-        value = lines[i].text
+    for i in range(len(texts) - 1, max(body_start, len(texts) - FOOTER_LINES) - 1, -1):
+        value = texts[i]
         if i in skip:
             pass
         elif match := _SOURCES_LINE.fullmatch(value):
@@ -146,20 +144,20 @@ def extract_metadata(text: str) -> Metadata:
             break
         skip.add(i)
 
-    body = [i for i in range(len(lines)) if i not in skip]
-    if not body:  # a document that is nothing but a title keeps it as its body
+    first_body = next((i for i in range(len(texts)) if i not in skip), None)
+    if first_body is None:  # a document that is nothing but a title keeps it as its body
         skip.difference_update(title_lines)
-        body = title_lines[:1]
-    lead = lines[body[0]].text if body else ""
+        first_body = title_lines[0] if title_lines else None
+    lead = texts[first_body] if first_body is not None else ""
     guessed = title is None
     if title is None:
         title = _title_from_lead(lead)
     return Metadata(
         title=title,
         date=_find_date(date_texts),
-        source=_find_source(lead, [lines[i].text for i in sorted(skip)], sources),
+        source=_find_source(lead, [texts[i] for i in sorted(skip)], sources),
         byline=byline,
-        skip=[Span(lines[i].start, lines[i].end) for i in sorted(skip)],
+        skip=[Span(*lines[i].span()) for i in sorted(skip)],
         title_guessed=guessed,
     )
 
@@ -192,36 +190,20 @@ def parse_date(text: str, weekday: int | None = None) -> str | None:
     return None
 
 
-def _lines(text: str) -> list[_Line]:
-    lines = []
-    for match in _LINES.finditer(text):
-        raw = match.group()
-        stripped = raw.strip()
-        if stripped:
-            start = match.start() + len(raw) - len(raw.lstrip())
-            lines.append(_Line(start, start + len(stripped), stripped))
-    return lines
-
-
-def _repeated(lines: list[_Line]) -> set[int]:
+def _repeated(texts: list[str]) -> set[int]:
     """Lines repeated right after themselves (a heading printed twice): all but the last copy.
 
     Dropping the earlier copies keeps the surviving heading next to the text under it.
     """
-    return {
-        i
-        for i in range(len(lines) - 1)
-        if lines[i].text == lines[i + 1].text and len(_WORD.findall(lines[i].text)) >= 3
-    }
-
-
-def _is_boilerplate(line: str) -> bool:
-    return _boilerplate().fullmatch(line) is not None
+    repeats = compress(count(), map(str.__eq__, texts, texts[1:]))
+    return {i for i in repeats if len(_WORD.findall(texts[i])) >= 3}
 
 
 def _is_date_line(line: str) -> bool:
     """A line holding only dates, weekdays and issue numbers ("Sunday", "11-02-2025 Vol 2132")."""
-    has_date = _FULL_DATE.search(line) or _PARTIAL_DATE.search(line) or _WEEKDAY_WORD.search(line)
+    has_date = (
+        _DIGIT.search(line) is not None and (_FULL_DATE.search(line) or _PARTIAL_DATE.search(line))
+    ) or _WEEKDAY_WORD.search(line)
     return bool(has_date) and not _residue(line)
 
 
