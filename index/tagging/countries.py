@@ -74,7 +74,9 @@ RULE_LABELS = {
 
 # Words in capitals: headlines, datelines and shouted text are matched in title case.
 _TWO_CAPS = re.compile(r"[A-Z][A-Z'’]*[A-Z]")
-_CAPS_WORD = re.compile(r"(?<![\w$])[A-Z][A-Z'’]*[A-Z](?![\w$])")
+# The lookbehind (nothing word-like before the word) comes after the first capital, so that re
+# skips to the next capital in C instead of trying the lookbehind at every position.
+_CAPS_WORD = re.compile(r"[A-Z](?<![\w$][A-Z])[A-Z'’]*[A-Z](?![\w$])")
 # What may separate two capitalised words of one run (no lower-case letter, no line break).
 _CAPS_GAP = re.compile(r"[ \t,.'’&/:;()<>-]{1,4}")
 # After a place at the start of a line: "(Agency)", ", State", ", Month Day", then a dash.
