@@ -261,7 +261,8 @@ def _find_date(texts: list[str]) -> str | None:
     for text in texts:
         match = _WEEKDAY_WORD.search(text)
         if match:
-            weekday = _WEEKDAYS.index(match.group().lower()[:3])
+            # casefold, not lower: re.I matches "ſ" (long s) and "K" (Kelvin) to "s" and "k".
+            weekday = _WEEKDAYS.index(match.group().casefold()[:3])
             break
     for text in texts:
         found = parse_date(text, weekday)
@@ -299,7 +300,7 @@ def _publisher(name: str) -> str | None:
 
 
 def _month(name: str) -> int:
-    return _MONTHS[name.lower()[:3]]
+    return _MONTHS[name.casefold()[:3]]
 
 
 def _date(year: str | int, month: str | int, day: str | int) -> dt.date | None:

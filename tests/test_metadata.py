@@ -111,6 +111,16 @@ def test_weekday_date_and_signature_lines_are_skipped() -> None:
     ]
 
 
+def test_dates_written_with_letters_that_fold_to_ascii_are_read() -> None:
+    # re.I matches the long s ("ſ") and the Kelvin sign to "s" and "k": lower() keeps them,
+    # and the month or weekday look-up raised KeyError / ValueError on such a date line.
+    text = "Trade talks resume\nſunday, 3 ſep 2024\n\n" + "Officials met to discuss tariffs. " * 5
+    metadata = extract_metadata(text)
+    assert metadata.title == "Trade talks resume"
+    assert metadata.date == "2024-09-03"
+    assert parse_date("ſeptember 3, 2024") == "2024-09-03"
+
+
 def test_lead_is_not_skipped_when_title_is_derived() -> None:
     assert extract_metadata(seed("002")).skip == []
 
