@@ -49,7 +49,7 @@ def parse_file(
     stat = path.stat()
     extracted = read_file(path, max_bytes=max_bytes, options=options)
     doc_id = doc_id_for(docs_dir, path)
-    digest = digest or content_hash(path)
+    digest = digest or extracted.digest or content_hash(path)
     doc = build_document(doc_id, extracted, digest, stat.st_size, stat.st_mtime)
     results: list[ParsedDocument | tuple[str, str]] = [doc]
     for attachment in extracted.attachments:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from index.errors import DocumentTooLarge, EmptyDocument, UndecodableDocument, UnsupportedFormat
 from index.metadata import extract_metadata
-from index.readers import read_document
+from index.pipeline import content_hash, parse_file
+from index.readers import read_document, read_file
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -71,6 +73,14 @@ def test_seed_text_is_read_verbatim() -> None:
 def test_txt_strips_bom_and_normalises_newlines(tmp_path: Path) -> None:
     path = write(tmp_path, "crlf.TXT", b"\xef\xbb\xbfTitle line\r\nBody one.\rBody two.\r\n")
     assert read_document(path) == ("Title line\nBody one.\nBody two.\n", "txt")
+
+
+def test_a_text_files_digest_is_its_content_hash(tmp_path: Path) -> None:
+    # The indexer takes the reader's digest as the file's content hash (no second read).
+    data = b"\xef\xbb\xbfTitle line\r\nBody one.\r\n"
+    path = write(tmp_path, "crlf.txt", data)
+    assert read_file(path).digest == hashlib.sha256(data).hexdigest() == content_hash(path)
+    assert parse_file(tmp_path, path)[0].content_hash == content_hash(path)  # type: ignore[union-attr]
 
 
 def test_html_keeps_main_text_and_block_structure(tmp_path: Path) -> None:

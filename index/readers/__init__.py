@@ -8,6 +8,7 @@ indexer, the watcher or an API worker.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from index.errors import DocumentTooLarge, EmptyDocument, UnsupportedFormat
@@ -102,7 +103,8 @@ def read_file(
             data += handle.read(limit + 1 - len(data))
     if len(data) > limit:  # the file grew between stat and read
         raise DocumentTooLarge(too_large(len(data), limit))
-    return _checked(Extracted(text=text_from_bytes(data, fmt), format=fmt))
+    digest = hashlib.sha256(data).hexdigest()
+    return _checked(Extracted(text=text_from_bytes(data, fmt), format=fmt, digest=digest))
 
 
 def read_document(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, str]:

@@ -51,6 +51,9 @@ class Extracted:
     pages: list[int] | None = None
     hints: Hints = field(default_factory=Hints)
     attachments: list[Attachment] = field(default_factory=list)
+    # SHA-256 of the file's bytes when this process read them whole (text formats): the
+    # indexer's content hash without reading the file a second time.
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
