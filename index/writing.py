@@ -71,11 +71,6 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
 _ONE: bytes = pack_uint(1)
-# Most words occur once in a passage: the pickle of their one-element positions list is made
-# once per position, not per posting. Passages are at most a few hundred tokens
-# (index/chunking.py); later positions are pickled as they come.
-SINGLE_POSITIONS_CACHED = 2048
-_SINGLE_POSITIONS = [dumps([at], 2) for at in range(SINGLE_POSITIONS_CACHED)]
 # Token patterns that match the same spans in a text and in its lowercase (Whoosh's default),
 # each with the pattern that matches the same spans without capturing groups: its findall
 # gives the tokens themselves.
@@ -170,6 +165,18 @@ def chain_settings(analyzer: Any) -> ChainSettings | None:
     )
 
 
+class PositionPickles(dict[int, bytes]):
+    """The pickle of a one-element positions list, made once per position: most words occur
+    once in a passage, and their positions need no pickling per posting."""
+
+    def __missing__(self, at: int) -> bytes:
+        pickled = self[at] = dumps([at], 2)
+        return pickled
+
+
+_POSITION_PICKLES = PositionPickles()
+
+
 class StemCache(dict[str, bytes | None]):
     """A chain's term (its stem, UTF-8 encoded) for each lowercased token seen so far, None for
     a token the chain drops (a stop word, too short or too long); each is worked out on first
@@ -214,29 +221,32 @@ def positions_items(
     # StopFilter's renumbering: the first kept token keeps its place, the rest follow it.
     first = mapped.index(terms[0])
     counts = Counter(terms)
-    firsts = dict(zip(reversed(terms), range(len(terms) - 1, -1, -1), strict=True))
+    firsts = dict(zip(reversed(terms), range(first + len(terms) - 1, first - 1, -1), strict=True))
     boost = fmt.field_boost
     # With no boost, one shared float per frequency: a segment holds millions of weights.
     shared = _COUNTS if boost == 1.0 else ()
-    items = []
-    for term, count in counts.items():
-        at = firsts[term]
-        # Positions.encode: the count, then the pickled deltas (the first from 0: itself).
-        if count == 1:
-            at += first
-            # A new bytes object per posting: a block's pickle would share a repeated one.
-            encoded = _ONE + (
-                _SINGLE_POSITIONS[at] if at < SINGLE_POSITIONS_CACHED else dumps([at], 2)
-            )
-        else:
+    once = shared[1] if shared else 1.0 * boost
+    pickles = _POSITION_PICKLES
+    # Positions.encode: the count, then the pickled deltas (the first from 0: itself). Most
+    # terms occur once: theirs are made in one comprehension, each a new bytes object (a
+    # block's pickle would share a repeated one).
+    items = [
+        (term, 1, once, _ONE + pickles[firsts[term]])
+        for term, count in counts.items()
+        if count == 1
+    ]
+    if len(items) < len(counts):
+        for term, count in counts.items():
+            if count == 1:
+                continue
+            at = firsts[term] - first
             deltas = [at + first]
             for _ in range(1, count):
                 after = terms.index(term, at + 1)
                 deltas.append(after - at)
                 at = after
-            encoded = pack_uint(count) + dumps(deltas, 2)
-        weight = shared[count] if count < len(shared) else float(count) * boost
-        items.append((term, count, weight, encoded))
+            weight = shared[count] if count < len(shared) else float(count) * boost
+            items.append((term, count, weight, pack_uint(count) + dumps(deltas, 2)))
     return items
 
 
