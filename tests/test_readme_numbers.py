@@ -9,6 +9,7 @@ import pytest
 import index.building as building
 import index.merging as merging
 import index.sync as sync
+import index.writing as writing
 from api.schemas import ApiSchemas
 from index.readers import DEFAULT_MAX_BYTES
 from index.readers.base import (
@@ -57,6 +58,7 @@ def _facet_size_default() -> int:
         f"{NUMBER_WORDS[building.SLICES_PER_WORKER]} slices per builder)",
         f"never into a segment over {merging.MAX_MERGE_PASSAGES:,} passages",
         f"A builder holds up to {building.BUILDER_POOL_MB} MB of postings",
+        f"a postings block whose pickle is under {writing.COMPRESS_MIN_BYTES} bytes is stored",
         f"{NUMBER_WORDS[merging.MERGE_FACTOR]} segments of a size tier are merged into one",
         f"(default {_facet_size_default()}) per facet",
         f"re-ranks its top {RESCORE_WINDOW}",
