@@ -35,6 +35,8 @@ QUESTIONS = [
     "Who is bidding to take over the company and at what price?",
 ]
 ROUNDS = 10
+# Passages per second issue 14 asks of semantic indexing: the report says what it would cost.
+TARGET_RATE = 150
 # Passages the encoder-alone figures embed: enough for a stable rate, a minute or two of CPU.
 ENCODER_PASSAGES = 400
 # What the report compares with: the encoder before ONNX Runtime's fused operators, int8 weights
@@ -97,6 +99,35 @@ def _passage_texts(docs: Path, count: int) -> list[str]:
     return texts[:count]
 
 
+def _arithmetic(texts: list[str]) -> dict[str, Any]:
+    """Word pieces and floating-point operations per passage, from the model's own shapes.
+
+    A multiply-add counts two. Per layer and word piece: the query, key, value and output
+    projections (4 d^2) and the feed-forward pair (2 d f); per layer and pair of word pieces the
+    attention scores and their weighted sum (2 d). Embedding look-ups, softmax, layer norms and
+    pooling are left out: they are a few per cent.
+    """
+    import json as json_module
+
+    from tokenizers import Tokenizer
+
+    from search.embedding import MAX_TOKENS, model_dir
+
+    folder = model_dir()
+    config = json_module.loads((folder / "config.json").read_text(encoding="utf-8"))
+    d, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    counts = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    flops = [2 * layers * (n * (4 * d * d + 2 * d * f) + n * n * 2 * d) for n in counts]
+    return {
+        "word_pieces_mean": round(sum(counts) / len(counts), 1),
+        "truncated_share": round(sum(n == MAX_TOKENS for n in counts) / len(counts), 3),
+        "gflop_per_passage": round(sum(flops) / len(flops) / 1e9, 2),
+    }
+
+
 def _encoder_alone(texts: list[str]) -> dict[str, Any]:
     """Passages per CPU second on one thread, int8 and float32, and int8's cosine to float32."""
     import numpy as np
@@ -121,6 +152,7 @@ def _encoder_alone(texts: list[str]) -> dict[str, Any]:
         "rows": rows,
         "cosine_min": round(float(cosines.min()), 4),
         "cosine_mean": round(float(np.mean(cosines)), 4),
+        **_arithmetic(texts),
     }
 
 
@@ -178,6 +210,16 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"| {precision} | {row['seconds']} | {row['cpu_seconds']} | "
             f"{row['passages_per_cpu_s']} |"
         )
+    gflop = alone["gflop_per_passage"]
+    float32 = alone["rows"]["float32"]["passages_per_cpu_s"]
+    lines += [
+        "",
+        f"The work: {alone['word_pieces_mean']} word pieces per passage on average "
+        f"({alone['truncated_share']:.1%} cut at the model's limit), {gflop} GFLOP per passage "
+        "through the model's matrix products (a multiply-add counts two). float32 runs them at "
+        f"{float32 * gflop:.0f} GFLOP per CPU second; {TARGET_RATE} passages/s (issue 14's goal) "
+        f"would need {TARGET_RATE * gflop:.0f} GFLOP/s.",
+    ]
     lines += [
         "",
         f"int8 vectors' cosine to float32's: min {alone['cosine_min']}, mean "

@@ -6,7 +6,7 @@ BERT encoder is written out as an ONNX graph here, once per process, so inferenc
 PyTorch nor a model hub: ONNX Runtime's fused CPU kernels embed a 200-word passage about 15
 times faster than numpy would. The graph uses ONNX Runtime's own fused operators (Attention with
 the query, key and value projections in one MatMul; BiasGelu); with `BRIEFING_EMBEDDING_PRECISION=int8` its MatMul weights
-are quantised to int8 when the encoder is built: ~1.2x the
+are quantised to int8 when the encoder is built: 1.2-1.5x the
 passages per CPU second of float32, ~2x the plain-operator graph (docs/semantic-benchmarks.md), vectors within cosine ~0.99
 of float32's, but SciFact nDCG@10 0.733 against float32's 0.736 (README,
 Relevance), so float32 is the default. Vectors are mean-pooled and unit length, as

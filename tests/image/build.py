@@ -1,7 +1,7 @@
 """Build the image for `make test-image`: podman, a local Debian base, then deploy/Dockerfile.
 
-`python -m tests.image.build [--secrets-dir DIR]` installs podman, runc and debootstrap with apt-get
-when they are missing, makes (or reuses) a Debian base image with Python from the mirror apt uses
+`python -m tests.image.build [--secrets-dir DIR]` installs podman, runc, debootstrap and iptables
+(netavark's firewall) with apt-get when they are missing, makes (or reuses) a Debian base image with Python from the mirror apt uses
 here, and builds localhost/briefing-search:latest (and :lexical, without the embedding model or OCR) from
 deploy/Dockerfile with that base as BASE_IMAGE. No image registry is reachable from these machines,
 so the official Python image cannot be pulled; everything else is the operator's build.
@@ -32,7 +32,15 @@ from tests.image.podman import (
     podman,
 )
 
-TOOLS = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap"}
+# Command -> the Debian package that provides it. iptables is only a Suggests of podman, but
+# netavark runs it for every container network (a RUN step included): without it a build fails
+# with "netavark: No such file or directory (os error 2)", as on a bare machine of 2026-12-01.
+TOOLS = {
+    "podman": "podman",
+    "runc": "runc",
+    "debootstrap": "debootstrap",
+    "iptables": "iptables",
+}
 # Rootless helpers and overlay support podman recommends; cheap, and missing ones fail obscurely.
 EXTRA_PACKAGES = ["uidmap", "fuse-overlayfs", "slirp4netns", "netavark", "aardvark-dns"]
 # What the official python:*-slim image offers the Dockerfile: `python -m venv` with pip, and CAs.
@@ -50,7 +58,7 @@ def log(message: str) -> None:
 
 
 def ensure_tools() -> None:
-    """apt-get install podman, runc and debootstrap when any is missing (CI machines start bare)."""
+    """apt-get install podman, runc, debootstrap and iptables when any is missing (CI starts bare)."""
     missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
     if not missing:
         return
