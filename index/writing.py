@@ -41,7 +41,6 @@ same and the segment smaller.
 from __future__ import annotations
 
 import re
-import struct
 import zlib
 from array import array
 from collections import Counter
@@ -64,7 +63,7 @@ from whoosh.codec.whoosh3 import (
     W3TermInfo,
     _lenfield,
 )
-from whoosh.filedb.filetables import HashWriter, OrderedHashWriter, md5_hash
+from whoosh.filedb.filetables import HashWriter, OrderedHashWriter, _lengths, _pointer, md5_hash
 from whoosh.formats import Existence, Positions
 from whoosh.system import _INT_SIZE, pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
@@ -112,10 +111,9 @@ WRITES_JOINED = 1024
 # and 1.10 MB compressed; from 80 bytes on, zlib saves 5-25 %. A block's header records its
 # compression, and Whoosh's reader reads either.
 COMPRESS_MIN_BYTES = 80
-# Whoosh's term dictionary (filetables.HashWriter) frames each key and value with their lengths.
-_KEY_VALUE_LENGTHS = struct.Struct("!ii")
-# ... and a hash table's slot: the key's hash and where the key is.
-_HASH_SLOT = struct.Struct("!Iq")
+# Whoosh's own structs for the term dictionary's framing of a key and value (their lengths) and
+# for a hash table's slot (a key's hash, where the key is): the bytes stay its format.
+_KEY_VALUE_LENGTHS, _HASH_SLOT = _lengths, _pointer
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from index.tagging import places
+from index.tagging.tries import trie_regex
 
 DATA_DIR = Path(__file__).parent
 ALIASES_FILE = DATA_DIR / "countries.json"
@@ -482,35 +483,3 @@ def _add_places(table: dict[str, Alias], data: dict[str, Any], named: dict[str, 
         rule = _rule(base, named) if base else None
         for name in key.split("|"):
             table[name] = Alias(default, rule, kind, readings, places.fold(name) in common)
-
-
-def trie_regex(words: Iterable[str]) -> str:
-    """A regex matching any of words, shaped as a character trie so re scans it quickly.
-
-    At a node that is both a word end and a prefix the longer continuation is tried first
-    (greedy `?`), so the overall match is the longest alias that also ends on a word boundary.
-    """
-    root: dict[str, Any] = {}
-    for word in words:
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = True
-
-    def build(node: dict[str, Any]) -> str | None:
-        branches: list[str] = []
-        leaves: list[str] = []
-        for ch in sorted(k for k in node if k):
-            sub = build(node[ch])
-            if sub is None:
-                leaves.append(re.escape(ch))
-            else:
-                branches.append(re.escape(ch) + sub)
-        if not branches and not leaves:
-            return None
-        if leaves:
-            branches.append(leaves[0] if len(leaves) == 1 else "[" + "".join(leaves) + "]")
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return build(root) or "(?!)"

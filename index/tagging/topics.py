@@ -6,8 +6,11 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from index.tagging.tries import trie_regex
 
 TOPICS_FILE = Path(__file__).parent / "topics.json"
 
@@ -15,9 +18,8 @@ _TOKEN = re.compile(r"[^\W_]+")
 # What may stand between two tokens of a term in the text: anything that is no token (space,
 # punctuation, "_"), and tokens that fold to nothing (the "s" of "China’s").
 _GAP = r"[\W_]+"
-# Folded tokens are remembered per process; past this many distinct ones (numbers and names
-# of a big corpus) the memory is dropped and refilled, so it stays a few MB.
-_FOLD_CACHE_SIZE = 200_000
+# Folded tokens and term occurrences are remembered per process, up to this many distinct ones.
+_MEMO_SIZE = 200_000
 
 
 def fold(token: str, unfolded: frozenset[str] = frozenset()) -> str:
@@ -39,37 +41,22 @@ def fold(token: str, unfolded: frozenset[str] = frozenset()) -> str:
     return token
 
 
-class FoldCache(dict[str, str]):
-    """Each token's fold, computed on first sight (a dict look-up, in C, every time after)."""
+class Memo(dict[str, Any]):
+    """compute(key) for each key, worked out on first sight (a dict look-up, in C, after that).
 
-    def __init__(self, unfolded: frozenset[str]) -> None:
-        super().__init__()
-        self._unfolded = unfolded
-
-    def __missing__(self, token: str) -> str:
-        if len(self) >= _FOLD_CACHE_SIZE:
-            self.clear()
-        folded = self[token] = fold(token, self._unfolded)
-        return folded
-
-
-class TermCache(dict[str, list[tuple[int, float]]]):
-    """The (topic index, weight) contributions of a term occurrence, by its lowercased text.
-
-    "Oil prices" and "oil's price" are one term: the occurrence is folded like the text.
+    Past `_MEMO_SIZE` keys (numbers and names of a big corpus) the memory is dropped and
+    refilled, so it stays a few MB.
     """
 
-    def __init__(
-        self, normalize: Callable[[str], tuple[str, ...]], terms: dict[tuple[str, ...], Any]
-    ) -> None:
+    def __init__(self, compute: Callable[[str], Any]) -> None:
         super().__init__()
-        self._normalize, self._terms = normalize, terms
+        self._compute = compute
 
-    def __missing__(self, surface: str) -> list[tuple[int, float]]:
-        if len(self) >= _FOLD_CACHE_SIZE:
+    def __missing__(self, key: str) -> Any:
+        if len(self) >= _MEMO_SIZE:
             self.clear()
-        contributions = self[surface] = self._terms[self._normalize(surface)]
-        return contributions
+        value = self[key] = self._compute(key)
+        return value
 
 
 @dataclass(frozen=True)
@@ -96,7 +83,7 @@ class TopicTagger:
         self.labels = {t.id: t.label for t in self._topics}
         self._order = {t.id: i for i, t in enumerate(self._topics)}
         # Cached per process: passages repeat the same words, and folding is pure.
-        self._fold = FoldCache(unfolded).__getitem__
+        self._fold: Callable[[str], str] = Memo(partial(fold, unfolded=unfolded)).__getitem__
         # phrase (folded tokens) -> [(topic index, weight)], then indexed by first token with the
         # longest phrases first so the scan can stop at the first hit.
         phrases: dict[tuple[str, ...], list[tuple[int, float]]] = {}
@@ -113,7 +100,11 @@ class TopicTagger:
             entries.sort(key=lambda e: len(e[0]), reverse=True)
         self._index = index
         self._pattern = _terms_pattern(index, unfolded)
-        self._contributions = TermCache(self._normalize, phrases).__getitem__
+        # A term occurrence's (topic index, weight) contributions, by its lowercased text:
+        # "Oil prices" and "oil's price" are one term, the occurrence folded like the text.
+        self._contributions: Callable[[str], list[tuple[int, float]]] = Memo(
+            lambda surface: phrases[self._normalize(surface)]
+        ).__getitem__
 
     def _normalize(self, text: str) -> tuple[str, ...]:
         """Lowercase, tokenize and fold text; empty tokens dropped."""
@@ -209,26 +200,4 @@ def _terms_pattern(
             continuations[form] = f"(?:{rests})(?![^\\W_])"
     # Led by the character before the term (which is no token character): re then skips
     # ahead to the next such character in C, instead of trying the trie at every letter.
-    return re.compile(f"[\\W_]({_trie(continuations)})")
-
-
-def _trie(continuations: dict[str, str]) -> str:
-    """An alternation of `word` + `continuations[word]`, shaped as a character trie.
-
-    The engine then tries one branch per character instead of every word in turn; a longer word
-    is tried before a word it extends ("taxes" before "tax").
-    """
-    root: dict[str, Any] = {}
-    for word, continuation in continuations.items():
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = continuation
-
-    def build(node: dict[str, Any]) -> str:
-        branches = [re.escape(ch) + build(node[ch]) for ch in sorted(k for k in node if k)]
-        if "" in node:
-            branches.append(node[""])
-        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-
-    return build(root)
+    return re.compile(f"[\\W_]({trie_regex(continuations)})")
