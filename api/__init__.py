@@ -91,6 +91,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("COMPRESS_MIN_SIZE", 500)
     Compress(app)
     app.extensions["briefing_engine"] = None
+    from search.kernels import warm
+
+    # The facet-counting loops compiled, or loaded from numba's cache, while a worker starts
+    # rather than in its first search (search/kernels.py).
+    warm()
     return app
 
 

@@ -15,6 +15,7 @@ from whoosh.reading import IndexReader
 
 from search.facet_registry import YEAR, FacetRegistry
 from search.grouping import distinct_counts
+from search.kernels import count_pairs, count_slots
 from search.segments import NO_DATE, SegmentColumn, SegmentData, date_int, live_mask
 
 Part = tuple[int, int, SegmentColumn, np.ndarray]
@@ -184,10 +185,11 @@ class JoinedColumn:
 
     def counts(self, docnums: np.ndarray, mask: np.ndarray, values: int) -> np.ndarray:
         """Per value code, how many of the given passages (docnums, or as a mask) have it."""
-        # take: half the cost of indexing for a gather of thousands from a million.
-        slotted = (slot.take(docnums) for slot in self.slots)
-        more = self.more_codes[mask[self.more_docs]] if self.more_docs.size else self.more_codes
-        return _tally(slotted, more, values)
+        counts = np.zeros(values + 1, dtype=np.int64)
+        count_slots(self.slots, docnums, counts)
+        out = counts[1:]
+        count_pairs(self.more_docs, self.more_codes, mask, out)
+        return out
 
     def pairs(self, docnums: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every (docnum, value code) pair of the given passages (docnums, or as a mask)."""
@@ -382,6 +384,7 @@ class FacetIndex:
         # Per segment, kept with it: a commit joins them instead of dividing every date again.
         self.years = _joined([d.years for d in segments], np.int32)
         self._year_totals: np.ndarray | None = None
+        self._year_size: int | None = None
 
     def mask(self, docnums: Iterable[int] | np.ndarray) -> np.ndarray:
         """Boolean mask with True at the given docnums."""
@@ -415,16 +418,23 @@ class FacetIndex:
                 docnums, self.years[docnums], int(self.years.max()) + 1, documents
             )
             return {str(y): int(c) for y, c in enumerate(per_year) if c}
-        # Years are small integers: a bincount, not the sort np.unique would do; when most
-        # passages match (browsing), of the few that do not, from the totals.
+        if not self.years.size:
+            return {}
+        # Years are small integers, counted like a facet's codes in one slot (0: undated, not
+        # counted); when most passages match (browsing), of the few that do not, from the
+        # totals.
+        column = self.years[None, :]
+        if self._year_size is None:
+            self._year_size = int(self.years.max()) + 1
+        per_year = np.zeros(self._year_size, dtype=np.int64)
         if selection.mostly:
             if self._year_totals is None:
-                self._year_totals = np.bincount(self.years)
-            totals = self._year_totals
-            per_year = totals - np.bincount(self.years[selection.unmatched], minlength=totals.size)
+                self._year_totals = np.bincount(self.years, minlength=self._year_size)
+                self._year_totals[0] = 0
+            count_slots(column, selection.unmatched, per_year)
+            per_year = self._year_totals - per_year
         else:
-            per_year = np.bincount(self.years[selection.docnums])
-        per_year[:1] = 0  # undated
+            count_slots(column, selection.docnums, per_year)
         (years,) = np.nonzero(per_year)
         return {str(y): int(per_year[y]) for y in years}
 

@@ -23,6 +23,7 @@ from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 
 from search.facets import Selection
+from search.kernels import add_bm25, compiled
 from search.segments import TEXT_FIELD, SegmentCache, SegmentData
 
 FIELD = TEXT_FIELD
@@ -149,8 +150,7 @@ def _score_densely(
         survivors = dense + remaining >= floor
         if at == len(pending) or np.count_nonzero(survivors) <= DENSE_SHARE * ranker.size:
             break
-        ids, tf = ranker.joined(pending[at])
-        dense[ids] += ranker._bm25(pending[at], ids, tf)
+        ranker.add_scores(pending[at], dense)
         at += 1
     kept = np.flatnonzero(survivors)
     return kept, dense[kept], at
@@ -459,6 +459,20 @@ class VectorRanker:
         mask[docnums] = True
         values = self._bm25(term, docnums, tf)
         return RankedMatches(mask, None, ranker=self, docnums=docnums, values=values)
+
+    def add_scores(self, term: str, scores: np.ndarray) -> None:
+        """Add a term's BM25 to scores (a float per passage of the view) where it occurs."""
+        if compiled() is None:
+            ids, tf = self.joined(term)
+            scores[ids] += self._bm25(term, ids, tf)
+            return
+        # Segment by segment from the cached postings: a frequent word's joined postings are
+        # megabytes, made and dropped again when a pasted sentence's words overflow the joins.
+        bm25 = (self._idf(term), self.k1, self.b, self.avg_length)
+        lengths = self.lengths
+        for reader, offset, segid in self._segments:
+            postings = self.cache.postings(reader, term, segid)
+            add_bm25(scores, postings.ids, postings.tf, offset, lengths, bm25)
 
     def most(self, term: str) -> float:
         """The most a term's BM25 can add to a passage's score (its idf times k1 + 1)."""
