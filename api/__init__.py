@@ -93,8 +93,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["briefing_engine"] = None
     from search.kernels import warm
 
-    # The facet-counting loops compiled, or loaded from numba's cache, while a worker starts
-    # rather than in its first search (search/kernels.py).
+    # The read side's loops (facet counts, dense BM25) compiled, or loaded from numba's cache,
+    # while a worker starts rather than in its first search (search/kernels.py).
     warm()
     return app
 
