@@ -568,14 +568,17 @@ def _wait_for_workers(master: int, workers: int, deadline: float) -> None:
     cold (at 1M: 125 req/s, where both workers warm served 389)."""
     from search.kernels import compiled
 
+    # The workers run this interpreter and packages: they load numba where this process can.
+    loaded = (
+        (lambda pid: "llvmlite" in Path(f"/proc/{pid}/maps").read_text()) if compiled() else None
+    )
     while time.monotonic() < deadline:
         ready = 0
         for pid in _descendants(master):
             try:
-                maps = Path(f"/proc/{pid}/maps").read_text() if compiled() else "llvmlite"
+                ready += loaded is None or loaded(pid)
             except OSError:
-                continue
-            ready += "llvmlite" in maps
+                continue  # the process ended meanwhile
         if ready >= workers:
             return
         time.sleep(0.1)

@@ -13,9 +13,11 @@ does each in a pass without temporaries: at a million passages a pasted sentence
 The loops are numba's (`njit`), compiled once per process for the array types a search passes,
 and kept in numba's cache (beside this file, or under NUMBA_CACHE_DIR), so a later process loads
 them instead of compiling (about 0.5 s with numba's import, paid in create_app while a worker
-starts). Where numba is missing, or its JIT is switched off (NUMBA_DISABLE_JIT=1, which would run
-the loops as Python), numpy computes the same; tests/test_kernels.py holds the two to equal
-counts and bit-for-bit equal scores.
+starts). Where numba is missing, its JIT is switched off (NUMBA_DISABLE_JIT=1, which would run
+the loops as Python) or it cannot compile them, numpy computes the same (search/ranking.py scores
+from its joined postings): tests/test_kernels.py holds the loops to numpy's counts and to the
+ranker's BM25 bit for bit, and tests/test_fast_paths.py runs the facets and the ranking both
+ways.
 """
 
 from __future__ import annotations
@@ -50,24 +52,6 @@ def count_pairs_numpy(
         counts += np.bincount(codes[mask[docs]], minlength=counts.size)[: counts.size]
 
 
-def add_bm25_numpy(
-    scores: np.ndarray,
-    ids: np.ndarray,
-    tf: np.ndarray,
-    offset: int,
-    lengths: np.ndarray,
-    bm25: tuple[float, float, float, float],
-) -> None:
-    """Add a word's BM25 to scores at ids + offset (one segment's postings: distinct ids, their
-    frequencies); bm25 is (idf, k1, b, average length). The operations and their order are
-    search/ranking.py's `_norm` and `_bm25`, which follow Whoosh's, so the floats are the same."""
-    idf, k1, b, avg = bm25
-    at = ids.astype(np.int64) + offset
-    tf64 = tf.astype(np.float64)
-    norm = k1 * ((1 - b) + b * lengths[at].astype(np.float64) / avg)
-    scores[at] += idf * ((tf64 * (k1 + 1)) / (tf64 + norm))
-
-
 # -- the loops numba compiles ------------------------------------------------------------------
 
 
@@ -92,8 +76,11 @@ def _count_pairs_loop(docs: Any, codes: Any, mask: Any, counts: Any) -> None:  #
 def _add_bm25_loop(
     scores: Any, ids: Any, tf: Any, offset: Any, lengths: Any, idf: Any, k1: Any, b: Any, avg: Any
 ) -> None:  # pragma: no cover
-    # add_bm25_numpy's expression term for term: no operation merged or reordered (numba does
-    # not contract a multiply and an add into one rounding unless fastmath asks it to).
+    # A word's BM25 (idf, k1, b, average length) added at one segment's postings (int32 ids
+    # shifted by offset, float32 frequencies; the view's float32 lengths): search/ranking.py's
+    # bm25_norm and bm25_weight term for term, no operation merged or reordered (numba does not
+    # contract a multiply and an add into one rounding unless fastmath asks it to), so the
+    # floats are the same.
     k1_plus = k1 + 1
     keep = 1 - b
     for p in range(ids.size):
@@ -130,18 +117,25 @@ def _compile() -> Loops | None:
         return None
     if getattr(numba.config, "DISABLE_JIT", False):
         return None
+
+    def jit(cache: bool) -> Loops:
+        return {
+            name: numba.njit(sigs, cache=cache, nogil=True, boundscheck=False)(loop)
+            for name, (loop, sigs) in _LOOPS.items()
+        }
+
     try:
-        return {
-            name: numba.njit(sigs, cache=True, nogil=True, boundscheck=False)(loop)
-            for name, (loop, sigs) in _LOOPS.items()
-        }
-    except RuntimeError as exc:
-        # No writable cache place (a read-only install and no HOME): compile in memory.
-        log.info("numba cannot cache the search loops (%s); compiling them per process", exc)
-        return {
-            name: numba.njit(sigs, nogil=True, boundscheck=False)(loop)
-            for name, (loop, sigs) in _LOOPS.items()
-        }
+        try:
+            return jit(cache=True)
+        except RuntimeError as exc:
+            # No writable cache place (a read-only install and no HOME): compile in memory.
+            log.info("numba cannot cache the search loops (%s); compiling them per process", exc)
+            return jit(cache=False)
+    except numba.core.errors.NumbaError as exc:
+        # numpy gives the same counts and scores: a loop numba cannot compile here (an LLVM or
+        # numba release that refuses it) must not keep the API from starting.
+        log.warning("numba could not compile the search loops (%s); numpy counts instead", exc)
+        return None
 
 
 def compiled() -> Loops | None:
@@ -180,28 +174,3 @@ def count_pairs(docs: np.ndarray, codes: np.ndarray, mask: np.ndarray, counts: n
         count_pairs_numpy(docs, codes, mask, counts)
     else:
         loops["count_pairs"](docs, codes, mask, counts)
-
-
-def add_bm25(
-    scores: np.ndarray,
-    ids: np.ndarray,
-    tf: np.ndarray,
-    offset: int,
-    lengths: np.ndarray,
-    bm25: tuple[float, float, float, float],
-) -> None:
-    """Add a word's BM25 to scores (float64) at one segment's postings (int32 ids, float32
-    frequencies) shifted by offset; lengths (float32) are the view's; bm25 is (idf, k1, b,
-    average length)."""
-    loops = compiled()
-    if loops is None:
-        add_bm25_numpy(scores, ids, tf, offset, lengths, bm25)
-    else:
-        loops["add_bm25"](
-            scores,
-            ids.astype(np.int32, copy=False),
-            tf.astype(np.float32, copy=False),
-            offset,
-            lengths.astype(np.float32, copy=False),
-            *bm25,
-        )

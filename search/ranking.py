@@ -23,7 +23,7 @@ from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 
 from search.facets import Selection
-from search.kernels import add_bm25, compiled
+from search.kernels import compiled
 from search.segments import TEXT_FIELD, SegmentCache, SegmentData
 
 FIELD = TEXT_FIELD
@@ -264,6 +264,19 @@ def _count(counts: np.ndarray, ids: np.ndarray) -> None:
         counts[ids] += 1
 
 
+def bm25_norm(lengths: np.ndarray, k1: float, b: float, avg_length: float) -> np.ndarray:
+    """BM25's length normalisation of passages of these field lengths, in float64 and in
+    Whoosh's order of operations (whoosh.scoring.bm25)."""
+    return k1 * ((1 - b) + b * lengths.astype(np.float64) / avg_length)
+
+
+def bm25_weight(idf: float, tf: np.ndarray, norm: np.ndarray, k1: float) -> np.ndarray:
+    """A term's BM25 at passages of these frequencies and normalisations (bm25_norm), in
+    Whoosh's order of operations, so scores equal Whoosh's and ties break the same way."""
+    tf64 = tf.astype(np.float64)
+    return idf * ((tf64 * (k1 + 1)) / (tf64 + norm))
+
+
 # Phrase checks key a (candidate, start position) pair as candidate * _STRIDE + position.
 _STRIDE = 1 << 32
 
@@ -462,17 +475,28 @@ class VectorRanker:
 
     def add_scores(self, term: str, scores: np.ndarray) -> None:
         """Add a term's BM25 to scores (a float per passage of the view) where it occurs."""
-        if compiled() is None:
+        loops = compiled()
+        if loops is None:
             ids, tf = self.joined(term)
             scores[ids] += self._bm25(term, ids, tf)
             return
-        # Segment by segment from the cached postings: a frequent word's joined postings are
-        # megabytes, made and dropped again when a pasted sentence's words overflow the joins.
-        bm25 = (self._idf(term), self.k1, self.b, self.avg_length)
-        lengths = self.lengths
+        # Segment by segment from the cached postings (search/kernels.py): a frequent word's
+        # joined postings are megabytes, made and dropped again when a pasted sentence's words
+        # overflow the joins.
+        add, lengths, idf = loops["add_bm25"], self.lengths, self._idf(term)
         for reader, offset, segid in self._segments:
             postings = self.cache.postings(reader, term, segid)
-            add_bm25(scores, postings.ids, postings.tf, offset, lengths, bm25)
+            add(
+                scores,
+                postings.ids,
+                postings.tf,
+                offset,
+                lengths,
+                idf,
+                self.k1,
+                self.b,
+                self.avg_length,
+            )
 
     def most(self, term: str) -> float:
         """The most a term's BM25 can add to a passage's score (its idf times k1 + 1)."""
@@ -491,8 +515,7 @@ class VectorRanker:
 
     def _norm(self, ids: np.ndarray) -> np.ndarray:
         """BM25's length normalisation at these docnums (the same for every term)."""
-        k1, b = self.k1, self.b
-        return k1 * ((1 - b) + b * self.lengths[ids].astype(np.float64) / self.avg_length)
+        return bm25_norm(self.lengths[ids], self.k1, self.b, self.avg_length)
 
     def _bm25(
         self, term: str, ids: np.ndarray, tf: np.ndarray, norm: np.ndarray | None = None
@@ -500,10 +523,9 @@ class VectorRanker:
         """A term's BM25 at these docnums, in float64 and in Whoosh's order of operations
         (whoosh.scoring.bm25), so scores equal Whoosh's and ties break the same way; `norm`
         is _norm(ids) when the caller has it."""
-        tf64 = tf.astype(np.float64)
         if norm is None:
             norm = self._norm(ids)
-        return self._idf(term) * ((tf64 * (self.k1 + 1)) / (tf64 + norm))
+        return bm25_weight(self._idf(term), tf, norm, self.k1)
 
     def scores_for(self, terms: tuple[str, ...], docnums: np.ndarray) -> np.ndarray:
         """The terms' summed BM25 for the given docnums only (ascending, global)."""

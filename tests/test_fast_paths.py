@@ -334,9 +334,21 @@ def test_deferred_words_score_the_same_for_few_and_many_candidates(
         assert list(ranker.scores_for(ranked.pending, one)) == list(expected[one])
 
 
+def _without_compiled_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy's counting and scoring, as where numba is missing or off (search/kernels.py)."""
+    from search import kernels
+
+    monkeypatch.setattr(kernels, "_compiled", None)
+    monkeypatch.setattr(kernels, "_resolved", True)
+
+
+@pytest.mark.parametrize("loops", ["compiled", "numpy"])
 @pytest.mark.parametrize("dense_share", [0.0, 0.02, 1.0])
 def test_the_probed_threshold_keeps_every_page_of_the_full_ranking(
-    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch, dense_share: float
+    corpus: tuple[Path, Path, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    dense_share: float,
+    loops: str,
 ) -> None:
     """MaxScore's first threshold, taken from the full scores of the passages leading on the
     rare words, prunes only passages that cannot reach the page: each page is the one a full
@@ -347,6 +359,8 @@ def test_the_probed_threshold_keeps_every_page_of_the_full_ranking(
 
     monkeypatch.setattr(search.ranking, "PROBE_PER_HIT", 2)
     monkeypatch.setattr(search.ranking, "DENSE_SHARE", dense_share)
+    if loops == "numpy":
+        _without_compiled_loops(monkeypatch)
     with _long_query(corpus[1], monkeypatch) as (_, _, ranked):
         assert ranked.ranker is not None and ranked.pending
         ranker = ranked.ranker
@@ -484,12 +498,17 @@ def test_opening_a_view_does_not_copy_the_segment_files(
     assert mapped < segment_bytes / 10, (mapped, segment_bytes)
 
 
+@pytest.mark.parametrize("loops", ["compiled", "numpy"])
 @pytest.mark.parametrize("share", [0.0, 0.002, 0.02, 0.2, 0.7, 1.0])
 @pytest.mark.parametrize("most", [1, 3, 8])
-def test_facet_counts_are_the_same_for_few_and_many_matches(share: float, most: int) -> None:
+def test_facet_counts_are_the_same_for_few_and_many_matches(
+    share: float, most: int, loops: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A facet column counts each value of each matching passage, whether the value sits in a
     slot or past them, for few matches, many, and most (counted from the totals); and by
-    distinct documents."""
+    distinct documents; through the compiled loops and through numpy."""
+    if loops == "numpy":
+        _without_compiled_loops(monkeypatch)
 
     from search.facets import MAX_SLOTS, OVERFLOW_SHARE, FacetColumn
     from search.segments import SegmentColumn

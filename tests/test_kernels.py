@@ -71,26 +71,47 @@ def test_pair_counts_equal_numpys() -> None:
     assert empty.tolist() == [0, 0, 0]
 
 
-def test_bm25_scores_equal_numpys_bit_for_bit() -> None:
+def test_bm25_scores_equal_the_rankers_bit_for_bit() -> None:
+    from search.ranking import bm25_norm, bm25_weight
+
+    loops = kernels.compiled()
+    assert loops is not None
     rng = np.random.default_rng(25)
     size, offset = 60_000, 17_000
     lengths = rng.integers(1, 400, size).astype(np.float32)
-    bm25 = (2.718281828, 1.2, 0.75, float(lengths.mean()))
+    idf, k1, b, avg = 2.718281828, 1.2, 0.75, float(lengths.mean())
     for share in (0.0, 0.02, 0.9):
         ids = np.flatnonzero(rng.random(size - offset) < share).astype(np.int32)
         tf = rng.integers(1, 30, ids.size).astype(np.float32)
         start = np.where(rng.random(size) < 0.5, -np.inf, rng.random(size) * 40)
+        at = ids.astype(np.int64) + offset
         expected, got = start.copy(), start.copy()
-        kernels.add_bm25_numpy(expected, ids, tf, offset, lengths, bm25)
-        kernels.add_bm25(got, ids, tf, offset, lengths, bm25)
+        expected[at] += bm25_weight(idf, tf, bm25_norm(lengths[at], k1, b, avg), k1)
+        loops["add_bm25"](got, ids, tf, offset, lengths, idf, k1, b, avg)
         assert got.tobytes() == expected.tobytes()
-        touched = ids.astype(np.int64) + offset
         untouched = np.ones(size, dtype=bool)
-        untouched[touched] = False
+        untouched[at] = False
         assert got[untouched].tobytes() == start[untouched].tobytes()
-        finite = np.isfinite(start[touched])
-        assert (got[touched][finite] > start[touched][finite]).all()  # every posting adds
-        assert np.isneginf(got[touched][~finite]).all()  # not a candidate: stays out
+        finite = np.isfinite(start[at])
+        assert (got[at][finite] > start[at][finite]).all()  # every posting adds
+        assert np.isneginf(got[at][~finite]).all()  # not a candidate: stays out
+
+
+def test_a_loop_numba_cannot_compile_leaves_numpy_counting(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unsupported(counts: object) -> None:  # pragma: no cover - numba refuses to type it
+        counts.append(object())  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(kernels, "_LOOPS", {"count_slots": (unsupported, ["void(int64[:])"])})
+    monkeypatch.setattr(kernels, "_resolved", False)
+    monkeypatch.setattr(kernels, "_compiled", None)
+    with caplog.at_level("WARNING", logger="search.kernels"):
+        assert kernels.warm() is False
+    assert "numba could not compile the search loops" in caplog.text
+    counts = np.zeros(4, dtype=np.int64)
+    kernels.count_slots(np.array([[1, 0, 3]], np.int16), np.array([0, 1, 2]), counts)
+    assert counts.tolist() == [0, 1, 0, 1]
 
 
 def test_numpy_fallback_when_the_jit_is_off() -> None:
