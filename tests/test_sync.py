@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from index.sync import IndexSyncer, is_ignored
+from index.sync import IndexSyncer, is_ignored, scan_folder
 from search.store import open_index
 from tests.serving import BRIEFING, copy_seeds
 
@@ -84,6 +84,31 @@ def test_broken_files_are_skipped_with_reasons_and_never_abort(tmp_path: Path) -
     assert set(reasons) == {"empty.txt", "binary.txt", "report.pdf"}
     assert all(reasons.values())
     assert report["added"] == 5 and report["documents"] == 5
+
+
+def test_the_folder_scan_lists_files_in_order_and_skips_hidden_links_and_partials(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "docs"
+    for name in ["b.txt", "a.txt", "sub/z.md", "sub/deeper/c.txt", "sub/.hidden/x.txt"]:
+        (docs / name).parent.mkdir(parents=True, exist_ok=True)
+        (docs / name).write_text(name)
+    (docs / "~$lock.docx").write_text("an editor's lock file")
+    (docs / "notes.txt.tmp").write_text("a temporary file")
+    (docs / ".git").mkdir()
+    (docs / ".git" / "config").write_text("[core]")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "y.txt").write_text("outside the folder")
+    (docs / "linked-folder").symlink_to(outside, target_is_directory=True)
+    (docs / "linked-file.txt").symlink_to(docs / "a.txt")
+    (docs / "broken-link.txt").symlink_to(tmp_path / "missing.txt")
+    found = scan_folder(docs)
+    # A folder's files in name order, then its subfolders' (os.walk's top-down order, sorted).
+    assert list(found) == ["a.txt", "b.txt", "linked-file.txt", "sub/z.md", "sub/deeper/c.txt"]
+    assert found["sub/deeper/c.txt"] == docs / "sub" / "deeper" / "c.txt"
+    assert all(isinstance(path, Path) for path in found.values())
+    assert scan_folder(tmp_path / "no-such-folder") == {}
 
 
 def test_docs_lists_metadata_and_tags(tmp_path: Path) -> None:
