@@ -22,12 +22,14 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,38 @@ GOALS = {
 
 
 # -- machine and corpus ----------------------------------------------------------------------
+
+# The host gauge's rounds, about a second in all: on these hosts one round's time varied by half
+# from one to the next (67-113 ms), the median of fifteen by 6 % between calls.
+GAUGE_ROUNDS = 15
+
+
+def _gauge_text() -> bytes:
+    """1.2 MB of made-up words, the same on every host (a seeded generator)."""
+    rng = random.Random(7)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choices(letters, k=rng.randint(2, 9))) for _ in range(2000)]
+    return " ".join(rng.choices(words, k=200_000)).encode("ascii")
+
+
+def host_gauge(text: bytes | None = None) -> float:
+    """Milliseconds of a fixed CPU workload none of our code runs (zlib at level 3 and a word
+    count in a dict, over _gauge_text), the median of GAUGE_ROUNDS.
+
+    This workplace's hosts ran the same code 1.5 to 3 times apart, and one host by half within
+    minutes: taken at the start, after each index and at the end, the gauge says how fast the
+    host was when each figure was measured, for seconds instead of the minutes of `groupedby`.
+    """
+    data = text if text is not None else _gauge_text()
+    rounds = []
+    for _ in range(GAUGE_ROUNDS):
+        started = time.perf_counter()
+        zlib.compress(data, 3)
+        counts: dict[bytes, int] = {}
+        for word in data.split():
+            counts[word] = counts.get(word, 0) + 1
+        rounds.append(time.perf_counter() - started)
+    return round(statistics.median(rounds) * 1000, 1)
 
 
 def machine() -> dict[str, Any]:
@@ -762,6 +796,20 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "missed"
 
 
+def _gauge_lines(results: dict[str, Any]) -> list[str]:
+    """The host gauge's sentence (runs before it was added have none)."""
+    gauges = results.get("host_gauge_ms")
+    if not gauges:
+        return []
+    taken = ", ".join(f"{ms} ms {when}" for when, ms in gauges.items())
+    return [
+        "Host gauge (`bench.run.host_gauge`: zlib level 3 and a dict word count over 1.2 MB of "
+        f"made-up words, no code of ours, median of {GAUGE_ROUNDS}): {taken}. "
+        "It moves with the host's speed: compare figures of runs whose gauges agree.",
+        "",
+    ]
+
+
 def markdown(results: dict[str, Any], command: str) -> str:
     """docs/benchmarks.md from the run's results."""
     m = results["machine"]
@@ -774,6 +822,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"Whoosh {m['whoosh']}, {m['platform']}; load average {results.get('load_average', '?')} "
         "when the run started (other work on the machine inflates every figure).",
         "",
+        *_gauge_lines(results),
         "Corpus: Reuters-21578 articles written as `title\\n\\ndateline body` files, replicated "
         "with new ids to reach each size; indexed end to end by `briefing index` (read, metadata, "
         "chunking, tagging, writing). Every timed phase starts with an uncounted warm-up.",
@@ -1038,6 +1087,9 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": [],
     }
     print(json.dumps(results["machine"]), flush=True)
+    gauge_text = _gauge_text()
+    gauges = results["host_gauge_ms"] = {"at the start": host_gauge(gauge_text)}
+    print(f"host gauge: {gauges}", flush=True)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="briefing-bench-"))
     try:
         articles = load_articles()
@@ -1056,6 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
                 saved.write_text(json.dumps(indexed))
             row: dict[str, Any] = {"size": size, "index": indexed}
             print(f"index {size}: {row['index']}", flush=True)
+            gauges[f"after indexing {size:,}"] = host_gauge(gauge_text)
             row["first_search"] = bench_first_search(index_dir)
             print(f"first search {size}: {row['first_search']}", flush=True)
             row["engine"] = bench_engine(index_dir, args.rounds)
@@ -1079,6 +1132,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
+    gauges["at the end"] = host_gauge(gauge_text)
+    print(f"host gauge: {gauges}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError, ValueError):
         # Kept for the side-by-side table: the figures this run replaces.
