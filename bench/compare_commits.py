@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.compare_commits OLD_REV --size 100000 --index-only --index-repeats 2
 
 Indexing runs alternate too (old, new, old, new, ...), each timed end to end with its CPU seconds
-(the process and the helpers it reaped) and the peak RSS of its process tree, and the load average
+(the process and the helpers it reaped) and the peak RSS of its process tree, the host gauge
+before and after it (bench.run.host_gauge: how fast the host was), and the load average
 around it: on a shared machine CPU seconds per passage are the steadier figure.
 
 OLD_REV is checked out into a temporary git worktree; the working tree is the new side. Each side
@@ -52,8 +53,9 @@ else:
 
 def _timed_index(root: Path, docs: Path, index_dir: Path) -> dict[str, Any]:
     """One indexing child: its result, CPU seconds, peak RSS of its tree and the load around it."""
-    from bench.run import TreePeak
+    from bench.run import TreePeak, host_gauge
 
+    gauge = host_gauge()  # the host's speed around the run (bench/run.py)
     load = os.getloadavg()[0]
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(root), "index", str(docs), str(index_dir), "0"],
@@ -77,6 +79,8 @@ def _timed_index(root: Path, docs: Path, index_dir: Path) -> dict[str, Any]:
         peak_rss_mb=round(peak / 1024),
         load_before=round(load, 1),
         load_after=round(os.getloadavg()[0], 1),
+        gauge_ms_before=gauge,
+        gauge_ms_after=host_gauge(),
     )
     return result
 
