@@ -27,7 +27,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from whoosh import columns as whoosh_columns
 from whoosh import index as whoosh_index
 
 import index.writing as writing
@@ -84,9 +83,9 @@ def build_segment(docs: Path, limit: int, deflate: writing.Deflate | None) -> di
         with tempfile.TemporaryDirectory() as tmp:
             ix = whoosh_index.create_in(tmp, build_schema(facets))
             writer = writing.FastSegmentWriter(ix, _lk=False, limitmb=256)
-            stored = writer.perdocwriter._colwriters["_stored"]._child
-            assert type(stored) is whoosh_columns.CompressedBytesColumn.Writer
-            stored._compress = recording("stored fields", chosen.compress)
+            # The writer's own hook, with the stored fields' calls recorded apart.
+            stored = writing.Deflate(recording("stored fields", chosen.compress), chosen.level)
+            writing._deflate_stored_fields(writer.perdocwriter, stored)
             started, passages = time.process_time(), 0
             for path in scan_folder(docs).values():
                 for result in parse_or_skip((docs, path, 1 << 30, None)):

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ def _scan_into(found: dict[str, Path], folder: str, prefix: str) -> None:
     relative_to cost 27 us a file, 1.9 s for 69,606 files; this ~2 us)."""
     try:
         with os.scandir(folder) as listing:
-            entries = sorted(listing, key=_entry_name)
+            entries = sorted(listing, key=attrgetter("name"))
     except OSError:
         return  # a folder gone or unreadable meanwhile: os.walk skipped it too
     folders = []
@@ -137,10 +138,6 @@ def _scan_into(found: dict[str, Path], folder: str, prefix: str) -> None:
             found[prefix + name] = Path(entry.path)
     for entry in folders:
         _scan_into(found, entry.path, f"{prefix}{entry.name}/")
-
-
-def _entry_name(entry: os.DirEntry[str]) -> str:
-    return entry.name
 
 
 def indexed_documents(

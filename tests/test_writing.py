@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,14 @@ def test_isal_deflates_what_whoosh_inflates(
     assert isal[0]["._stored.col"] != zlib_files[0]["._stored.col"]
     # Field lengths do not depend on the compressor (the term dictionary holds offsets).
     assert isal[0]["._text_len.col"] == zlib_files[0]["._text_len.col"]
+
+
+def test_without_python_isal_the_writer_compresses_as_whoosh_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A platform with no python-isal wheel: no deflate of ours, Whoosh's zlib everywhere."""
+    monkeypatch.setitem(sys.modules, "isal", None)  # `from isal import ...` raises ImportError
+    assert writing.isal_deflate() is None
 
 
 def _records(count: int) -> Iterator[dict[str, Any]]:
