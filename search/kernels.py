@@ -1,6 +1,8 @@
-"""Compiled loops for the read side's two passes over hundreds of thousands of matches: counting
-facet values and adding a frequent word's BM25 to every passage's score; numpy's calls are the
-plain fallback.
+"""Compiled loops for the read side's passes over hundreds of thousands of matches: counting
+facet values, adding a frequent word's BM25 to every passage's score or to some passages' (a
+segment's postings at a time, never joined across the view), marking a word's matches,
+MaxScore's probe and survivors, and a page of passages by date; numpy's calls are the plain
+fallback.
 
 Counting a facet over its slot arrays (search/facets.py) in numpy is, per slot, a gather of the
 matches' codes, a cast of them to intp and a bincount (a pass to find the largest code, one to
@@ -8,7 +10,11 @@ count), then a gather of the mask over the overflow pairs. Adding a word's BM25 
 (search/ranking.py, while most passages are candidates) joined its postings across segments,
 gathered the passages' lengths, made four temporaries and scattered the sum. One compiled loop
 does each in a pass without temporaries: at a million passages a pasted sentence's facets took
-14 ms in numpy and 5 ms compiled (docs/read-performance.md, "Eleventh session").
+14 ms in numpy and 5 ms compiled (docs/read-performance.md, "Eleventh session"). The thirteenth
+session's loops (the same document, "Thirteenth session") take a pasted sentence's frequent
+words segment by segment where numpy joined each across the view first (megabytes a word), pick
+MaxScore's probe and count its survivors in a pass over the scores instead of listing most of a
+million candidates, and find a page by date with a heap instead of keying every passage.
 
 The loops are numba's (`njit`), compiled once per process for the array types a search passes,
 and kept in numba's cache (beside this file, or under NUMBA_CACHE_DIR), so a later process loads
@@ -52,6 +58,19 @@ def count_pairs_numpy(
         counts += np.bincount(codes[mask[docs]], minlength=counts.size)[: counts.size]
 
 
+def top_docnums_numpy(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    """k docnums in mask (ascending) whose scores no docnum of mask left out exceeds."""
+    docnums = np.flatnonzero(mask)
+    if docnums.size <= k:
+        return docnums
+    return np.sort(docnums[np.argpartition(-scores[docnums], k - 1)[:k]])
+
+
+def at_least_numpy(values: np.ndarray, add: float, floor: float) -> int:
+    """How many values, plus add, reach floor."""
+    return int(np.count_nonzero(values + add >= floor))
+
+
 # -- the loops numba compiles ------------------------------------------------------------------
 
 
@@ -90,10 +109,154 @@ def _add_bm25_loop(
         scores[at] += idf * ((t * k1_plus) / (t + norm))
 
 
-Loops = dict[str, Callable[..., None]]
+def _mark_postings_loop(marks: Any, ids: Any, offset: Any) -> None:  # pragma: no cover
+    # One segment's postings marked in the view's flags (a pasted sentence's frequent word:
+    # any one word matches), without joining them across segments first.
+    for p in range(ids.size):
+        marks[ids[p] + offset] = True
+
+
+def _count_postings_loop(counts: Any, ids: Any, offset: Any) -> None:  # pragma: no cover
+    for p in range(ids.size):
+        counts[ids[p] + offset] += 1
+
+
+def _add_bm25_at_loop(
+    out: Any,
+    docnums: Any,
+    lo: Any,
+    hi: Any,
+    ids: Any,
+    tf: Any,
+    offset: Any,
+    lengths: Any,
+    idf: Any,
+    k1: Any,
+    b: Any,
+    avg: Any,
+) -> None:  # pragma: no cover
+    # A word's BM25 added to out[i] for the docnums[lo:hi] (ascending, all in this segment)
+    # that one segment's postings hold, the arithmetic of _add_bm25_loop. Both lists ascend,
+    # so each docnum is sought from where the last was found, by galloping then halving:
+    # a few steps per docnum when they are few (MaxScore's probe: 80 against 30,000 postings),
+    # a walk when they are as many as the postings.
+    k1_plus = k1 + 1
+    keep = 1 - b
+    j = 0
+    m = ids.size
+    for i in range(lo, hi):
+        if j >= m:
+            break
+        target = docnums[i] - offset
+        if ids[j] < target:
+            step = 1
+            while j + step < m and ids[j + step] < target:
+                j += step
+                step *= 2
+            # ids[j] < target <= ids[j + step] (or past the end): halve between.
+            low, high = j + 1, min(j + step, m)
+            while low < high:
+                mid = (low + high) // 2
+                if ids[mid] < target:
+                    low = mid + 1
+                else:
+                    high = mid
+            j = low
+        if j < m and ids[j] == target:
+            at = docnums[i]
+            t = np.float64(tf[j])
+            norm = k1 * (keep + b * np.float64(lengths[at]) / avg)
+            out[i] += idf * ((t * k1_plus) / (t + norm))
+
+
+def _top_docnums_loop(scores: Any, mask: Any, k: Any) -> Any:  # pragma: no cover
+    # One pass keeping the k best seen in a min-heap (its root the worst of them), filled
+    # with -inf to start so that every passage only ever replaces the root: most lose to it
+    # at one comparison, where numpy would list the mask's docnums, gather their scores and
+    # partition them (three passes over most of a million). Scores are finite.
+    heap_scores = np.full(k, -np.inf)
+    heap_docs = np.full(k, -1, np.int64)
+    for d in range(scores.size):
+        x = scores[d]
+        # The score first: nearly every passage loses to the root at this one (well
+        # predicted) comparison, and the mask is read only for the few that win.
+        if x <= heap_scores[0] or not mask[d]:
+            continue
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= k:
+                break
+            if child + 1 < k and heap_scores[child + 1] < heap_scores[child]:
+                child += 1
+            if heap_scores[child] >= x:
+                break
+            heap_scores[i] = heap_scores[child]
+            heap_docs[i] = heap_docs[child]
+            i = child
+        heap_scores[i] = x
+        heap_docs[i] = d
+    return np.sort(heap_docs[heap_docs >= 0])
+
+
+def _at_least_loop(values: Any, add: Any, floor: Any) -> Any:  # pragma: no cover
+    # The same sum and comparison as numpy's `values + add >= floor`, without its array.
+    n = 0
+    for i in range(values.size):
+        n += values[i] + add >= floor
+    return n
+
+
+def _where_at_least_loop(values: Any, add: Any, floor: Any, count: Any) -> Any:  # pragma: no cover
+    # numpy's flatnonzero(values + add >= floor), `count` long (at_least's answer).
+    out = np.empty(count, np.int64)
+    n = 0
+    for i in range(values.size):
+        if values[i] + add >= floor:
+            out[n] = i
+            n += 1
+    return out
+
+
+def _first_by_date_loop(
+    dates: Any, mask: Any, newest: Any, stop: Any, shift: Any, undated: Any
+) -> Any:  # pragma: no cover
+    # search/ordering.py's date_order for a page: each passage of mask keyed as there (the
+    # day shifted positive, undated last, above 32 bits of docnum), the `stop` smallest keys
+    # kept in a max-heap (filled with a key above every real one) in one pass, returned
+    # ascending. Keys are distinct (the docnum is in them), so the page is date_order's, not
+    # just one as good.
+    above = np.iinfo(np.int64).max
+    heap = np.full(stop, above, np.int64)
+    for d in range(dates.size):
+        if not mask[d]:
+            continue
+        date = np.int64(dates[d])
+        day = undated
+        if date > 0:
+            day = (-date if newest else date) + shift
+        key = (day << 32) | d
+        if key >= heap[0]:
+            continue
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= stop:
+                break
+            if child + 1 < stop and heap[child + 1] > heap[child]:
+                child += 1
+            if heap[child] <= key:
+                break
+            heap[i] = heap[child]
+            i = child
+        heap[i] = key
+    return np.sort(heap[heap < above])
+
+
+Loops = dict[str, Callable[..., Any]]
 # Each loop with the signatures a search passes it: slots of either width, contiguous or a
 # view's slice of a longer buffer (layout "A" takes both).
-_LOOPS: dict[str, tuple[Callable[..., None], list[str]]] = {
+_LOOPS: dict[str, tuple[Callable[..., Any], list[str]]] = {
     "count_slots": (
         _count_slots_loop,
         ["void(int16[:, :], intp[:], int64[:])", "void(int32[:, :], intp[:], int64[:])"],
@@ -102,6 +265,22 @@ _LOOPS: dict[str, tuple[Callable[..., None], list[str]]] = {
     "add_bm25": (
         _add_bm25_loop,
         ["void(float64[:], int32[:], float32[:], int64, float32[:], f8, f8, f8, f8)"],
+    ),
+    "top_docnums": (_top_docnums_loop, ["int64[:](float64[:], boolean[:], int64)"]),
+    "first_by_date": (
+        _first_by_date_loop,
+        ["int64[:](int32[:], boolean[:], boolean, int64, int64, int64)"],
+    ),
+    "at_least": (_at_least_loop, ["int64(float64[:], f8, f8)"]),
+    "where_at_least": (_where_at_least_loop, ["int64[:](float64[:], f8, f8, int64)"]),
+    "mark_postings": (_mark_postings_loop, ["void(boolean[:], int32[:], int64)"]),
+    "count_postings": (_count_postings_loop, ["void(int16[:], int32[:], int64)"]),
+    "add_bm25_at": (
+        _add_bm25_at_loop,
+        [
+            "void(float64[:], int64[:], int64, int64, int32[:], float32[:], int64, float32[:],"
+            " f8, f8, f8, f8)"
+        ],
     ),
 }
 _lock = threading.Lock()
@@ -174,3 +353,29 @@ def count_pairs(docs: np.ndarray, codes: np.ndarray, mask: np.ndarray, counts: n
         count_pairs_numpy(docs, codes, mask, counts)
     else:
         loops["count_pairs"](docs, codes, mask, counts)
+
+
+def top_docnums(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    """k docnums of mask (fewer when mask holds fewer), ascending, whose scores no docnum of
+    mask left out exceeds (ties at the cut: any of them)."""
+    loops = compiled()
+    if loops is None or k < 1:
+        return top_docnums_numpy(scores, mask, max(k, 0))
+    return loops["top_docnums"](scores, mask, k)
+
+
+def at_least(values: np.ndarray, add: float, floor: float) -> int:
+    """How many of values (float64), plus add, reach floor."""
+    loops = compiled()
+    if loops is None:
+        return at_least_numpy(values, add, floor)
+    return int(loops["at_least"](values, add, floor))
+
+
+def where_at_least(values: np.ndarray, add: float, floor: float, count: int) -> np.ndarray:
+    """The indexes (ascending) of values (float64) that, plus add, reach floor; `count` is
+    how many there are (at_least)."""
+    loops = compiled()
+    if loops is None:
+        return np.flatnonzero(values + add >= floor)
+    return loops["where_at_least"](values, add, floor, count)

@@ -16,7 +16,8 @@ from whoosh import query as wq
 from whoosh.collectors import ScoredCollector, TimeLimit, TimeLimitCollector
 from whoosh.searching import Searcher
 
-from search.facets import FacetIndex
+from search.facets import FacetIndex, Selection
+from search.kernels import compiled
 from search.ranking import RankedMatches
 
 
@@ -66,6 +67,19 @@ def date_order(
     key = (day.astype(np.int64) << 32) | docnums.astype(np.int64)
     key.sort()
     return key & 0xFFFFFFFF
+
+
+def date_page(fx: FacetIndex, selection: Selection, sort: str, stop: int) -> np.ndarray:
+    """The first `stop` docnums of a selection in date_order, found in one pass over its mask
+    by a compiled loop (a browse of a million passages listed, keyed and partitioned them
+    all for ten); date_order itself where numba is missing."""
+    loops = compiled()
+    if loops is None or stop <= 0 or selection.size <= stop:
+        return date_order(fx, selection.docnums, sort, stop)
+    keys = loops["first_by_date"](
+        fx.dates, selection.mask, sort != "oldest", stop, _DATE_SHIFT, _UNDATED
+    )
+    return keys & 0xFFFFFFFF
 
 
 def by_score(docnums: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,8 @@ from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 
 from search.facets import Selection
-from search.kernels import compiled
-from search.segments import TEXT_FIELD, SegmentCache, SegmentData
+from search.kernels import at_least, compiled, top_docnums, where_at_least
+from search.segments import TEXT_FIELD, Postings, SegmentCache, SegmentData
 
 FIELD = TEXT_FIELD
 
@@ -32,6 +32,10 @@ FIELD = TEXT_FIELD
 # Postings joined across a view's segments, per view (per worker), least recently used out
 # first: the words of the last few hundred queries at 100k passages (12 bytes a posting).
 JOINED_POSTINGS_BYTES = 64 * 1024 * 1024
+# Words' postings per segment a view keeps at hand (references to the segment cache's arrays,
+# no copies; counted as if their own, since the segment cache may let them go): a pasted
+# sentence's frequent words, a dozen or two of a few megabytes each at a million passages.
+SEGMENT_POSTINGS_BYTES = 64 * 1024 * 1024
 # A query of at least this many clauses (a pasted sentence) scores its frequent words last ...
 DEFER_MIN_CLAUSES = 4
 # ... the words found in more than this share of passages: their postings are the longest and
@@ -95,33 +99,54 @@ class RankedMatches:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Docnums ranked start..stop among allowed matches (a mask, or a Selection that knows
         its docnums: score descending, docnum ascending) and their scores."""
-        candidates = allowed.docnums if isinstance(allowed, Selection) else np.flatnonzero(allowed)
-        if candidates.size == 0 or start >= candidates.size:
+        mask = allowed.mask if isinstance(allowed, Selection) else allowed
+        size = allowed.size if isinstance(allowed, Selection) else int(np.count_nonzero(mask))
+        if size == 0 or start >= size:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        cand_scores = self.scores_at(candidates)
-        stop = min(stop, candidates.size)
-        if self.pending and self.ranker is not None:
+        stop = min(stop, size)
+        ranker = self.ranker
+        if self.pending and ranker is not None:
             # MaxScore, one pending word at a time: the stop-th best partial score is a floor
             # for the stop-th best full score, so a passage whose partial score plus what the
             # words still pending could add at most cannot reach it is out. Each word scored
             # raises the floor and lowers what is pending: fewer passages for the next word.
             # The rarest pending words first: they can add the most and have the fewest
             # postings.
-            ranker = self.ranker
             pending = sorted(self.pending, key=ranker.most, reverse=True)
-            known = _probe_floor(ranker, candidates, cand_scores, pending, stop)
-            first = 0
-            if candidates.size > DENSE_SHARE * ranker.size and math.isfinite(known):
-                candidates, cand_scores, first = _score_densely(
-                    ranker, candidates, cand_scores, pending, known
+            if self.dense is not None and size > max(
+                DENSE_SHARE * ranker.size, PROBE_PER_HIT * stop
+            ):
+                # Most passages are candidates (a pasted sentence's common words match most
+                # of the view): the probe and the first pending words over the view's scores
+                # as they stand, never listing the candidates (a list of most of a million
+                # docnums, a gather, a partition and a scatter back cost more than the words).
+                lead = top_docnums(self.dense, mask, PROBE_PER_HIT * stop)
+                known = _probe_floor(ranker, lead, self.dense[lead], pending, stop)
+                dense = np.where(mask, self.dense, -np.inf)
+                candidates, cand_scores, first = _score_densely(ranker, dense, pending, known)
+            else:
+                candidates = (
+                    allowed.docnums if isinstance(allowed, Selection) else np.flatnonzero(mask)
                 )
+                cand_scores = self.scores_at(candidates)
+                first, known = 0, -math.inf
+                probe_size = PROBE_PER_HIT * stop
+                if candidates.size > probe_size:
+                    # Indexes in ascending order keep the docnums so (pending_scores).
+                    picked = np.sort(np.argpartition(-cand_scores, probe_size - 1)[:probe_size])
+                    known = _probe_floor(
+                        ranker, candidates[picked], cand_scores[picked], pending, stop
+                    )
             for at, term in enumerate(pending[first:], start=first):
                 remaining = sum(ranker.most(t) for t in pending[at:])
                 floor = max(known, -np.partition(-cand_scores, stop - 1)[stop - 1])
                 keep = cand_scores + remaining >= floor
                 if not keep.all():
                     candidates, cand_scores = candidates[keep], cand_scores[keep]
-                cand_scores = cand_scores + ranker.scores_for((term,), candidates)
+                cand_scores = cand_scores + ranker.pending_scores(term, candidates)
+        else:
+            candidates = allowed.docnums if isinstance(allowed, Selection) else np.flatnonzero(mask)
+            cand_scores = self.scores_at(candidates)
         if stop < candidates.size:
             # Partition first so only the top `stop` are sorted; ties at the cut are kept whole.
             cut = np.partition(-cand_scores, stop - 1)[stop - 1]
@@ -132,48 +157,40 @@ class RankedMatches:
 
 
 def _score_densely(
-    ranker: VectorRanker,
-    candidates: np.ndarray,
-    partial: np.ndarray,
-    pending: list[str],
-    floor: float,
+    ranker: VectorRanker, dense: np.ndarray, pending: list[str], floor: float
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Pending words scored over the whole view while most passages are still candidates: a
-    word's postings added to one array (the same sums, in the same order, as per candidate),
-    instead of matching every candidate against them. Stops when the candidates that could
-    still reach `floor` are few; returns them, their scores and the next pending word."""
-    dense = np.full(ranker.size, -np.inf)
-    dense[candidates] = partial
+    word's postings added to one array of every passage's score (-inf where not a candidate;
+    the same sums, in the same order, as per candidate), instead of matching every candidate
+    against them. Stops when the candidates that could still reach `floor` are few; returns
+    them, their scores and the next pending word."""
     at = 0
     while True:
         remaining = sum(ranker.most(t) for t in pending[at:])
-        survivors = dense + remaining >= floor
-        if at == len(pending) or np.count_nonzero(survivors) <= DENSE_SHARE * ranker.size:
+        survivors = at_least(dense, remaining, floor)
+        if at == len(pending) or survivors <= DENSE_SHARE * ranker.size:
             break
         ranker.add_scores(pending[at], dense)
         at += 1
-    kept = np.flatnonzero(survivors)
+    kept = where_at_least(dense, remaining, floor, survivors)
     return kept, dense[kept], at
 
 
 def _probe_floor(
     ranker: VectorRanker,
-    candidates: np.ndarray,
+    lead: np.ndarray,
     partial: np.ndarray,
     pending: list[str],
     stop: int,
 ) -> float:
-    """A floor under the stop-th best full score: the stop-th best full score among the
-    candidates whose partial scores lead (MaxScore's threshold, known before the first pending
-    word instead of growing word by word). -inf when the candidates are few."""
-    probe_size = PROBE_PER_HIT * stop
-    if candidates.size <= probe_size:
-        return -math.inf
-    # Candidates are ascending: indexes in ascending order keep the docnums so (scores_for).
-    picked = np.sort(np.argpartition(-partial, probe_size - 1)[:probe_size])
-    lead, full = candidates[picked], partial[picked]
+    """A floor under the stop-th best full score: the stop-th best full score of some
+    candidates (`lead`, ascending docnums, with their partial scores), best those leading on
+    the partial scores (MaxScore's threshold, known before the first pending word instead of
+    growing word by word). Any candidates give a floor: the stop-th best of some full scores
+    cannot exceed the stop-th best of all."""
+    full = partial
     for term in pending:
-        full = full + ranker.scores_for((term,), lead)
+        full = full + ranker.pending_scores(term, lead)
     # A hair under: the loop adds the same terms in the same order, but a floor must never
     # exceed a score it stands for.
     floor = float(-np.partition(-full, stop - 1)[stop - 1])
@@ -313,12 +330,23 @@ class VectorRanker:
         ]
         self._segments = [(reader, offset, data.segid) for reader, offset, data in self.leaves]
         self.size = sum(data.size for data in segments)
+        # Each segment's first docnum in the view, and the view's end.
+        self._offsets = np.array(
+            [offset for _, offset, _ in self.leaves] + [self.size], dtype=np.int64
+        )
         self.avg_length = searcher.avg_field_length(FIELD) or 1.0
         self._lengths: np.ndarray | None = None
         # A term's postings over the whole view (segments joined at their offsets), joined on
         # first use: a per-segment loop costs a few numpy calls per segment and term.
         self._joined: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._joined_bytes = 0
+        # A frequent word's postings per segment (references to the segment cache's arrays,
+        # no copy), for the compiled loops that go segment by segment: a pasted sentence
+        # reads each of its frequent words' postings in every segment three or four times
+        # (marking, MaxScore's probe, scoring), and a cache look-up per segment each time
+        # cost more than the loops on the probe's few docnums.
+        self._per_segment: OrderedDict[str, list[tuple[Postings, int]]] = OrderedDict()
+        self._per_segment_bytes = 0
         self._idfs: dict[str, float] = {}
         self._dfs: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -345,6 +373,26 @@ class VectorRanker:
             while self._joined_bytes > JOINED_POSTINGS_BYTES and len(self._joined) > 1:
                 _, (ids, tf) = self._joined.popitem(last=False)
                 self._joined_bytes -= ids.nbytes + tf.nbytes
+        return found
+
+    def segment_postings(self, term: str) -> list[tuple[Postings, int]]:
+        """A term's cached postings in each segment of the view, with the segment's offset."""
+        with self._lock:
+            found = self._per_segment.get(term)
+            if found is not None:
+                self._per_segment.move_to_end(term)
+                return found
+        found = [
+            (self.cache.postings(reader, term, segid), offset)
+            for reader, offset, segid in self._segments
+        ]
+        with self._lock:
+            if term not in self._per_segment:
+                self._per_segment[term] = found
+                self._per_segment_bytes += sum(postings.nbytes for postings, _ in found)
+            while self._per_segment_bytes > SEGMENT_POSTINGS_BYTES and len(self._per_segment) > 1:
+                _, gone = self._per_segment.popitem(last=False)
+                self._per_segment_bytes -= sum(postings.nbytes for postings, _ in gone)
         return found
 
     def doc_frequency(self, term: str) -> int:
@@ -484,8 +532,7 @@ class VectorRanker:
         # joined postings are megabytes, made and dropped again when a pasted sentence's words
         # overflow the joins.
         add, lengths, idf = loops["add_bm25"], self.lengths, self._idf(term)
-        for reader, offset, segid in self._segments:
-            postings = self.cache.postings(reader, term, segid)
+        for postings, offset in self.segment_postings(term):
             add(
                 scores,
                 postings.ids,
@@ -511,7 +558,50 @@ class VectorRanker:
 
     def _count_term(self, term: str, counts: np.ndarray) -> None:
         """Count a term's matches without scoring them."""
-        _count(counts, self.joined(term)[0])
+        loops = compiled()
+        if loops is None:
+            _count(counts, self.joined(term)[0])
+            return
+        # Segment by segment (search/kernels.py): a frequent word's postings joined across
+        # the view are megabytes, made only to be marked once (MaxScore scores them per
+        # segment too).
+        mark = loops["mark_postings" if counts.dtype == bool else "count_postings"]
+        for postings, offset in self.segment_postings(term):
+            mark(counts, postings.ids, offset)
+
+    def pending_scores(self, term: str, docnums: np.ndarray) -> np.ndarray:
+        """A deferred word's BM25 at some docnums (ascending, global), 0 where it is absent:
+        scores_for((term,), docnums), found segment by segment in the cached postings."""
+        loops = compiled()
+        if loops is None:
+            return self.scores_for((term,), docnums)
+        out = np.zeros(docnums.size, dtype=np.float64)
+        if not docnums.size:
+            return out
+        docnums = docnums.astype(np.int64, copy=False)
+        # Where each segment's docnums begin and end in the (ascending) list.
+        bounds = np.searchsorted(docnums, self._offsets).tolist()
+        add, lengths, idf = loops["add_bm25_at"], self.lengths, self._idf(term)
+        k1, b, avg = self.k1, self.b, self.avg_length
+        for (postings, offset), lo, hi in zip(
+            self.segment_postings(term), bounds, bounds[1:], strict=False
+        ):
+            if lo != hi:
+                add(
+                    out,
+                    docnums,
+                    lo,
+                    hi,
+                    postings.ids,
+                    postings.tf,
+                    offset,
+                    lengths,
+                    idf,
+                    k1,
+                    b,
+                    avg,
+                )
+        return out
 
     def _norm(self, ids: np.ndarray) -> np.ndarray:
         """BM25's length normalisation at these docnums (the same for every term)."""

@@ -38,7 +38,7 @@ from search.facets import (
 from search.grouping import count_documents, document_codes, group_page
 from search.highlighting import TokenMatcher, query_terms, snippet
 from search.histogram import date_histogram, without_date_filter
-from search.ordering import date_order, full_order
+from search.ordering import date_page, full_order
 from search.querying import ParsedQuery, QueryReader
 from search.ranking import RankedMatches
 from search.rescoring import RESCORE_WINDOW, Rescorer, SemanticPart
@@ -566,10 +566,9 @@ class SearchEngine:
         # A rescored page is cut from the rescored window, so the window is ranked from the top.
         start, stop = (0, max(limit, RESCORE_WINDOW)) if rescore else (offset, limit)
         if parsed.is_empty or request.sort != "relevance":
-            docnums = final.docnums
             # Undated passages sort last either way; ties by docnum keep pages stable.
             stop = offset + request.per_page
-            page = date_order(fx, docnums, request.sort, stop)[offset:stop]
+            page = date_page(fx, final, request.sort, stop)[offset:stop]
             # Ordered by date, not relevance: there is no score to report.
             scored = [(int(d), None) for d in page]
         else:

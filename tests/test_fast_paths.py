@@ -19,6 +19,7 @@ from whoosh import query as wq
 
 from index.pipeline import parse_document
 from index.sync import open_writer
+from search.kernels import top_docnums
 from search.searching import SearchEngine, SearchRequest
 from search.store import open_for_writing, passage_fields
 
@@ -334,6 +335,31 @@ def test_deferred_words_score_the_same_for_few_and_many_candidates(
         assert list(ranker.scores_for(ranked.pending, one)) == list(expected[one])
 
 
+def test_deferred_words_score_segment_by_segment_as_over_the_joined_postings(
+    corpus: tuple[Path, Path, list[Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """pending_scores (the compiled loop, each segment's cached postings on their own) gives
+    each deferred word's BM25 at every passage, at a few scattered ones, at one and at none:
+    the same floats as scores_for over the postings joined across segments."""
+    index_dir = tmp_path / "index"
+    for batch in _batches(corpus[2]):
+        _add(index_dir, batch)
+    with _long_query(index_dir, monkeypatch) as (_, _, ranked):
+        assert ranked.ranker is not None and ranked.pending
+        ranker = ranked.ranker
+        assert len(ranker.leaves) == BATCHES
+        everyone = np.arange(ranker.size)
+        some = np.sort(np.random.default_rng(5).choice(ranker.size, 40, replace=False))
+        edges = np.array([0, ranker.leaves[1][1] - 1, ranker.leaves[1][1], ranker.size - 1])
+        for term in ranked.pending:
+            for docnums in (everyone, some, edges, everyone[:1], everyone[:0]):
+                got = ranker.pending_scores(term, docnums)
+                assert got.tobytes() == ranker.scores_for((term,), docnums).tobytes()
+            assert np.count_nonzero(ranker.pending_scores(term, everyone)) == ranker.doc_frequency(
+                term
+            )
+
+
 def _without_compiled_loops(monkeypatch: pytest.MonkeyPatch) -> None:
     """numpy's counting and scoring, as where numba is missing or off (search/kernels.py)."""
     from search import kernels
@@ -374,8 +400,10 @@ def test_the_probed_threshold_keeps_every_page_of_the_full_ranking(
         assert order.size > 4 * search.ranking.PROBE_PER_HIT
         pending = sorted(ranked.pending, key=ranker.most, reverse=True)
         partial = ranked.scores[docnums]
-        floor = search.ranking._probe_floor(ranker, docnums, partial, pending, 3)
+        lead = top_docnums(ranked.scores, allowed, search.ranking.PROBE_PER_HIT * 3)
+        floor = search.ranking._probe_floor(ranker, lead, ranked.scores[lead], pending, 3)
         assert floor > float(np.partition(partial, partial.size - 3)[partial.size - 3])
+        assert floor <= full[order[2]]
         for start, stop in ((0, 3), (0, 10), (2, 7)):
             top, scores = ranked.top(allowed, start, stop)
             assert list(top) == list(order[start:stop])

@@ -26,9 +26,31 @@ def _slots(rng: np.random.Generator, dtype: type, rows: int, values: int) -> np.
 def test_numba_compiles_the_loops() -> None:
     loops = kernels.compiled()
     assert loops is not None
-    assert sorted(loops) == ["add_bm25", "count_pairs", "count_slots"]
+    assert sorted(loops) == [
+        "add_bm25",
+        "add_bm25_at",
+        "at_least",
+        "count_pairs",
+        "count_postings",
+        "count_slots",
+        "first_by_date",
+        "mark_postings",
+        "top_docnums",
+        "where_at_least",
+    ]
     # Compiled for their signatures already, not on a first call.
-    assert [len(loop.signatures) for loop in loops.values()] == [2, 1, 1]  # type: ignore[attr-defined]
+    assert {name: len(loop.signatures) for name, loop in loops.items()} == {  # type: ignore[attr-defined]
+        "count_slots": 2,
+        "count_pairs": 1,
+        "add_bm25": 1,
+        "mark_postings": 1,
+        "count_postings": 1,
+        "add_bm25_at": 1,
+        "top_docnums": 1,
+        "at_least": 1,
+        "where_at_least": 1,
+        "first_by_date": 1,
+    }
     assert kernels.warm() is True
 
 
@@ -95,6 +117,100 @@ def test_bm25_scores_equal_the_rankers_bit_for_bit() -> None:
         finite = np.isfinite(start[at])
         assert (got[at][finite] > start[at][finite]).all()  # every posting adds
         assert np.isneginf(got[at][~finite]).all()  # not a candidate: stays out
+
+
+def test_marking_and_counting_a_segments_postings_equal_numpys() -> None:
+    loops = kernels.compiled()
+    assert loops is not None
+    rng = np.random.default_rng(7)
+    offset = 1_234
+    ids = np.flatnonzero(rng.random(SIZE - offset) < 0.3).astype(np.int32)
+    marks = rng.random(SIZE) < 0.1
+    expected_marks = marks.copy()
+    expected_marks[ids.astype(np.int64) + offset] = True
+    loops["mark_postings"](marks, ids, offset)
+    assert marks.tolist() == expected_marks.tolist()
+    counts = rng.integers(0, 5, SIZE).astype(np.int16)
+    expected_counts = counts.copy()
+    expected_counts[ids.astype(np.int64) + offset] += 1
+    loops["count_postings"](counts, ids, offset)
+    assert counts.tolist() == expected_counts.tolist()
+    assert int(counts.sum()) == int(expected_counts.sum())
+
+
+@pytest.mark.parametrize("wanted", [0, 1, 3, 80, 2_000, 30_000])
+def test_bm25_at_some_docnums_equals_the_rankers_bit_for_bit(wanted: int) -> None:
+    """The probe's and MaxScore's per-candidate scores: a word's BM25 at the docnums of one
+    segment that its postings hold (galloping through them), 0 added elsewhere; few docnums
+    against many postings and as many as the postings, both found."""
+    from search.ranking import bm25_norm, bm25_weight
+
+    loops = kernels.compiled()
+    assert loops is not None
+    rng = np.random.default_rng(wanted)
+    size, offset, seg_size = 60_000, 17_000, 40_000
+    lengths = rng.integers(1, 400, size).astype(np.float32)
+    idf, k1, b, avg = 1.6180339, 1.2, 0.75, float(lengths.mean())
+    ids = np.flatnonzero(rng.random(seg_size) < 0.4).astype(np.int32)
+    tf = rng.integers(1, 30, ids.size).astype(np.float32)
+    # Docnums of the whole view, ascending: some before and after the segment, the segment's
+    # first and last passage among them when many are asked for.
+    inside = np.sort(rng.choice(seg_size, wanted, replace=False)) + offset
+    outside = np.array([3, offset - 1, offset + seg_size, size - 1])
+    docnums = np.sort(np.concatenate([outside[:2], inside, outside[2:]])).astype(np.int64)
+    lo, hi = 2, 2 + wanted
+    start = rng.random(docnums.size) * 10
+    expected = start.copy()
+    at = np.searchsorted(ids, docnums[lo:hi] - offset)
+    at = np.minimum(at, ids.size - 1)
+    hit = ids[at] == docnums[lo:hi] - offset
+    where = np.arange(lo, hi)[hit]
+    expected[where] += bm25_weight(
+        idf, tf[at[hit]], bm25_norm(lengths[docnums[where]], k1, b, avg), k1
+    )
+    got = start.copy()
+    loops["add_bm25_at"](got, docnums, lo, hi, ids, tf, offset, lengths, idf, k1, b, avg)
+    assert got.tobytes() == expected.tobytes()
+    if wanted >= 80:
+        assert 0 < hit.sum() < wanted  # some held by the postings, some not
+    assert got[:lo].tobytes() == start[:lo].tobytes()
+    assert got[hi:].tobytes() == start[hi:].tobytes()
+
+
+@pytest.mark.parametrize("k", [1, 10, 80, 4_000])
+def test_the_top_docnums_of_a_mask_equal_numpys(k: int) -> None:
+    """MaxScore's probe: the k best scores within a mask in one pass; ties at the cut may pick
+    other docnums than numpy's partition, never other scores."""
+    rng = np.random.default_rng(k)
+    size = 50_000
+    # Rounded scores: many ties, at the cut too.
+    scores = np.round(rng.random(size) * 50, 1)
+    mask = rng.random(size) < 0.7
+    got = kernels.top_docnums(scores, mask, k)
+    expected = kernels.top_docnums_numpy(scores, mask, k)
+    assert got.dtype == np.int64 and got.size == expected.size == k
+    assert (np.diff(got) > 0).all() and mask[got].all()
+    assert sorted(scores[got].tolist()) == sorted(scores[expected].tolist())
+    best = np.sort(scores[mask])[-k:]
+    assert sorted(scores[got].tolist()) == best.tolist()
+    # Fewer in the mask than asked for: every one of them (k = 1: the best).
+    few = np.zeros(size, dtype=bool)
+    few[[5, 17, 40_000]] = True
+    scores[[5, 17, 40_000]] = [3.0, 9.0, 1.0]
+    assert kernels.top_docnums(scores, few, k).tolist() == ([17] if k == 1 else [5, 17, 40_000])
+    assert kernels.top_docnums(scores, np.zeros(size, dtype=bool), k).tolist() == []
+
+
+def test_counting_the_scores_that_reach_a_floor_equals_numpys() -> None:
+    rng = np.random.default_rng(11)
+    values = np.where(rng.random(20_000) < 0.3, -np.inf, rng.random(20_000) * 30)
+    for add, floor in ((0.0, 15.0), (2.5, 29.0), (1e9, 0.0), (0.0, 1e9), (0.1, -np.inf)):
+        expected = int(np.count_nonzero(values + add >= floor))
+        assert kernels.at_least(values, add, floor) == expected
+        assert kernels.at_least_numpy(values, add, floor) == expected
+        where = kernels.where_at_least(values, add, floor, expected)
+        assert where.tolist() == np.flatnonzero(values + add >= floor).tolist()
+    assert kernels.at_least(values, 0.0, 15.0) not in (0, values.size)
 
 
 def test_a_loop_numba_cannot_compile_leaves_numpy_counting(

@@ -14,11 +14,12 @@ from whoosh import query as wq
 
 from index.model import Metadata, ParsedDocument, Passage
 from index.sync import open_writer, passage_fields
+from search import kernels
 from search.analysis import text_analyzer
 from search.errors import InvalidRequest
-from search.facets import buckets
+from search.facets import Selection, buckets
 from search.highlighting import TokenMatcher, snippet
-from search.ordering import date_order
+from search.ordering import date_order, date_page
 from search.querying import QueryReader
 from search.searching import SearchEngine, SearchRequest
 from search.store import build_schema, open_for_writing
@@ -327,6 +328,11 @@ def test_a_page_by_date_is_the_start_of_the_full_date_order() -> None:
         for stop in (0, 1, 10, 2999, 3000, 5000):
             got = date_order(fx, docnums, sort, stop)  # type: ignore[arg-type]
             assert got.tolist() == expected[:stop].tolist(), (sort, stop)
+            # The page found in one pass over the mask (compiled): the same docnums.
+            selection = Selection(np.isin(np.arange(5000), docnums))
+            page = date_page(fx, selection, sort, stop)  # type: ignore[arg-type]
+            assert page.tolist() == expected[:stop].tolist(), (sort, stop)
+    assert kernels.compiled() is not None
 
 
 def test_a_search_cut_short_by_its_budget_is_not_remembered(tmp_path: Path) -> None:
