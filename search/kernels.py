@@ -199,6 +199,36 @@ def _top_docnums_loop(scores: Any, mask: Any, k: Any) -> Any:  # pragma: no cove
     return np.sort(heap_docs[heap_docs >= 0])
 
 
+def _find_sorted_loop(haystack: Any, needles: Any) -> Any:  # pragma: no cover
+    # Where each needle stands in haystack (both ascending, distinct), -1 where it is absent:
+    # each sought from where the last was found, galloping then halving, so a few thousand
+    # needles cost a few steps each in a list of a hundred thousand, and as many needles as
+    # the haystack holds a walk (numpy's searchsorted halves the whole list for each).
+    out = np.full(needles.size, -1, np.int64)
+    j = 0
+    m = haystack.size
+    for i in range(needles.size):
+        if j >= m:
+            break
+        target = needles[i]
+        if haystack[j] < target:
+            step = 1
+            while j + step < m and haystack[j + step] < target:
+                j += step
+                step *= 2
+            low, high = j + 1, min(j + step, m)
+            while low < high:
+                mid = (low + high) // 2
+                if haystack[mid] < target:
+                    low = mid + 1
+                else:
+                    high = mid
+            j = low
+        if j < m and haystack[j] == target:
+            out[i] = j
+    return out
+
+
 def _at_least_loop(values: Any, add: Any, floor: Any) -> Any:  # pragma: no cover
     # The same sum and comparison as numpy's `values + add >= floor`, without its array.
     n = 0
@@ -271,6 +301,7 @@ _LOOPS: dict[str, tuple[Callable[..., Any], list[str]]] = {
         _first_by_date_loop,
         ["int64[:](int32[:], boolean[:], boolean, int64, int64, int64)"],
     ),
+    "find_sorted": (_find_sorted_loop, ["int64[:](int64[:], int64[:])"]),
     "at_least": (_at_least_loop, ["int64(float64[:], f8, f8)"]),
     "where_at_least": (_where_at_least_loop, ["int64[:](float64[:], f8, f8, int64)"]),
     "mark_postings": (_mark_postings_loop, ["void(boolean[:], int32[:], int64)"]),
@@ -379,3 +410,19 @@ def where_at_least(values: np.ndarray, add: float, floor: float, count: int) -> 
     if loops is None:
         return np.flatnonzero(values + add >= floor)
     return loops["where_at_least"](values, add, floor, count)
+
+
+def find_sorted_numpy(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """Where each needle stands in haystack (both ascending, distinct), -1 where absent."""
+    if not haystack.size:
+        return np.full(needles.size, -1, np.int64)
+    at = np.minimum(np.searchsorted(haystack, needles), haystack.size - 1)
+    return np.where(haystack[at] == needles, at, -1)
+
+
+def find_sorted(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """Where each needle stands in haystack (both int64, ascending, distinct), -1 where absent."""
+    loops = compiled()
+    if loops is None:
+        return find_sorted_numpy(haystack, needles)
+    return loops["find_sorted"](haystack, needles)

@@ -23,7 +23,7 @@ from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 
 from search.facets import Selection
-from search.kernels import at_least, compiled, top_docnums, where_at_least
+from search.kernels import at_least, compiled, find_sorted, top_docnums, where_at_least
 from search.segments import TEXT_FIELD, Postings, SegmentCache, SegmentData
 
 FIELD = TEXT_FIELD
@@ -492,22 +492,33 @@ class VectorRanker:
         clauses = [ids for ids, _ in postings] + [self.phrase_docnums(p) for p in phrases]
         fewest = min(range(len(clauses)), key=lambda i: clauses[i].size)
         docnums = clauses[fewest]
+        # Where each word's postings hold the candidates, kept aligned with them as they
+        # narrow: its frequencies at the matches are a gather, not another search.
+        found = {fewest: np.arange(docnums.size)} if fewest < len(words) else {}
         for at, ids in enumerate(clauses):
             if at != fewest and docnums.size:
-                holds = np.zeros(self.size, dtype=bool)
-                holds[ids] = True
-                docnums = docnums[holds[docnums]]
-        docnums = docnums[live[docnums]]
+                where = find_sorted(ids, docnums)
+                keep = where >= 0
+                docnums = docnums[keep]
+                found = {k: v[keep] for k, v in found.items()}
+                if at < len(words):
+                    found[at] = where[keep]
+        alive = live[docnums]
+        docnums = docnums[alive]
         mask = np.zeros(self.size, dtype=bool)
         mask[docnums] = True
         total = np.zeros(docnums.size, dtype=np.float64)
         if docnums.size:
             norm = self._norm(docnums)
-            scored = list(zip(words, postings, strict=True))
-            scored += [(word, self.joined(word)) for phrase in phrases for word in phrase]
-            for at, (word, (ids, tf)) in enumerate(scored):
-                # Each word's postings hold every match, in the same (ascending) order.
-                part = self._bm25(word, docnums, tf[mask[ids]], norm)
+            tfs = [tf[found[at][alive]] for at, (_, tf) in enumerate(postings)]
+            for phrase in phrases:
+                # Each word's postings hold every passage where the phrase stands.
+                for word in phrase:
+                    ids, tf = self.joined(word)
+                    tfs.append(tf[find_sorted(ids, docnums)])
+            scored = words + [word for phrase in phrases for word in phrase]
+            for at, (word, tf) in enumerate(zip(scored, tfs, strict=True)):
+                part = self._bm25(word, docnums, tf, norm)
                 total = part if at == 0 else total + part
         return RankedMatches(mask, None, ranker=self, docnums=docnums, values=total)
 

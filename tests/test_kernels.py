@@ -33,6 +33,7 @@ def test_numba_compiles_the_loops() -> None:
         "count_pairs",
         "count_postings",
         "count_slots",
+        "find_sorted",
         "first_by_date",
         "mark_postings",
         "top_docnums",
@@ -50,6 +51,7 @@ def test_numba_compiles_the_loops() -> None:
         "at_least": 1,
         "where_at_least": 1,
         "first_by_date": 1,
+        "find_sorted": 1,
     }
     assert kernels.warm() is True
 
@@ -199,6 +201,25 @@ def test_the_top_docnums_of_a_mask_equal_numpys(k: int) -> None:
     scores[[5, 17, 40_000]] = [3.0, 9.0, 1.0]
     assert kernels.top_docnums(scores, few, k).tolist() == ([17] if k == 1 else [5, 17, 40_000])
     assert kernels.top_docnums(scores, np.zeros(size, dtype=bool), k).tolist() == []
+
+
+@pytest.mark.parametrize("needles", [0, 1, 50, 5_000, 40_000])
+def test_finding_sorted_docnums_equals_numpys_search(needles: int) -> None:
+    """An AND's intersection and its words' frequencies at the matches: where each docnum
+    stands in a word's postings, -1 where the word is absent; few needles and as many as the
+    haystack, before, inside and past it."""
+    rng = np.random.default_rng(needles)
+    haystack = np.flatnonzero(rng.random(100_000) < 0.4).astype(np.int64)
+    wanted = np.sort(rng.choice(120_000, needles, replace=False)).astype(np.int64)
+    got = kernels.find_sorted(haystack, wanted)
+    expected = kernels.find_sorted_numpy(haystack, wanted)
+    assert got.tolist() == expected.tolist()
+    hit = got >= 0
+    assert (haystack[got[hit]] == wanted[hit]).all()
+    assert not np.isin(wanted[~hit], haystack).any()
+    if needles >= 50:
+        assert 0 < hit.sum() < needles
+    assert kernels.find_sorted(haystack[:0], wanted).tolist() == [-1] * needles
 
 
 def test_counting_the_scores_that_reach_a_floor_equals_numpys() -> None:
