@@ -19,6 +19,7 @@ from whoosh import query as wq
 
 from index.pipeline import parse_document
 from index.sync import open_writer
+from search.facets import Selection
 from search.kernels import top_docnums
 from search.searching import SearchEngine, SearchRequest
 from search.store import open_for_writing, passage_fields
@@ -408,6 +409,17 @@ def test_the_probed_threshold_keeps_every_page_of_the_full_ranking(
             top, scores = ranked.top(allowed, start, stop)
             assert list(top) == list(order[start:stop])
             assert list(scores) == list(full[order[start:stop]])
+        # Under a filter (a mask narrower than the matches, as a facet or date filter makes):
+        # the page of the filtered full ranking, the filter given as a mask or a Selection.
+        narrowed = allowed & (np.random.default_rng(9).random(allowed.size) < 0.6)
+        kept = np.flatnonzero(narrowed)
+        filtered = kept[np.lexsort((kept, -full[kept]))]
+        assert 4 * search.ranking.PROBE_PER_HIT < filtered.size < order.size
+        for given in (narrowed, Selection(narrowed)):
+            for start, stop in ((0, 3), (1, 9)):
+                top, scores = ranked.top(given, start, stop)
+                assert list(top) == list(filtered[start:stop])
+                assert list(scores) == list(full[filtered[start:stop]])
 
 
 def test_splicing_nested_ors_gives_the_query_whoosh_normalises_to() -> None:
