@@ -36,7 +36,7 @@ from search.facets import (
     filter_masks,
 )
 from search.grouping import count_documents, document_codes, group_page
-from search.highlighting import TokenMatcher, query_terms, snippet
+from search.highlighting import Highlight, TokenMatcher, query_terms, snippet
 from search.histogram import date_histogram, without_date_filter
 from search.ordering import date_page, full_order
 from search.querying import ParsedQuery, QueryReader
@@ -62,6 +62,7 @@ from search.snapshots import (
     FILTER_CACHE_SIZE,
     MATCH_CACHE_SIZE,
     MAX_EXPANSIONS,
+    PAGE_CACHE_SIZE,
     RANKING_CACHE_SIZE,
     REQUEST_CACHE_SIZE,
     Snapshot,
@@ -142,7 +143,11 @@ def highlighted_hit(
     record: PassageRecord, spans: list[tuple[int, int]], score: float | None
 ) -> Hit:
     """A hit: the passage, its snippet around the matched spans, and its rounded score."""
-    highlight = snippet(record.text, spans)
+    return shown_hit(record, snippet(record.text, spans), score)
+
+
+def shown_hit(record: PassageRecord, highlight: Highlight, score: float | None) -> Hit:
+    """A hit from a passage and its snippet already made, with its rounded score."""
     return Hit(
         passage=record,
         highlight=highlight.snippet,
@@ -483,7 +488,7 @@ class SearchEngine:
         hits = []
         for group in groups:
             passages = self._hits(
-                snap.searcher, m.parsed, list(zip(group.docnums, group.scores, strict=True))
+                snap, m.parsed, list(zip(group.docnums, group.scores, strict=True))
             )
             if request.explain and not m.parsed.is_empty:
                 for hit, docnum, score in zip(passages, group.docnums, group.scores, strict=True):
@@ -595,25 +600,43 @@ class SearchEngine:
             if rescore and self.rescorer is not None:
                 ranking, rescored, semantic = self.rescorer.rescore(snap, request.q, ranking)
             scored = list(ranking[offset - start : limit - start])
-        hits = self._hits(searcher, parsed, scored)
+        hits = self._hits(snap, parsed, scored)
         if request.explain and not parsed.is_empty:
             for hit, (docnum, score) in zip(hits, scored, strict=True):
                 hit.explain = explain_hit(searcher, parsed, docnum, score, semantic.get(docnum))
         return hits, rescored, timed_out
 
     def _hits(
-        self, searcher: Searcher, parsed: ParsedQuery, scored: list[tuple[int, float | None]]
+        self, snap: Snapshot, parsed: ParsedQuery, scored: list[tuple[int, float | None]]
     ) -> list[Hit]:
-        """Hits for (docnum, score) pairs: stored passages, highlighted as one page."""
-        records = [decode_passage(searcher.stored_fields(d), self.facets) for d, _ in scored]
-        if parsed.is_empty:
-            spans: list[list[tuple[int, int]]] = [[] for _ in records]
-        else:
-            terms, prefixes = query_terms(parsed.query)
-            spans = self.token_matcher.spans_many([r.text for r in records], terms, prefixes)
+        """Hits for (docnum, score) pairs: stored passages, highlighted as one page (the
+        passages and snippets remembered for the view, the hits made anew each time)."""
+        docnums = [int(d) for d, _ in scored]
+        terms, prefixes = (set(), set()) if parsed.is_empty else query_terms(parsed.query)
+        key = f"{docnums}/{sorted(terms)}/{sorted(prefixes)}"
+        shown = snap.remembered(
+            "pages",
+            key,
+            lambda: self._shown(snap.searcher, docnums, terms, prefixes),
+            PAGE_CACHE_SIZE,
+        )
         return [
-            highlighted_hit(record, found, score)
-            for record, found, (_, score) in zip(records, spans, scored, strict=True)
+            shown_hit(record, highlight, score)
+            for (record, highlight), (_, score) in zip(shown, scored, strict=True)
+        ]
+
+    def _shown(
+        self, searcher: Searcher, docnums: list[int], terms: set[str], prefixes: set[str]
+    ) -> list[tuple[PassageRecord, Highlight]]:
+        """Passages decoded from their stored fields, each with its snippet for the words."""
+        records = [decode_passage(searcher.stored_fields(d), self.facets) for d in docnums]
+        if terms or prefixes:
+            spans = self.token_matcher.spans_many([r.text for r in records], terms, prefixes)
+        else:
+            spans = [[] for _ in records]
+        return [
+            (record, snippet(record.text, found))
+            for record, found in zip(records, spans, strict=True)
         ]
 
     # -- documents and passages ------------------------------------------------------------------

@@ -26,6 +26,7 @@ from search.settings import SETTINGS_BY_NAME
 from search.snapshots import (
     FILTER_CACHE_SIZE,
     MATCH_CACHE_SIZE,
+    PAGE_CACHE_SIZE,
     RANKING_CACHE_SIZE,
     REQUEST_CACHE_SIZE,
 )
@@ -68,6 +69,7 @@ def _facet_size_default() -> int:
         f"{MATCH_CACHE_SIZE} match sets",
         f"the facet counts of the last {REQUEST_CACHE_SIZE} searches, the masks of the last "
         f"{FILTER_CACHE_SIZE} filters and the ranked pages of the last {RANKING_CACHE_SIZE}",
+        f"the passages shown on the last {PAGE_CACHE_SIZE} pages",
         f"Query readings (the last {PARSE_CACHE_SIZE})",
     ],
 )

@@ -230,7 +230,7 @@ def test_remembered_facet_counts_and_filter_masks_equal_fresh_ones(tmp_path: Pat
     first = answers(cached)
     assert answers(cached) == first == answers(fresh), "remembered answers equal fresh ones"
     with cached.reading() as snap:
-        assert set(snap._remembered) == {"facets", "facet_counts", "filters", "rankings"}
+        assert set(snap._remembered) == {"facets", "facet_counts", "filters", "rankings", "pages"}
         assert len(snap._remembered["facets"]) == 6, "the two orders of PA, MX are one entry"
         assert len(snap._remembered["facet_counts"]) == 5, "facet_size and pages share counts"
         masks = list(snap._remembered["filters"].values())
@@ -353,3 +353,50 @@ def test_a_search_cut_short_by_its_budget_is_not_remembered(tmp_path: Path) -> N
         [h.passage_id for h in expected.hits],
     )
     assert (cut.total, full.total) == (2, 1), "the cut search counted its first word only"
+
+
+def test_a_pages_passages_are_remembered_per_view_and_made_into_new_hits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated page reads no stored fields again (the view remembers its passages and
+    snippets), gives hits equal to an uncached engine's but new objects, marks each query's
+    own words on the same passages, and a commit's new view reads them afresh."""
+    from whoosh.reading import SegmentReader
+
+    add_doc(
+        tmp_path,
+        "a.txt",
+        [
+            ("Migrants cross Panama toward Mexico.", ["PA", "MX"]),
+            ("Panama closes the Darien route to migrants.", ["PA"]),
+        ],
+    )
+    engine, cold = SearchEngine(tmp_path), SearchEngine(tmp_path, match_cache_size=0)
+    reads: list[int] = []
+    stored_fields = SegmentReader.stored_fields
+
+    # Whoosh's searchers copy their reader's stored_fields when they open: patched first.
+    def counted(reader: SegmentReader, docnum: int) -> Any:
+        reads.append(docnum)
+        return stored_fields(reader, docnum)
+
+    monkeypatch.setattr(SegmentReader, "stored_fields", counted)
+    first = engine.search(SearchRequest(q="panama"))
+    assert first.total == 2 and sorted(reads) == [0, 1]
+    again = engine.search(SearchRequest(q="panama"))
+    assert sorted(reads) == [0, 1], "the page's passages were remembered"
+    expected = cold.search(SearchRequest(q="panama")).hits
+    assert [asdict(h) for h in again.hits] == [asdict(h) for h in first.hits]
+    assert [asdict(h) for h in again.hits] == [asdict(h) for h in expected]
+    assert again.hits[0] is not first.hits[0]
+    assert again.hits[0].matches is not first.hits[0].matches
+    # The same passages for other words: marked for those words.
+    other = engine.search(SearchRequest(q="migrants"))
+    assert {h.passage_id for h in other.hits} == {h.passage_id for h in first.hits}
+    assert all("<mark>Panama</mark>" in h.highlight for h in first.hits)
+    assert all("<mark>" in h.highlight and "<mark>Panama" not in h.highlight for h in other.hits)
+    # A commit opens a new view: its passages are read again.
+    add_doc(tmp_path, "b.txt", [("Panama canal traffic rises.", ["PA"])])
+    before = len(reads)
+    assert engine.search(SearchRequest(q="panama")).total == 3
+    assert len(reads) > before
