@@ -109,6 +109,34 @@ def _add_bm25_loop(
         scores[at] += idf * ((t * k1_plus) / (t + norm))
 
 
+def _gallop_py(haystack: Any, j: Any, target: Any) -> Any:  # pragma: no cover
+    # The first index from j on whose value is not below target (haystack ascending, and
+    # haystack[j - 1] below it): galloping then halving from where the last search ended, so
+    # ascending targets cost a few steps each when they are few next to the haystack (80
+    # candidates against 30,000 postings) and a walk when they are as many. The loops that
+    # search sorted lists call it; _compile makes it a compiled function before them.
+    m = haystack.size
+    if j >= m or haystack[j] >= target:
+        return j
+    step = 1
+    while j + step < m and haystack[j + step] < target:
+        j += step
+        step *= 2
+    # haystack[j] < target <= haystack[j + step] (or past the end): halve between.
+    low, high = j + 1, min(j + step, m)
+    while low < high:
+        mid = (low + high) // 2
+        if haystack[mid] < target:
+            low = mid + 1
+        else:
+            high = mid
+    return low
+
+
+# What the loops call: the plain function until _compile replaces it with its compiled self.
+_gallop: Callable[..., Any] = _gallop_py
+
+
 def _mark_postings_loop(marks: Any, ids: Any, offset: Any) -> None:  # pragma: no cover
     # One segment's postings marked in the view's flags (a pasted sentence's frequent word:
     # any one word matches), without joining them across segments first.
@@ -136,33 +164,18 @@ def _add_bm25_at_loop(
     avg: Any,
 ) -> None:  # pragma: no cover
     # A word's BM25 added to out[i] for the docnums[lo:hi] (ascending, all in this segment)
-    # that one segment's postings hold, the arithmetic of _add_bm25_loop. Both lists ascend,
-    # so each docnum is sought from where the last was found, by galloping then halving:
-    # a few steps per docnum when they are few (MaxScore's probe: 80 against 30,000 postings),
-    # a walk when they are as many as the postings.
+    # that one segment's postings hold, the arithmetic of _add_bm25_loop; each docnum sought
+    # in the postings from where the last was found.
     k1_plus = k1 + 1
     keep = 1 - b
     j = 0
     m = ids.size
     for i in range(lo, hi):
+        target = docnums[i] - offset
+        j = _gallop(ids, j, target)
         if j >= m:
             break
-        target = docnums[i] - offset
-        if ids[j] < target:
-            step = 1
-            while j + step < m and ids[j + step] < target:
-                j += step
-                step *= 2
-            # ids[j] < target <= ids[j + step] (or past the end): halve between.
-            low, high = j + 1, min(j + step, m)
-            while low < high:
-                mid = (low + high) // 2
-                if ids[mid] < target:
-                    low = mid + 1
-                else:
-                    high = mid
-            j = low
-        if j < m and ids[j] == target:
+        if ids[j] == target:
             at = docnums[i]
             t = np.float64(tf[j])
             norm = k1 * (keep + b * np.float64(lengths[at]) / avg)
@@ -201,30 +214,16 @@ def _top_docnums_loop(scores: Any, mask: Any, k: Any) -> Any:  # pragma: no cove
 
 def _find_sorted_loop(haystack: Any, needles: Any) -> Any:  # pragma: no cover
     # Where each needle stands in haystack (both ascending, distinct), -1 where it is absent:
-    # each sought from where the last was found, galloping then halving, so a few thousand
-    # needles cost a few steps each in a list of a hundred thousand, and as many needles as
-    # the haystack holds a walk (numpy's searchsorted halves the whole list for each).
+    # each sought from where the last was found (numpy's searchsorted halves the whole list
+    # for each).
     out = np.full(needles.size, -1, np.int64)
     j = 0
     m = haystack.size
     for i in range(needles.size):
+        j = _gallop(haystack, j, needles[i])
         if j >= m:
             break
-        target = needles[i]
-        if haystack[j] < target:
-            step = 1
-            while j + step < m and haystack[j + step] < target:
-                j += step
-                step *= 2
-            low, high = j + 1, min(j + step, m)
-            while low < high:
-                mid = (low + high) // 2
-                if haystack[mid] < target:
-                    low = mid + 1
-                else:
-                    high = mid
-            j = low
-        if j < m and haystack[j] == target:
+        if haystack[j] == needles[i]:
             out[i] = j
     return out
 
@@ -329,6 +328,9 @@ def _compile() -> Loops | None:
         return None
 
     def jit(cache: bool) -> Loops:
+        # The helper the loops call, compiled first and put where their code finds it: numba
+        # compiles a loop from its own code and the compiled functions it names.
+        globals()["_gallop"] = numba.njit(cache=cache, nogil=True, boundscheck=False)(_gallop_py)
         return {
             name: numba.njit(sigs, cache=cache, nogil=True, boundscheck=False)(loop)
             for name, (loop, sigs) in _LOOPS.items()

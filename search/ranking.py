@@ -99,53 +99,14 @@ class RankedMatches:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Docnums ranked start..stop among allowed matches (a mask, or a Selection that knows
         its docnums: score descending, docnum ascending) and their scores."""
-        mask = allowed.mask if isinstance(allowed, Selection) else allowed
-        size = allowed.size if isinstance(allowed, Selection) else int(np.count_nonzero(mask))
+        size = allowed.size if isinstance(allowed, Selection) else int(np.count_nonzero(allowed))
         if size == 0 or start >= size:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
         stop = min(stop, size)
-        ranker = self.ranker
-        if self.pending and ranker is not None:
-            # MaxScore, one pending word at a time: the stop-th best partial score is a floor
-            # for the stop-th best full score, so a passage whose partial score plus what the
-            # words still pending could add at most cannot reach it is out. Each word scored
-            # raises the floor and lowers what is pending: fewer passages for the next word.
-            # The rarest pending words first: they can add the most and have the fewest
-            # postings.
-            pending = sorted(self.pending, key=ranker.most, reverse=True)
-            if self.dense is not None and size > max(
-                DENSE_SHARE * ranker.size, PROBE_PER_HIT * stop
-            ):
-                # Most passages are candidates (a pasted sentence's common words match most
-                # of the view): the probe and the first pending words over the view's scores
-                # as they stand, never listing the candidates (a list of most of a million
-                # docnums, a gather, a partition and a scatter back cost more than the words).
-                lead = top_docnums(self.dense, mask, PROBE_PER_HIT * stop)
-                known = _probe_floor(ranker, lead, self.dense[lead], pending, stop)
-                dense = np.where(mask, self.dense, -np.inf)
-                candidates, cand_scores, first = _score_densely(ranker, dense, pending, known)
-            else:
-                candidates = (
-                    allowed.docnums if isinstance(allowed, Selection) else np.flatnonzero(mask)
-                )
-                cand_scores = self.scores_at(candidates)
-                first, known = 0, -math.inf
-                probe_size = PROBE_PER_HIT * stop
-                if candidates.size > probe_size:
-                    # Indexes in ascending order keep the docnums so (pending_scores).
-                    picked = np.sort(np.argpartition(-cand_scores, probe_size - 1)[:probe_size])
-                    known = _probe_floor(
-                        ranker, candidates[picked], cand_scores[picked], pending, stop
-                    )
-            for at, term in enumerate(pending[first:], start=first):
-                remaining = sum(ranker.most(t) for t in pending[at:])
-                floor = max(known, -np.partition(-cand_scores, stop - 1)[stop - 1])
-                keep = cand_scores + remaining >= floor
-                if not keep.all():
-                    candidates, cand_scores = candidates[keep], cand_scores[keep]
-                cand_scores = cand_scores + ranker.pending_scores(term, candidates)
+        if self.pending and self.ranker is not None:
+            candidates, cand_scores = self._max_score(self.ranker, allowed, size, stop)
         else:
-            candidates = allowed.docnums if isinstance(allowed, Selection) else np.flatnonzero(mask)
+            candidates = _listed(allowed)
             cand_scores = self.scores_at(candidates)
         if stop < candidates.size:
             # Partition first so only the top `stop` are sorted; ties at the cut are kept whole.
@@ -154,6 +115,52 @@ class RankedMatches:
             candidates, cand_scores = candidates[keep], cand_scores[keep]
         order = np.lexsort((candidates, -cand_scores))[start:stop]
         return candidates[order], cand_scores[order]
+
+    def _max_score(
+        self, ranker: VectorRanker, allowed: np.ndarray | Selection, size: int, stop: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The allowed matches (`size` of them) that can still rank among the first `stop`,
+        with their full scores: the pending words scored only where they can matter.
+
+        MaxScore, one pending word at a time: the stop-th best partial score is a floor for
+        the stop-th best full score, so a passage whose partial score plus what the words
+        still pending could add at most cannot reach it is out. Each word scored raises the
+        floor and lowers what is pending: fewer passages for the next word. The rarest pending
+        words first: they can add the most and have the fewest postings.
+        """
+        mask = allowed.mask if isinstance(allowed, Selection) else allowed
+        pending = sorted(self.pending, key=ranker.most, reverse=True)
+        first, known = 0, -math.inf
+        probe_size = PROBE_PER_HIT * stop
+        if self.dense is not None and size > max(DENSE_SHARE * ranker.size, probe_size):
+            # Most passages are candidates (a pasted sentence's common words match most of
+            # the view): the probe and the first pending words over the view's scores as they
+            # stand, never listing the candidates (a list of most of a million docnums, a
+            # gather, a partition and a scatter back cost more than the words).
+            lead = top_docnums(self.dense, mask, probe_size)
+            known = _probe_floor(ranker, lead, self.dense[lead], pending, stop)
+            dense = np.where(mask, self.dense, -np.inf)
+            candidates, cand_scores, first = _score_densely(ranker, dense, pending, known)
+        else:
+            candidates = _listed(allowed)
+            cand_scores = self.scores_at(candidates)
+            if candidates.size > probe_size:
+                # Indexes in ascending order keep the docnums so (pending_scores).
+                picked = np.sort(np.argpartition(-cand_scores, probe_size - 1)[:probe_size])
+                known = _probe_floor(ranker, candidates[picked], cand_scores[picked], pending, stop)
+        for at, term in enumerate(pending[first:], start=first):
+            remaining = sum(ranker.most(t) for t in pending[at:])
+            floor = max(known, -np.partition(-cand_scores, stop - 1)[stop - 1])
+            keep = cand_scores + remaining >= floor
+            if not keep.all():
+                candidates, cand_scores = candidates[keep], cand_scores[keep]
+            cand_scores = cand_scores + ranker.pending_scores(term, candidates)
+        return candidates, cand_scores
+
+
+def _listed(allowed: np.ndarray | Selection) -> np.ndarray:
+    """The allowed docnums, ascending (a Selection lists its own once for every user)."""
+    return allowed.docnums if isinstance(allowed, Selection) else np.flatnonzero(allowed)
 
 
 def _score_densely(
